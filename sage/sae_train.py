@@ -217,6 +217,26 @@ def _latest_checkpoint(folder: Path) -> Path | None:
     return max(ckpts, key=lambda p: int(p.name)) if ckpts else None
 
 
+def _check_run_settings(ckpt_dir: Path, cfg: TrainSaeConfig) -> None:
+    """Refuse to resume checkpoints made with other settings.
+
+    The optimizer and learning-rate schedule in a checkpoint belong to its run (e.g. a 4M-token run is
+    already decaying its LR at 3.2M), so continuing it as a 10M-token run would silently train a different SAE.
+    """
+    path = ckpt_dir / "run_settings.json"
+    mine = asdict(cfg)
+    if path.exists():
+        theirs = json.loads(path.read_text())
+        diff = {k: (theirs.get(k), v) for k, v in mine.items() if theirs.get(k) != v and k != "n_checkpoints"}
+        if diff:
+            shown = ", ".join(f"{k}: {a!r} there, {b!r} now" for k, (a, b) in sorted(diff.items()))
+            raise ConfigError(f"the checkpoints in {ckpt_dir} belong to a run with other settings ({shown}); "
+                              "delete that folder to start afresh, or pass another --work")
+    else:
+        ckpt_dir.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(mine, indent=2))
+
+
 def train_sae(cfg: TrainSaeConfig, work: Path, out_dir: Path, device: str | None = None) -> Path:
     """Phase 2: train with `sae_lens.SAETrainer` on the cached shards; resumes from the last checkpoint.
 
@@ -262,6 +282,7 @@ def train_sae(cfg: TrainSaeConfig, work: Path, out_dir: Path, device: str | None
         autocast=device == "cpu",  # bf16 matmuls: ~2x faster on this CPU kind; weights and optimizer stay fp32
         dead_feature_window=200, feature_sampling_window=500, n_checkpoints=cfg.n_checkpoints,
         checkpoint_path=str(ckpt_dir), n_batches_for_norm_estimate=50)
+    _check_run_settings(ckpt_dir, cfg)
     last = _latest_checkpoint(ckpt_dir)
     sae = sae_cls.load_from_disk(last, device=device) if last else sae_cls(sae_cfg)
     holder: dict = {}

@@ -58,6 +58,13 @@ def parse_sae_spec(spec: str) -> SaeSpec:
 
 def load_sae(spec: SaeSpec, device: str = "cpu"):
     """Load an SAE with sae-lens. Returns a `sae_lens.SAE` in float32 on `device`."""
+    with warnings.catch_warnings():
+        # sae-lens advises TransformerLens users how to load the model; SAGE loads it itself.
+        warnings.filterwarnings("ignore", message=r"(?s).*non-empty model_from_pretrained_kwargs")
+        return _load_sae(spec, device)
+
+
+def _load_sae(spec: SaeSpec, device: str):
     from sae_lens import SAE
 
     if spec.kind == "disk":
@@ -81,7 +88,7 @@ def load_sae(spec: SaeSpec, device: str = "cpu"):
             local = snapshot_download(repo_id, allow_patterns=[f"{subdir}/*"] if subdir else None)
         except Exception as exc:  # network errors come in many types
             raise SetupError(f"could not download SAE repo {repo_id}: {exc}") from exc
-        return load_sae(SaeSpec("disk", str(Path(local) / subdir)), device)
+        return _load_sae(SaeSpec("disk", str(Path(local) / subdir)), device)
     raise ConfigError(f"unknown SAE spec kind {spec.kind!r}")
 
 

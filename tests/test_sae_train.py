@@ -1,11 +1,13 @@
 """SAE training plumbing on tiny data (sae-lens trainer, resume) and the evaluation arithmetic."""
 
 import json
+from dataclasses import replace
 
 import pytest
 import torch
 from safetensors.torch import save_file
 
+from sage.errors import ConfigError
 from sage.sae_eval_math import ReconstructionTally, ce_loss_score
 from sage.sae_train import ShardBatches, TrainSaeConfig, train_sae
 
@@ -61,3 +63,6 @@ def test_train_saves_sae_lens_format_and_resumes(tmp_path):
     # a re-run resumes from the last checkpoint rather than starting over
     out2 = train_sae(cfg, tmp_path, tmp_path / "out2", device="cpu")
     assert SAE.load_from_disk(out2).cfg.d_sae == 32
+    # ... but never continues a run with other settings: its LR schedule and optimizer belong to that run
+    with pytest.raises(ConfigError, match="training_tokens: 1536 there, 3072 now"):
+        train_sae(replace(cfg, training_tokens=3072), tmp_path, tmp_path / "out3", device="cpu")
