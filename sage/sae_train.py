@@ -98,8 +98,9 @@ def _training_contexts(tokenizer, sink_id: int, context_len: int) -> Iterator[li
         print(f"[train-sae] training corpus exhausted after {n} contexts; starting epoch {epoch + 1}", file=sys.stderr)
 
 
-def cache_activations(cfg: TrainSaeConfig, work: Path, device: str = "cpu") -> Path:
-    """Phase 1. Returns the shard folder. Resumable: finished shards are skipped."""
+def cache_activations(cfg: TrainSaeConfig, work: Path, device: str | None = None) -> Path:
+    """Phase 1. Returns the shard folder. Resumable: finished shards are skipped. Uses CUDA when present."""
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     acts_dir = work / "acts"
     acts_dir.mkdir(parents=True, exist_ok=True)
     done = {p.name for p in acts_dir.glob("shard_*.safetensors")}
@@ -120,7 +121,7 @@ def cache_activations(cfg: TrainSaeConfig, work: Path, device: str = "cpu") -> P
             continue
         parts, start = [], time.perf_counter()
         for i in range(0, len(ctxs), batch):
-            ids = torch.tensor(ctxs[i: i + batch], dtype=torch.long)
+            ids = torch.tensor(ctxs[i: i + batch], dtype=torch.long, device=device)
             h = capture(ids)[:, skip:, :]
             parts.append(h.reshape(-1, h.shape[-1]).to(torch.bfloat16).cpu())
             bar.update(h.shape[0] * h.shape[1])
