@@ -204,7 +204,7 @@ def probe(rt: Runtime, state: dict) -> dict:
         pos = max(range(skip, len(acts)), key=acts.__getitem__) if len(acts) > skip else 0
         new.append({**p, "tokens": ta.tokens, "acts": [round(a, 4) for a in acts],
                     "max_activation": round(raw[pos], 5) if raw else 0.0,
-                    "normalized": round(acts[pos], 4) if acts else 0.0, "max_token": ta.tokens[pos],
+                    "normalized": round(acts[pos], 4) if acts else 0.0, "max_token": ta.tokens[pos] if raw and raw[pos] > 0 else None,
                     "agrees": ev.probe_verdict(p["expect"], acts[pos] if acts else 0.0, rt.settings.active_threshold)})
     agree = sum(e["agrees"] for e in new)
     return {"pending": [], "evidence": [*state.get("evidence", []), *new],

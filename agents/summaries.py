@@ -31,7 +31,8 @@ def hypothesis_line(h: dict) -> str:
 
 def evidence_line(e: dict) -> str:
     text = e["text"][:MAX_TEXT].replace("\n", "\\n")
-    return f"- [{e['probe_id']}] \"{text}\" -> {e['normalized']:.2f} on {e['max_token']!r} (expected {e['expect']})"
+    where = f" on {e['max_token']!r}" if e.get("max_token") is not None else " (silent)"
+    return f"- [{e['probe_id']}] \"{text}\" -> {e['normalized']:.2f}{where} (expected {e['expect']})"
 
 
 def for_hypothesize(state: dict, feature_desc: dict) -> tuple[dict, dict]:

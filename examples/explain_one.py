@@ -12,4 +12,5 @@ expl = explain(feature, max_rounds=3, on_event=lambda msg: print("[sage]", msg))
 print("labels:", expl.labels)
 print(expl.description)
 for e in sorted(expl.to_dict()["evidence"], key=lambda e: -e["normalized"])[:5]:
-    print(f"{e['normalized']:.2f}  {e['max_token']!r:<12} {e['text'][:70]!r}")
+    where = repr(e["max_token"]) if e["max_token"] is not None else "(silent)"
+    print(f"{e['normalized']:.2f}  {where:<12} {e['text'][:70]!r}")

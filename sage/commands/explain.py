@@ -39,7 +39,8 @@ def render(expl) -> str:
     lines.append("evidence (strongest first):")
     for e in sorted(d["evidence"], key=lambda e: -e["normalized"])[:10]:
         verdict = "supports " + ",".join(e["supports"]) if e["supports"] else "refutes " + ",".join(e["refutes"])
-        lines.append(f"  {e['normalized']:5.2f} on {e['max_token']!r:<14} {verdict:<14} \"{e['text'][:70]}\"".replace("\n", " "))
+        where = f"on {e['max_token']!r}" if e["max_token"] is not None else "(silent)"
+        lines.append(f"  {e['normalized']:5.2f} {where:<17} {verdict:<14} \"{e['text'][:70]}\"".replace("\n", " "))
     c = d["cost"]
     lines.append(f"stopped: {d['stop_reason']}; rounds {d['rounds']}, probes {c['probes']}, LLM tokens "
                  f"{c['input_tokens'] + c['output_tokens']}, ${c['usd']:.4f}, {d['timings']['total']:.1f}s")
