@@ -10,6 +10,7 @@ from every statistic.
 from __future__ import annotations
 
 import contextlib
+import math
 
 import torch
 import torch.nn.functional as F
@@ -17,7 +18,7 @@ from tqdm import tqdm
 
 from sage import config
 from sage.hooks import first_tensor, replace_first_tensor
-from sage.sae_eval_math import ReconstructionTally, ce_loss_score
+from sage.sae_eval_math import ReconstructionTally, ce_loss_score, evenly_spaced
 from sage.sae_train import keep_mask
 
 
@@ -107,12 +108,13 @@ def evaluate_sae(subject, contexts: list[list[int]], batch_size: int = 16, with_
 
 
 def heldout_contexts(subject, n_tokens: int, context_len: int = 128) -> list[list[int]]:
-    """Contexts from the held-out split of the SAE training corpus (never trained on)."""
+    """About `n_tokens` of contexts from the held-out split of the SAE training corpus (never trained on).
+
+    The contexts are spread evenly over the whole held-out stream, so every training source is
+    represented in proportion rather than only the first ones.
+    """
     from sage.corpus_sources import training_corpus
 
-    out, body = [], context_len - config.ENGINE.skip_positions
-    for ctx in training_corpus("heldout").contexts(subject.tokenizer, subject.sink_id, context_len):
-        out.append(ctx)
-        if len(out) * body >= n_tokens:
-            break
-    return out
+    stream = list(training_corpus("heldout").contexts(subject.tokenizer, subject.sink_id, context_len))
+    n = math.ceil(n_tokens / (context_len - config.ENGINE.skip_positions))
+    return [stream[i] for i in evenly_spaced(len(stream), n)]

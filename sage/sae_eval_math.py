@@ -45,3 +45,10 @@ class ReconstructionTally:
 def ce_loss_score(ce_clean: float, ce_spliced: float, ce_zero: float) -> float:
     """1 - (CE_spliced - CE_clean) / (CE_zero_ablation - CE_clean): 1 = lossless, 0 = as bad as zeroing."""
     return 1.0 - (ce_spliced - ce_clean) / (ce_zero - ce_clean)
+
+
+def evenly_spaced(length: int, n: int) -> list[int]:
+    """`min(n, length)` distinct indices into a sequence of `length`, spread evenly from its start to its end."""
+    if n >= length:
+        return list(range(length))
+    return [i * length // n for i in range(n)]

@@ -8,7 +8,7 @@ import torch
 from safetensors.torch import save_file
 
 from sage.errors import ConfigError
-from sage.sae_eval_math import ReconstructionTally, ce_loss_score
+from sage.sae_eval_math import ReconstructionTally, ce_loss_score, evenly_spaced
 from sage.sae_train import ShardBatches, TrainSaeConfig, train_sae
 
 
@@ -66,3 +66,10 @@ def test_train_saves_sae_lens_format_and_resumes(tmp_path):
     # ... but never continues a run with other settings: its LR schedule and optimizer belong to that run
     with pytest.raises(ConfigError, match="training_tokens: 1536 there, 3072 now"):
         train_sae(replace(cfg, training_tokens=3072), tmp_path, tmp_path / "out3", device="cpu")
+
+
+def test_evenly_spaced_covers_the_whole_stream():
+    idx = evenly_spaced(1000, 10)
+    assert idx == sorted(set(idx)) and len(idx) == 10
+    assert idx[0] == 0 and idx[-1] >= 900  # reaches the last sources, not just the first
+    assert evenly_spaced(5, 10) == [0, 1, 2, 3, 4]
