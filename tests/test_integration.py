@@ -38,6 +38,25 @@ def test_shipped_sae_loads_with_plain_sae_lens_and_matches_the_model(default_sub
     assert size <= 25 * 2 ** 20
 
 
+def test_shipped_sae_meets_its_targets_on_heldout_default_corpus_text(default_subject):
+    """A small real re-check of the model card: held-out documents of the default corpus (never trained on)."""
+    from itertools import islice
+
+    from sage.corpus import Corpus
+    from sage.corpus_sources import default_corpus, is_heldout
+    from sage.sae_eval import evaluate_sae
+
+    docs = default_corpus()
+    heldout = Corpus("heldout", "x", lambda: (d for d in docs.documents() if is_heldout(d)))
+    contexts = list(islice(heldout.contexts(default_subject.tokenizer, default_subject.sink_id, 128), 16))
+    m = evaluate_sae(default_subject, contexts)
+    assert m["tokens"] == 16 * 127
+    assert m["l0"] == pytest.approx(default_subject.sae.cfg.k)
+    assert m["fve_ordinary"] >= 0.75
+    assert m["ce_clean"] < m["ce_spliced"] < m["ce_zero_ablation"]
+    assert m["ce_loss_score"] >= 0.80
+
+
 def test_setup_is_idempotent_and_fast_the_second_time():
     import time
 
