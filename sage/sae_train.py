@@ -255,7 +255,8 @@ def train_sae(cfg: TrainSaeConfig, work: Path, out_dir: Path, device: str | None
     if not shards:
         raise ConfigError(f"no cached activations in {acts_dir}: run the cache phase first")
     distinct = len(shards) * cfg.tokens_per_shard
-    total = cfg.training_tokens
+    steps = math.ceil(cfg.training_tokens / cfg.batch_size_tokens)  # whole batches, never fewer tokens than asked
+    total = steps * cfg.batch_size_tokens
     if distinct < total:  # fewer distinct tokens cached than asked for: ShardBatches starts another epoch
         print(f"[train-sae] {distinct:,} distinct cached tokens for {total:,} training tokens "
               f"({total / distinct:.2f} epochs)", file=sys.stderr)
@@ -265,7 +266,7 @@ def train_sae(cfg: TrainSaeConfig, work: Path, out_dir: Path, device: str | None
         if cfg.model == config.DEFAULT else cfg.model, model_class_name="AutoModelForCausalLM",
         context_size=cfg.context_len, prepend_bos=False, dataset_path="sage training corpus (see docs/default-sae.md)",
         model_from_pretrained_kwargs={"dtype": cfg.dtype},
-        sage_sink_position_excluded=True, sage_max_norm_ratio=cfg.max_norm_ratio, sage_training_tokens=total, sage_distinct_tokens=min(distinct, total),
+        sage_sink_position_excluded=True, sage_max_norm_ratio=cfg.max_norm_ratio, sage_training_tokens=total, sage_cached_tokens=distinct,
         sage_seed=cfg.seed)
     common = dict(d_in=_d_in(acts_dir), d_sae=cfg.d_sae, normalize_activations="expected_average_only_in",
                   device=device, metadata=meta)
@@ -275,10 +276,9 @@ def train_sae(cfg: TrainSaeConfig, work: Path, out_dir: Path, device: str | None
         sae_cfg, sae_cls = JumpReLUTrainingSAEConfig(l0_coefficient=cfg.l0_coefficient, **common), JumpReLUTrainingSAE
     else:
         raise ConfigError(f"architecture must be topk or jumprelu, not {cfg.architecture!r}")
-    steps = total // cfg.batch_size_tokens
     ckpt_dir = work / "checkpoints"
     trainer_cfg = SAETrainerConfig(
-        total_training_samples=steps * cfg.batch_size_tokens, train_batch_size_samples=cfg.batch_size_tokens,
+        total_training_samples=total, train_batch_size_samples=cfg.batch_size_tokens,
         lr=cfg.lr, lr_end=cfg.lr / 10, lr_warm_up_steps=min(100, steps // 10), lr_decay_steps=steps // 5, device=device,
         autocast=device == "cpu",  # bf16 matmuls: ~2x faster on this CPU kind; weights and optimizer stay fp32
         dead_feature_window=200, feature_sampling_window=500, n_checkpoints=cfg.n_checkpoints,
