@@ -22,29 +22,34 @@ from sage.sae_eval_math import ReconstructionTally, ce_loss_score, evenly_spaced
 from sage.sae_train import keep_mask
 
 
-@contextlib.contextmanager
-def _replace_at_hook(subject, fn, max_norm_ratio: float | None = None):
-    """Replace the hook site's activation (positions >= 1) by fn(h) during forwards; always removed.
+def _site_module(subject):
+    if subject.site.read != "output":
+        raise NotImplementedError("CE splicing is implemented for output hook sites (resid_post, mlp_out, attn_out)")
+    return dict(subject.model.named_modules())[subject.site.module_name]
 
-    With `max_norm_ratio`, massive-activation tokens (norm above that multiple of the median,
-    the ones training leaves out) keep their original activation, as position 0 does.
-    """
-    module = dict(subject.model.named_modules())[subject.site.module_name]
+
+@contextlib.contextmanager
+def _replace_at_hook(subject, fn):
+    """Replace the hook site's activation (positions >= 1) by fn(h) during forwards; always removed."""
     skip = config.ENGINE.skip_positions
 
     def hook(_m, _inp, out):
         h = first_tensor(out)
         new = h.clone()
         new[:, skip:] = fn(h[:, skip:])
-        if max_norm_ratio is not None:
-            outlier = ~keep_mask(h.reshape(-1, h.shape[-1]), max_norm_ratio).view(h.shape[:-1])
-            outlier[:, :skip] = False
-            new[outlier] = h[outlier]
         return replace_first_tensor(out, new)
 
-    if subject.site.read != "output":
-        raise NotImplementedError("CE splicing is implemented for output hook sites (resid_post, mlp_out, attn_out)")
-    handle = module.register_forward_hook(hook)
+    handle = _site_module(subject).register_forward_hook(hook)
+    try:
+        yield
+    finally:
+        handle.remove()
+
+
+@contextlib.contextmanager
+def _record_at_hook(subject, into: list):
+    """Append the hook site's activation [B, T, d_in] to `into` during forwards; always removed."""
+    handle = _site_module(subject).register_forward_hook(lambda _m, _i, out: into.append(first_tensor(out).detach()))
     try:
         yield
     finally:
@@ -52,7 +57,7 @@ def _replace_at_hook(subject, fn, max_norm_ratio: float | None = None):
 
 
 def _ce(model, ids: torch.Tensor) -> torch.Tensor:
-    """Sum and count of next-token CE over predictions made from positions >= 1."""
+    """Sum of next-token CE over predictions made from positions >= 1."""
     logits = model(input_ids=ids, use_cache=False).logits[:, config.ENGINE.skip_positions:-1].float()
     target = ids[:, config.ENGINE.skip_positions + 1:]
     return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1), reduction="sum")
@@ -63,47 +68,50 @@ def evaluate_sae(subject, contexts: list[list[int]], batch_size: int = 16, with_
                  max_norm_ratio: float = config.ENGINE.max_norm_ratio) -> dict:
     """Metrics over `contexts` (token-id lists of equal length, sink first).
 
-    Reported twice where it matters: over every non-sink token, and over the ordinary
-    tokens only (norm <= `max_norm_ratio` x median: the distribution the SAE was trained on).
+    FVE and L0 are reported twice: over every non-sink token, and over the ordinary tokens only
+    (norm <= `max_norm_ratio` x median: the distribution the SAE was trained on). With `with_ce`, the
+    hook activations come from the clean full forward itself, so each batch costs three forwards
+    (clean, spliced, zero-ablated) and no separate pass to the hook.
     """
     from sage.engine import ActivationEngine
 
-    eng = ActivationEngine(subject)
     sae = subject.sae
     tally = ReconstructionTally(subject.d_sae)
     ordinary = ReconstructionTally(subject.d_sae)
-    ce = {"clean": 0.0, "spliced": 0.0, "spliced_ordinary": 0.0, "zero": 0.0}
+    ce = {"clean": 0.0, "spliced": 0.0, "zero": 0.0}
     n_pred = 0
     skip = config.ENGINE.skip_positions
     recon = lambda h: sae.decode(sae.encode(h.float())).to(h.dtype)  # noqa: E731
     zero = lambda h: torch.zeros_like(h)  # noqa: E731
+    engine = None if with_ce else ActivationEngine(subject)
     for i in tqdm(range(0, len(contexts), batch_size), desc="evaluating SAE", unit="batch"):
         ids = torch.tensor(contexts[i: i + batch_size], dtype=torch.long, device=subject.device)
-        h = eng.hidden(ids)[:, skip:].reshape(-1, sae.cfg.d_in).float()
+        if with_ce:
+            seen: list[torch.Tensor] = []
+            with _record_at_hook(subject, seen):
+                ce["clean"] += float(_ce(subject.model, ids))
+            hidden = seen[0]
+            with _replace_at_hook(subject, recon):
+                ce["spliced"] += float(_ce(subject.model, ids))
+            with _replace_at_hook(subject, zero):
+                ce["zero"] += float(_ce(subject.model, ids))
+            n_pred += ids.shape[0] * (ids.shape[1] - skip - 1)
+        else:
+            hidden = engine.hidden(ids)
+        h = hidden[:, skip:].reshape(-1, sae.cfg.d_in).float()
         codes = sae.encode(h)
         x_hat = sae.decode(codes)
         tally.add(h, x_hat, codes)
         keep = keep_mask(h, max_norm_ratio)
         ordinary.add(h[keep], x_hat[keep], codes[keep])
-        if with_ce:
-            ce["clean"] += float(_ce(subject.model, ids))
-            with _replace_at_hook(subject, recon):
-                ce["spliced"] += float(_ce(subject.model, ids))
-            with _replace_at_hook(subject, recon, max_norm_ratio):
-                ce["spliced_ordinary"] += float(_ce(subject.model, ids))
-            with _replace_at_hook(subject, zero):
-                ce["zero"] += float(_ce(subject.model, ids))
-            n_pred += ids.shape[0] * (ids.shape[1] - skip - 1)
     out = {"tokens": tally.n, "fve": round(tally.fve(), 4), "l0": round(tally.l0(), 2),
            "dead_fraction": round(tally.dead_fraction(), 4),
            "ordinary_tokens": ordinary.n, "fve_ordinary": round(ordinary.fve(), 4),
            "l0_ordinary": round(ordinary.l0(), 2)}
     if with_ce:
-        clean, spliced, spliced_o, zero_ = (ce[k] / n_pred for k in ("clean", "spliced", "spliced_ordinary", "zero"))
+        clean, spliced, zero_ = (ce[k] / n_pred for k in ("clean", "spliced", "zero"))
         out.update({"ce_clean": round(clean, 4), "ce_spliced": round(spliced, 4), "ce_zero_ablation": round(zero_, 4),
-                    "ce_loss_score": round(ce_loss_score(clean, spliced, zero_), 4),
-                    "ce_spliced_ordinary": round(spliced_o, 4),
-                    "ce_loss_score_ordinary": round(ce_loss_score(clean, spliced_o, zero_), 4)})
+                    "ce_loss_score": round(ce_loss_score(clean, spliced, zero_), 4)})
     return out
 
 

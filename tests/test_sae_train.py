@@ -73,3 +73,32 @@ def test_evenly_spaced_covers_the_whole_stream():
     assert idx == sorted(set(idx)) and len(idx) == 10
     assert idx[0] == 0 and idx[-1] >= 900  # reaches the last sources, not just the first
     assert evenly_spaced(5, 10) == [0, 1, 2, 3, 4]
+
+
+def test_evaluate_sae_reads_the_hook_from_the_clean_forward(tiny_subject):
+    """The fused evaluation must see the same activations as the early-exit engine and the model's own CE."""
+    import torch.nn.functional as F
+
+    from sage.engine import ActivationEngine
+    from sage.sae_eval import evaluate_sae
+    from sage.sae_eval_math import ReconstructionTally
+
+    torch.manual_seed(0)
+    ids = torch.randint(5, tiny_subject.model.config.vocab_size, (6, 20))
+    ids[:, 0] = tiny_subject.sink_id
+    fused = evaluate_sae(tiny_subject, ids.tolist(), batch_size=4, max_norm_ratio=None)
+    plain = evaluate_sae(tiny_subject, ids.tolist(), batch_size=4, with_ce=False, max_norm_ratio=None)
+    assert fused["fve"] == pytest.approx(plain["fve"], abs=1e-4) and fused["l0"] == plain["l0"]
+
+    h = ActivationEngine(tiny_subject).hidden(ids)[:, 1:].reshape(-1, tiny_subject.sae.cfg.d_in).float()
+    tally = ReconstructionTally(tiny_subject.d_sae)
+    with torch.no_grad():
+        codes = tiny_subject.sae.encode(h)
+        tally.add(h, tiny_subject.sae.decode(codes), codes)
+    assert fused["fve"] == pytest.approx(tally.fve(), abs=1e-4) and fused["tokens"] == 6 * 19
+
+    with torch.no_grad():
+        logits = tiny_subject.model(input_ids=ids).logits[:, 1:-1].float()
+    clean = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), ids[:, 2:].reshape(-1))
+    assert fused["ce_clean"] == pytest.approx(float(clean), abs=1e-3)
+    assert fused["ce_clean"] != fused["ce_spliced"] and fused["ce_zero_ablation"] != fused["ce_clean"]
