@@ -145,7 +145,7 @@ def _dictd_entries(text: str) -> Iterator[str]:
     `(YYYY-MM-DD)` edit date is dropped.
     """
     head: list[str] = []
-    body: list[str] = []  # indented lines; "" marks a paragraph break
+    body: list[str] = []  # indented lines; "\x00" marks a paragraph break
 
     def entry() -> str:
         paras = [re.sub(r"\s+", " ", p).strip() for p in " ".join(body).split("\x00")]

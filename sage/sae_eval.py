@@ -29,8 +29,17 @@ def _site_module(subject):
 
 
 @contextlib.contextmanager
+def _at_site(subject, hook):
+    """Run `hook(module, inputs, output)` on the hook site's module during forwards; always removed."""
+    handle = _site_module(subject).register_forward_hook(hook)
+    try:
+        yield
+    finally:
+        handle.remove()
+
+
 def _replace_at_hook(subject, fn):
-    """Replace the hook site's activation (positions >= 1) by fn(h) during forwards; always removed."""
+    """Replace the hook site's activation (positions >= 1) by fn(h) during forwards."""
     skip = config.ENGINE.skip_positions
 
     def hook(_m, _inp, out):
@@ -39,21 +48,12 @@ def _replace_at_hook(subject, fn):
         new[:, skip:] = fn(h[:, skip:])
         return replace_first_tensor(out, new)
 
-    handle = _site_module(subject).register_forward_hook(hook)
-    try:
-        yield
-    finally:
-        handle.remove()
+    return _at_site(subject, hook)
 
 
-@contextlib.contextmanager
 def _record_at_hook(subject, into: list):
-    """Append the hook site's activation [B, T, d_in] to `into` during forwards; always removed."""
-    handle = _site_module(subject).register_forward_hook(lambda _m, _i, out: into.append(first_tensor(out).detach()))
-    try:
-        yield
-    finally:
-        handle.remove()
+    """Append the hook site's activation [B, T, d_in] to `into` during forwards."""
+    return _at_site(subject, lambda _m, _i, out: into.append(first_tensor(out).detach()))
 
 
 def _ce(model, ids: torch.Tensor) -> torch.Tensor:
