@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 
 import prompts
-from agents import evidence as ev
+from sage.hypotheses import scoring as ev
 from agents import summaries
 from agents.routing import DECIDED, budget_exhausted, review_decision
 from agents.runtime import Runtime
@@ -114,7 +114,7 @@ def seed(rt: Runtime, state: dict) -> dict:
 def _mi_words(rt: Runtime, feature: int) -> list[list]:
     """MI-vocabulary words (arXiv 2502.15576) for the feature; [] when the vocabulary cannot be built here."""
     try:
-        from sage.vocab import mi_words
+        from sage.vocab.tables import mi_words
     except ImportError:
         return []
     return [[w, round(float(sc), 5)] for w, sc in mi_words(rt.subject, feature, top=rt.settings.mi_words)]

@@ -26,8 +26,8 @@ class AgentSettings:
 
 @dataclass
 class Runtime:
-    subject: object  # sage.subject.Subject
-    store: object  # sage.store.ActivationStore
+    subject: object  # sage.model.subject.Subject
+    store: object  # sage.store.activation_store.ActivationStore
     backend: object  # sage.llm.base.Backend
     budgets: Budgets = field(default_factory=Budgets)
     settings: AgentSettings = field(default_factory=AgentSettings)

@@ -54,7 +54,7 @@ def bf16_peak_flops(n: int = 2048, reps: int = 8) -> float:
 
 def corpus_texts(corpus_spec: str, tokenizer, n: int, length: int) -> list[str]:
     """`n` texts of `length` tokens: consecutive windows of the corpus's token stream, decoded."""
-    from sage.corpus import load_corpus
+    from sage.data.corpus import load_corpus
 
     corpus = load_corpus(corpus_spec)
     windows = itertools.islice(corpus.contexts(tokenizer, tokenizer.eos_token_id or 0, length + 1), n)
@@ -153,8 +153,8 @@ def main(argv=None) -> int:
 
     from sae_lens.load_model import load_model
 
-    from sage.engine import ActivationEngine
-    from sage.subject import load_subject, resolve_model_path
+    from sage.model.engine import ActivationEngine
+    from sage.model.subject import load_subject, resolve_model_path
 
     subject = load_subject(args.model, args.sae, dtype=args.dtype, device="cpu")
     engine = ActivationEngine(subject, batch_size=args.batch_size, max_length=args.max_length + 1)

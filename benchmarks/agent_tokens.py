@@ -65,8 +65,8 @@ def transcript_cost(calls: list[dict]) -> int:
 
 def tiny_session(workdir: Path, backend):
     """Tiny random-init model + SAE (tests/fixtures.py) with a freshly mined store."""
-    from sage.api import Session
-    from sage.subject import load_subject
+    from sage.runs import Session
+    from sage.model.subject import load_subject
     from tests.agent_support import build_store
     from tests.fixtures import build_model, build_sae
 
@@ -95,7 +95,7 @@ def main(argv=None) -> int:
     ap.add_argument("--json", action="store_true", help="print the table as JSON")
     args = ap.parse_args(argv)
 
-    from sage.api import Session, explain
+    from sage.runs import Session, explain
     from tests.agent_support import live_features
 
     backend = CountingScriptedExplainer(lambda text: 0)

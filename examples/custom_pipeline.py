@@ -3,7 +3,7 @@ your own budgets and an explainer of your choice (offline here; try `openai:gpt-
 
 from agents import Budgets, Runtime, build_graph
 from agents.graph import recursion_limit
-from sage.api import Session
+from sage.runs import Session
 
 session = Session.open(explainer="offline")
 for feature in (10, 4213):

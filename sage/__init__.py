@@ -5,22 +5,22 @@ Public API: `load_subject`, `explain`, `explain_batch` (the latter two import th
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from sage.version import __version__
 
 
 def load_subject(*args, **kwargs):
-    from sage.subject import load_subject as _load
+    from sage.model.subject import load_subject as _load
 
     return _load(*args, **kwargs)
 
 
 def explain(*args, **kwargs):
-    from sage.api import explain as _explain
+    from sage.runs import explain as _explain
 
     return _explain(*args, **kwargs)
 
 
 def explain_batch(*args, **kwargs):
-    from sage.api import explain_batch as _batch
+    from sage.runs import explain_batch as _batch
 
     return _batch(*args, **kwargs)

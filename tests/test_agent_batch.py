@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from sage.api import Session, done_features, explain_batch, validate_explanation
+from sage.runs import Session, done_features, explain_batch, validate_explanation
 from sage.errors import ConfigError
 from sage.llm.offline import OfflineExplainer
 from tests.agent_support import build_store, live_features, agent_store  # noqa: F401 (the `store` fixture)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from sage.api import Session, explain, validate_explanation
+from sage.runs import Session, explain, validate_explanation
 from sage.llm import RetryPolicy, make_backend
 from tests.agent_support import answer, build_store, live_features, task_of_body, agent_store  # noqa: F401 (the `store` fixture)
 from tests.scripted_servers import fail, ok, serve

@@ -8,8 +8,8 @@ import torch
 from agents import Budgets, Runtime, build_graph
 from agents.graph import recursion_limit
 from sage import config
-from sage.api import Session, explain, validate_explanation
-from sage.engine import ActivationEngine
+from sage.runs import Session, explain, validate_explanation
+from sage.model.engine import ActivationEngine
 from sage.errors import ConfigError
 from sage.llm import make_backend
 from tests.agent_support import build_store, live_features
@@ -27,7 +27,7 @@ def home(tmp_path_factory):
 @pytest.fixture(scope="module")
 def subject(home, tiny_model_dir, tmp_path_factory):
     from tests.fixtures import build_sae
-    from sage.subject import load_subject
+    from sage.model.subject import load_subject
 
     out = tmp_path_factory.mktemp("sae_with_dead_feature")
     sae = build_sae(out)

@@ -1,6 +1,6 @@
 """Parsing of registry text sources (no download: the parsers run on inline samples)."""
 
-from sage.corpus_sources import TRAINING_SOURCES, _dictd_entries, is_heldout
+from sage.data.sources import TRAINING_SOURCES, _dictd_entries, is_heldout
 
 DICTD = """00-database-info
    This file was converted from the original database.

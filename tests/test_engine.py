@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from sage.engine import ActivationEngine
+from sage.model.engine import ActivationEngine
 from sage.errors import ConfigError
 from tests.fixtures import TEXTS
 
@@ -54,7 +54,7 @@ def test_unknown_feature_is_a_clear_error(tiny_subject):
 
 
 def test_sae_width_mismatch_is_reported(tiny_model_dir, tmp_path):
-    from sage.subject import load_subject
+    from sage.model.subject import load_subject
     from tests.fixtures import build_sae
 
     build_sae(tmp_path / "wide", d_in=48)

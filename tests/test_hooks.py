@@ -3,9 +3,9 @@
 import pytest
 import torch
 
-from sage.capture import HookCapture
+from sage.model.capture import HookCapture
 from sage.errors import ConfigError
-from sage.hooks import resolve_hook
+from sage.model.hooks import resolve_hook
 
 ARCHS = ["llama", "mistral", "qwen2", "gemma2", "gpt2"]
 

@@ -13,7 +13,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def default_subject():
-    from sage.subject import load_subject
+    from sage.model.subject import load_subject
 
     return load_subject("default", "default")
 
@@ -42,9 +42,9 @@ def test_shipped_sae_meets_its_targets_on_heldout_default_corpus_text(default_su
     """A small real re-check of the model card: held-out documents of the default corpus (never trained on)."""
     from itertools import islice
 
-    from sage.corpus import Corpus
-    from sage.corpus_sources import default_corpus, is_heldout
-    from sage.sae_eval import evaluate_sae
+    from sage.data.corpus import Corpus
+    from sage.data.sources import default_corpus, is_heldout
+    from sage.sae.evaluate import evaluate_sae
 
     docs = default_corpus()
     heldout = Corpus("heldout", "x", lambda: (d for d in docs.documents() if is_heldout(d)))
@@ -60,7 +60,7 @@ def test_shipped_sae_meets_its_targets_on_heldout_default_corpus_text(default_su
 def test_setup_is_idempotent_and_fast_the_second_time():
     import time
 
-    from sage.embedded import setup_embedded_model
+    from sage.model.embedded import setup_embedded_model
 
     setup_embedded_model()
     start = time.perf_counter()
@@ -70,7 +70,7 @@ def test_setup_is_idempotent_and_fast_the_second_time():
 
 
 def test_early_exit_equals_full_forward_on_the_real_model(default_subject):
-    from sage.engine import ActivationEngine
+    from sage.model.engine import ActivationEngine
 
     eng = ActivationEngine(default_subject)
     ids, mask = eng.pad(eng.tokenize(["The cat sat on the mat.", "Paris is the capital of France, said she."]))
@@ -83,7 +83,7 @@ def test_early_exit_equals_full_forward_on_the_real_model(default_subject):
 
 
 def test_cli_activations_json(capsys):
-    from sage.cli import main
+    from sage.cli.app import main
 
     assert main(["activations", "--feature", "4213", "--text", "The cat sat on the mat.", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
@@ -91,17 +91,17 @@ def test_cli_activations_json(capsys):
 
 
 def test_cli_unknown_feature_exits_2(capsys):
-    from sage.cli import main
+    from sage.cli.app import main
 
     assert main(["activations", "--feature", "999999", "--text", "hi"]) == 2
     assert "features 0-" in capsys.readouterr().err
 
 
 def test_explain_end_to_end_offline_on_a_small_store(default_subject, tmp_path):
-    from sage.api import Session, explain, validate_explanation
-    from sage.corpus import load_corpus
+    from sage.runs import Session, explain, validate_explanation
+    from sage.data.corpus import load_corpus
     from sage.llm import make_backend
-    from sage.store import ActivationStore, StoreConfig
+    from sage.store.activation_store import ActivationStore, StoreConfig
 
     store = ActivationStore(default_subject, load_corpus("default"), StoreConfig(), root=tmp_path / "stores")
     store.mine(max_tokens=40_000, progress=False)
@@ -113,7 +113,7 @@ def test_explain_end_to_end_offline_on_a_small_store(default_subject, tmp_path):
     validate_explanation(data)
     assert len(data["hypotheses"]) >= 3 and data["evidence"]
     # every evidence number came from the model: re-run one probe and compare
-    from sage.engine import ActivationEngine
+    from sage.model.engine import ActivationEngine
 
     e = max(data["evidence"], key=lambda e: e["normalized"])
     fresh = ActivationEngine(default_subject).max_acts([e["text"]], feature)[0]

@@ -8,8 +8,8 @@ import torch
 from safetensors.torch import save_file
 
 from sage.errors import ConfigError
-from sage.sae_eval_math import ReconstructionTally, ce_loss_score, evenly_spaced
-from sage.sae_train import ShardBatches, TrainSaeConfig, train_sae
+from sage.sae.evaluate_math import ReconstructionTally, ce_loss_score, evenly_spaced
+from sage.sae.train import ShardBatches, TrainSaeConfig, train_sae
 
 
 def test_reconstruction_tally_perfect_and_zero():
@@ -79,9 +79,9 @@ def test_evaluate_sae_reads_the_hook_from_the_clean_forward(tiny_subject):
     """The fused evaluation must see the same activations as the early-exit engine and the model's own CE."""
     import torch.nn.functional as F
 
-    from sage.engine import ActivationEngine
-    from sage.sae_eval import evaluate_sae
-    from sage.sae_eval_math import ReconstructionTally
+    from sage.model.engine import ActivationEngine
+    from sage.sae.evaluate import evaluate_sae
+    from sage.sae.evaluate_math import ReconstructionTally
 
     torch.manual_seed(0)
     ids = torch.randint(5, tiny_subject.model.config.vocab_size, (6, 20))

@@ -5,16 +5,16 @@ import json
 import pytest
 import torch
 
-from sage import steering_math as sm
+from sage.steering import math as sm
 from sage.errors import ConfigError
-from sage.select import (DTC, concept_score, dtc_scores, load_explanations, match_explanations, match_words,
+from sage.steering.select import (DTC, concept_score, dtc_scores, load_explanations, match_explanations, match_words,
                          select_by_concept)
-from sage.steering import residual_hook
+from sage.steering.edits import residual_hook
 
 
 @pytest.fixture()
 def zero_row_subject(tiny_model_dir, tiny_sae_dir):
-    from sage.subject import load_subject
+    from sage.model.subject import load_subject
 
     s = load_subject(str(tiny_model_dir), str(tiny_sae_dir), dtype="float32", device="cpu")
     with torch.no_grad():
@@ -33,7 +33,7 @@ def test_dtc_of_a_zero_feature_is_zero(zero_row_subject):
 def test_dtc_matches_a_direct_single_feature_computation(tiny_subject):
     f = 9
     scores = dtc_scores(tiny_subject, [f], progress=False)
-    from sage.engine import ActivationEngine
+    from sage.model.engine import ActivationEngine
 
     eng = ActivationEngine(tiny_subject)
     ids = torch.tensor([eng.tokenize([DTC.prefix])[0]])
@@ -116,7 +116,7 @@ def test_bad_results_file(tmp_path):
 
 
 def test_selection_by_mi_words(monkeypatch, tiny_subject):
-    import sage.vocab
+    import sage.vocab.tables
 
     class Tables:
         d_sae = 3
@@ -125,6 +125,6 @@ def test_selection_by_mi_words(monkeypatch, tiny_subject):
         def mi(self, f, n):
             return self.rows[f][:n]
 
-    monkeypatch.setattr(sage.vocab, "vocab_tables", lambda subject: Tables())
+    monkeypatch.setattr(sage.vocab.tables, "vocab_tables", lambda subject: Tables())
     matches = select_by_concept("ocean waves", subject=tiny_subject, use_vocab=True)
     assert [(m.feature, m.source) for m in matches] == [(0, "mi-vocabulary"), (2, "mi-vocabulary")]

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from sage.errors import ConfigError
-from sage.steering import (FeatureEditor, GenerationConfig, PositionalEdit, SteerSpec, generate_ids, prompt_ids,
+from sage.steering.edits import (FeatureEditor, GenerationConfig, PositionalEdit, SteerSpec, generate_ids, prompt_ids,
                            residual_hook, steer, sweep)
 
 

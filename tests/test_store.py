@@ -3,9 +3,9 @@
 import pytest
 import torch
 
-from sage.corpus import from_paths
-from sage.engine import ActivationEngine
-from sage.store import ActivationStore, StoreConfig
+from sage.data.corpus import from_paths
+from sage.model.engine import ActivationEngine
+from sage.store.activation_store import ActivationStore, StoreConfig
 from tests.fixtures import TEXTS
 
 CFG = StoreConfig(context_len=12, top_k=4, segment_contexts=6)

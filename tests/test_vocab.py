@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from sage import vocab, vocab_compute
-from sage.vocab_math import mean_token_embeddings, unit_rows
+from sage.vocab import compute as vocab_compute
+from sage.vocab import tables as vocab
+from sage.vocab.math import mean_token_embeddings, unit_rows
 
 WORDS = ["the", "cat", "dog", "park", "king", "gold", "zebra", "city", "table", "world"]
 
@@ -75,7 +76,7 @@ def test_final_norm_of_gpt2(tmp_path):
 
 def test_tables_cached_and_invalidated_when_sae_changes(tiny_subject, tiny_model_dir, tmp_path, small_vocab,
                                                          monkeypatch):
-    from sage.subject import load_subject
+    from sage.model.subject import load_subject
     from tests.fixtures import build_sae
 
     t1 = vocab.vocab_tables(tiny_subject, progress=False)
@@ -118,10 +119,10 @@ def test_feature_and_top_errors(tiny_subject, small_vocab):
 
 
 def _main(monkeypatch, argv):
-    import sage.cli
+    import sage.cli.app
 
-    monkeypatch.setattr(sage.cli, "COMMANDS", ["vocab"])  # other subcommands are not needed here
-    return sage.cli.main(["vocab", *argv])
+    monkeypatch.setattr(sage.cli.app, "COMMANDS", ["vocab"])  # other subcommands are not needed here
+    return sage.cli.app.main(["vocab", *argv])
 
 
 def test_cli(tiny_model_dir, tiny_sae_dir, small_vocab, monkeypatch, capsys):
@@ -137,7 +138,7 @@ def test_cli(tiny_model_dir, tiny_sae_dir, small_vocab, monkeypatch, capsys):
     assert all(r["text"] in WORDS for r in out["results"])
 
     # Now cached: the CLI must answer without loading the model (the fast path).
-    monkeypatch.setattr("sage.commands.common.subject_from", lambda args: pytest.fail("loaded the subject"))
+    monkeypatch.setattr("sage.cli.common.subject_from", lambda args: pytest.fail("loaded the subject"))
     monkeypatch.setattr(vocab, "_MEMO", {})
     assert _main(monkeypatch, ["--feature", "5", "--top", "4", "--json", *subject_args]) == 0
     assert json.loads(capsys.readouterr().out)["results"] == out["results"]
@@ -160,5 +161,5 @@ def test_cached_path_imports_no_torch():
     import subprocess
     import sys
 
-    code = "import sys, sage.vocab, sage.commands.vocab; sys.exit('torch' in sys.modules)"
+    code = "import sys, sage.vocab.tables, sage.cli.vocab; sys.exit('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from sage.vocab_math import (explanation_stats, feature_logsumexp, logit_lens_top,
+from sage.vocab.math import (explanation_stats, feature_logsumexp, logit_lens_top,
                              mean_token_embeddings, mi_rank, unit_rows)
 
 

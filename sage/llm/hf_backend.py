@@ -28,7 +28,7 @@ class HFBackend(Backend):
     def __init__(self, model: str = "default", *, dtype: str = "float32", device: str = "cpu", **options):
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        from sage.subject import resolve_model_path
+        from sage.model.subject import resolve_model_path
 
         super().__init__(**options)
         self.name = f"hf:{model}"

@@ -19,7 +19,7 @@ with the same schemas an LLM would:
 from __future__ import annotations
 
 from sage.llm.base import Backend, LLMRequest, Usage
-from sage.predicates import describe
+from sage.hypotheses.predicates import describe
 
 FRAMES = ["I keep thinking about{t} these days.", "She wrote{t} on the first page.", "They talked about{t} for an hour."]
 FILLERS = [" the table", " a window", " something"]

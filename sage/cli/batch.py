@@ -1,0 +1,53 @@
+"""`sage batch`: explain many features; resumable JSONL output."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+from sage.cli.common import add_corpus_arg, add_subject_args, print_json
+from sage.cli.explain import add_explainer_args
+from sage.errors import ConfigError
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("batch", help="explain a list of features (resumable, concurrent, budgeted)")
+    g = p.add_mutually_exclusive_group(required=True)
+    g.add_argument("--features", help="comma-separated feature indices")
+    g.add_argument("--features-file", type=Path, help="file with one feature index per line")
+    g.add_argument("--random", type=int, metavar="N", help="N random features")
+    p.add_argument("--seed", type=int, default=0, help="seed for --random")
+    p.add_argument("--out", type=Path, required=True, help="results JSONL (one explanation per line)")
+    p.add_argument("--concurrency", type=int, default=1)
+    p.add_argument("--resume", action="store_true", help="skip features already done in --out")
+    add_subject_args(p)
+    add_corpus_arg(p)
+    add_explainer_args(p)
+    p.set_defaults(func=run)
+
+
+def parse_features(args, d_sae: int) -> list[int]:
+    """Feature list from --features / --features-file / --random N --seed S."""
+    try:
+        if args.features:
+            return [int(x) for x in args.features.split(",") if x.strip()]
+        if args.features_file:
+            if not args.features_file.exists():
+                raise ConfigError(f"--features-file {args.features_file} does not exist")
+            return [int(x) for x in args.features_file.read_text().split() if x.strip()]
+    except ValueError as exc:
+        raise ConfigError(f"feature indices must be integers: {exc}") from exc
+    if args.random > d_sae:
+        raise ConfigError(f"--random {args.random} is more than the SAE's {d_sae} features")
+    return sorted(random.Random(args.seed).sample(range(d_sae), args.random))
+
+
+def run(args) -> int:
+    from sage.runs import Session, explain_batch
+
+    session = Session.open(args.model, args.sae, args.corpus, args.explainer, args.dtype)
+    features = parse_features(args, session.subject.d_sae)
+    summary = explain_batch(features, args.out, session=session, concurrency=args.concurrency, resume=args.resume,
+                            max_rounds=args.max_rounds, budget_usd=args.budget_usd, max_llm_tokens=args.max_llm_tokens)
+    print_json(summary)
+    return 0 if summary["failed"] == 0 else 1

@@ -1,0 +1,45 @@
+"""`sage top`: the contexts where a feature fires most, max-activating token marked."""
+
+from __future__ import annotations
+
+from sage.cli.common import add_corpus_arg, add_subject_args, print_json, subject_from
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("top", help="top-activating corpus contexts of a feature")
+    p.add_argument("--feature", type=int, required=True)
+    p.add_argument("--k", type=int, default=10)
+    add_subject_args(p)
+    add_corpus_arg(p)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=run)
+
+
+def render_context(ctx) -> str:
+    """The context's text with the max-activating token marked as [[token]]."""
+    from sage import config
+
+    skip = config.ENGINE.skip_positions
+    pos = ctx.max_pos
+    return "".join(f"[[{t}]]" if i == pos else t for i, t in enumerate(ctx.tokens) if i >= skip)
+
+
+def run(args) -> int:
+    from sage.store.activation_store import ActivationStore
+
+    subject = subject_from(args)
+    subject.check_feature(args.feature)
+    store = ActivationStore.load_or_mine(subject, args.corpus)
+    stats = store.feature_stats(args.feature)
+    top = store.top(args.feature, args.k)
+    if args.json:
+        print_json({"feature": args.feature, "max_activation": stats.max_activation, "frequency": stats.frequency,
+                    "mean_activation": stats.mean_activation, "contexts": [c.to_dict() for c in top]})
+        return 0
+    print(f"feature {args.feature}: max {stats.max_activation:.3f}, fires on {stats.frequency:.4%} of tokens")
+    if not top:
+        print("  (never fires on this corpus)")
+    for i, c in enumerate(top, 1):
+        text = render_context(c).replace("\n", "\\n")
+        print(f"{i:>3}. {c.max_act:8.3f}  {text}")
+    return 0

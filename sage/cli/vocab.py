@@ -1,0 +1,91 @@
+"""`sage vocab`: MI vocabulary words (or logit-lens tokens) of a feature, or statistics over all features."""
+
+from __future__ import annotations
+
+import argparse
+
+from sage.cli.common import add_subject_args, print_json
+from sage.errors import ConfigError
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("vocab", help="words that explain a feature (mutual information over a fixed vocabulary)",
+                       description="Words of a fixed English vocabulary ranked by the mutual-information "
+                                   "objective of Wu et al. (arXiv 2502.15576), or the logit-lens tokens, "
+                                   "computed for all features once and cached.")
+    what = p.add_mutually_exclusive_group(required=True)
+    what.add_argument("--feature", type=int, help="feature index")
+    what.add_argument("--stats", action="store_true",
+                      help="diversity / lexical / dominate over all features, for both methods")
+    p.add_argument("--top", type=int, default=20, help="words per feature (default 20, at most 50)")
+    p.add_argument("--method", choices=["mi", "logitlens"], default="mi", help="ranking (default mi)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    add_subject_args(p)
+    p.set_defaults(func=run)
+
+
+def load_tables(args):
+    """Tables for the CLI's model + SAE: straight from the cache when possible, else via the subject."""
+    from sage.vocab import tables as vocab
+
+    if not 1 <= args.top <= vocab.VOCAB.keep:
+        raise ConfigError(f"--top must be between 1 and {vocab.VOCAB.keep}")
+    quick = vocab.quick_key(args.model, args.sae, args.dtype)
+    tables = vocab.cached_tables(quick)
+    if tables is None:
+        from sage.cli.common import subject_from
+
+        subject = subject_from(args)
+        if args.feature is not None:
+            subject.check_feature(args.feature)  # before computing every feature
+        tables = vocab.vocab_tables(subject)
+        vocab.remember(quick, tables)
+    return tables
+
+
+def run(args: argparse.Namespace) -> int:
+    tables = load_tables(args)
+    meta = {"model": tables.meta.get("model"), "sae": tables.meta.get("sae"), "hook": tables.meta.get("hook")}
+    if args.stats:
+        stats = {m: s.to_dict() for m, s in tables.stats(args.top).items()}
+        if args.json:
+            print_json({**meta, "n_words": len(tables.words), **stats,
+                        "definitions": _definitions(tables.settings)})
+        else:
+            _print_stats(meta, stats, args.top, tables.d_sae, _definitions(tables.settings))
+        return 0
+    ranked = tables.ranked(args.method, args.feature, args.top)
+    if args.json:
+        print_json({**meta, "feature": args.feature, "method": args.method,
+                    "score": _SCORE[args.method], "results": [{"text": t, "score": s} for t, s in ranked]})
+        return 0
+    print(f"feature {args.feature} · {args.method} · {meta['model']} + {meta['sae']} ({meta['hook']})")
+    print(f"score: {_SCORE[args.method]}")
+    width = max(len(repr(t)) for t, _ in ranked)
+    for i, (text, score) in enumerate(ranked, 1):
+        shown = text if args.method == "mi" else repr(text)
+        print(f"{i:3d}. {shown:<{width}}  {score:+.5f}")
+    return 0
+
+
+_SCORE = {"mi": "p(w|c) * log(p(c|w) / p(c)), the word's share of the feature-word mutual information",
+          "logitlens": "unit decoder direction (after the final norm) . unembedding row"}
+
+
+def _definitions(s) -> dict:
+    return {
+        "diversity": "distinct words / all listed words",
+        "lexical": f"share of listed words among the {s.superficial_rank} most frequent vocabulary words "
+                   f"or shorter than {s.superficial_chars} characters",
+        "dominate": f"share of listed words that appear in the lists of more than {s.dominate_share:.0%} "
+                    "of the features",
+    }
+
+
+def _print_stats(meta: dict, stats: dict, top: int, n_features: int, definitions: dict) -> None:
+    print(f"{meta['model']} + {meta['sae']} ({meta['hook']}): {n_features} features, top {top} each")
+    print(f"{'method':<10} {'diversity':>9} {'lexical':>8} {'dominate':>9}")
+    for method, s in stats.items():
+        print(f"{method:<10} {s['diversity']:9.3f} {s['lexical']:8.3f} {s['dominate']:9.3f}")
+    for name, text in definitions.items():
+        print(f"  {name}: {text}")

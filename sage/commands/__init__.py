@@ -1,1 +1,0 @@
-"""One module per `sage` subcommand; shared argument helpers live in `common`."""

@@ -1,0 +1,132 @@
+"""Reports over score records: per-metric mean, 95% bootstrap CI and paired win rates, as a
+markdown table, a JSON summary and a PNG of the score distributions."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Sequence
+
+from sage.evaluation.metrics import bootstrap_ci, defined, mean_defined, paired_win_rate
+from sage.evaluation.run import METRIC_GROUPS
+
+#: metric -> its group (a group's "not computed" reason explains each of its metrics)
+GROUP_OF = {k: g for g, ks in METRIC_GROUPS.items() for k in ks}
+
+
+def latest_scores(records: Sequence[dict]) -> dict[str, dict[int, dict]]:
+    """method -> feature -> its last score record."""
+    out: dict[str, dict[int, dict]] = {}
+    for r in records:
+        out.setdefault(r["method"], {})[int(r["feature"])] = r
+    return out
+
+
+def pairs(methods: Sequence[str]) -> list[tuple[str, str]]:
+    """Comparisons (A, B): each method against every method listed before it, the last-listed method
+    (SAGE, after its baselines) first."""
+    return [(methods[i], methods[j]) for i in reversed(range(len(methods))) for j in range(i)]
+
+
+def summarize(records: Sequence[dict], methods: Sequence[str], keys: Sequence[str], seed: int = 0) -> dict:
+    """Per metric: each method's mean, 95% CI and count over the features it was scored on, the paired
+    win rates, and why values are missing ("not computed" reasons with their counts)."""
+    by = latest_scores(records)
+    features = sorted({f for m in methods for f in by.get(m, {})})
+    out = {"features": len(features), "methods": list(methods), "metrics": {}}
+    for key in keys:
+        column = {m: [by.get(m, {}).get(f, {}).get("metrics", {}).get(key) for f in features] for m in methods}
+        entry = {"methods": {}, "win_rates": {}}
+        for m in methods:
+            ci = bootstrap_ci(column[m], seed=seed)
+            reasons = Counter(_reason(by[m][f], key) for f in features
+                              if f in by.get(m, {}) and by[m][f].get("metrics", {}).get(key) is None)
+            entry["methods"][m] = {"mean": mean_defined(column[m]), "ci95": list(ci) if ci else None,
+                                   "n": len(defined(column[m])), "not_computed": dict(reasons)}
+        for a, b in pairs(methods):
+            entry["win_rates"][f"{a} vs {b}"] = paired_win_rate(column[a], column[b])
+        out["metrics"][key] = entry
+    return out
+
+
+def _reason(rec: dict, key: str) -> str:
+    nc = rec.get("not_computed", {})
+    return nc.get(key) or nc.get(GROUP_OF.get(key, ""), "not scored")
+
+
+def _fmt(v: float | None) -> str:
+    return "—" if v is None else f"{v:.3f}"
+
+
+def markdown_table(summary: dict, title: str = "") -> str:
+    """The summary as markdown: one row per metric; per method `mean [95% CI] (n)`; per pair
+    `win rate (wins/ties/losses)`; then the reasons behind any value not computed."""
+    methods = summary["methods"]
+    comps = [f"{a} vs {b}" for a, b in pairs(methods)]
+    head = ["metric", *methods, *(f"win rate {c}" for c in comps)]
+    lines = [f"## {title}", ""] if title else []
+    lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    notes = []
+    for key, entry in summary["metrics"].items():
+        cells = [key]
+        for m in methods:
+            e = entry["methods"][m]
+            if e["mean"] is None:
+                cells.append("not computed")
+            else:
+                ci = e["ci95"]
+                cells.append(f"{_fmt(e['mean'])} [{_fmt(ci[0])}, {_fmt(ci[1])}] (n={e['n']})")
+            for reason, count in e["not_computed"].items():
+                notes.append(f"- {key}, {m}: not computed for {count} feature(s): {reason}")
+        for c in comps:
+            w = entry["win_rates"][c]
+            cells.append("—" if w is None else f"{w['win_rate']:.2f} ({w['wins']}/{w['ties']}/{w['losses']})")
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", f"{summary['features']} features. Mean over the features where the metric is defined; 95% "
+                  "percentile-bootstrap CI of that mean; win rate = (wins + ties/2) / features where both methods "
+                  "are scored, shown with wins/ties/losses."]
+    if notes:
+        lines += ["", "Not computed:", *sorted(set(notes))]
+    return "\n".join(lines) + "\n"
+
+
+def plot_distributions(records: Sequence[dict], methods: Sequence[str], keys: Sequence[str], path: Path,
+                       title: str = "") -> Path | None:
+    """A PNG with one panel per metric that has values: per method, a box plot of the per-feature scores
+    with the points over it. Returns the path, or None when no metric has any value."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    by = latest_scores(records)
+    panels = []
+    for key in keys:
+        data = [defined([r.get("metrics", {}).get(key) for r in by.get(m, {}).values()]) for m in methods]
+        if any(data):
+            panels.append((key, data))
+    if not panels:
+        return None
+    cols = min(3, len(panels))
+    rows = -(-len(panels) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.4 * rows), squeeze=False)
+    rng = np.random.default_rng(0)
+    for ax, (key, data) in zip(axes.flat, panels):
+        shown = [d if d else [np.nan] for d in data]
+        ax.boxplot(shown, showfliers=False)
+        for i, d in enumerate(data, 1):
+            ax.scatter(i + rng.uniform(-0.12, 0.12, len(d)), d, s=10, alpha=0.6)
+        ax.set_xticks(range(1, len(methods) + 1), [f"{m}\n(n={len(d)})" for m, d in zip(methods, data)])
+        ax.set_title(key, fontsize=10)
+        ax.grid(axis="y", alpha=0.3)
+    for ax in list(axes.flat)[len(panels):]:
+        ax.axis("off")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -1,0 +1,109 @@
+"""Pure scoring of hypotheses against observed activations (no model, no LLM).
+
+An *observation* is one tokenised text with the feature's activations normalised by
+its corpus maximum: `{"tokens": [...], "acts": [...]}` (position 0 = sink, ignored).
+A token is *active* when its normalised activation reaches `active_threshold`: a
+threshold relative to each feature's own scale, never an absolute number.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from typing import Iterable
+
+from sage import config
+from sage.hypotheses.predicates import norm_token, predicate_mask
+
+
+def normalise(acts: Iterable[float], max_activation: float) -> list[float]:
+    """Activations divided by the feature's corpus maximum (0 when the feature never fired)."""
+    scale = max_activation if max_activation > 0 else 1.0
+    return [float(a) / scale if max_activation > 0 else 0.0 for a in acts]
+
+
+def body(obs: dict) -> range:
+    return range(config.ENGINE.skip_positions, len(obs["tokens"]))
+
+
+def predicate_scores(pred: dict | None, observations: list[dict], threshold: float) -> dict:
+    """Token-level precision / recall / F1 of `pred` (predicted active) against real activity."""
+    if pred is None:
+        return {"precision": None, "recall": None, "f1": None, "tp": 0, "fp": 0, "fn": 0}
+    tp = fp = fn = 0
+    for obs in observations:
+        mask = predicate_mask(pred, obs["tokens"])
+        for i in body(obs):
+            active = obs["acts"][i] >= threshold
+            tp += mask[i] and active
+            fp += mask[i] and not active
+            fn += (not mask[i]) and active
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {"precision": round(precision, 4), "recall": round(recall, 4), "f1": round(f1, 4),
+            "tp": tp, "fp": fp, "fn": fn}
+
+
+def token_stats(observations: list[dict], threshold: float) -> dict[str, dict]:
+    """Per normalised token: how often seen, how often active, and its activation mass."""
+    stats: dict[str, dict] = defaultdict(lambda: {"seen": 0, "active": 0, "mass": 0.0})
+    for obs in observations:
+        for i in body(obs):
+            key = norm_token(obs["tokens"][i])
+            if not key:
+                continue
+            s = stats[key]
+            s["seen"] += 1
+            s["active"] += obs["acts"][i] >= threshold
+            s["mass"] += max(obs["acts"][i], 0.0)
+    return dict(stats)
+
+
+def trigger_tokens(observations: list[dict], threshold: float, coverage: float = 0.8, limit: int = 12) -> list[tuple[str, float]]:
+    """Tokens carrying `coverage` of the activation mass on active positions, largest first."""
+    mass: Counter = Counter()
+    for obs in observations:
+        for i in body(obs):
+            if obs["acts"][i] >= threshold and norm_token(obs["tokens"][i]):
+                mass[norm_token(obs["tokens"][i])] += obs["acts"][i]
+    total = sum(mass.values()) or 1.0
+    out, acc = [], 0.0
+    for tok, m in mass.most_common(limit):
+        out.append((tok, round(m / total, 4)))
+        acc += m / total
+        if acc >= coverage:
+            break
+    return out
+
+
+def preceding_tokens(observations: list[dict], threshold: float, window: int = 2, limit: int = 8) -> list[tuple[str, float]]:
+    """Tokens most often found within `window` before an active position, with their share of active positions."""
+    counts: Counter = Counter()
+    n_active = 0
+    for obs in observations:
+        for i in body(obs):
+            if obs["acts"][i] < threshold:
+                continue
+            n_active += 1
+            seen = {norm_token(obs["tokens"][j]) for j in range(max(1, i - window), i)}
+            counts.update(t for t in seen if t)
+    return [(t, round(c / max(n_active, 1), 4)) for t, c in counts.most_common(limit)]
+
+
+def structure_shares(observations: list[dict], threshold: float) -> dict[str, float]:
+    """Share of active tokens that have each structural property."""
+    from sage.hypotheses.predicates import STRUCTURAL
+
+    n, hits = 0, Counter()
+    for obs in observations:
+        for i in body(obs):
+            if obs["acts"][i] >= threshold:
+                n += 1
+                tok = obs["tokens"][i]
+                hits.update(p for p, fn in STRUCTURAL.items() if fn(tok))
+    return {p: round(hits[p] / n, 4) if n else 0.0 for p in STRUCTURAL}
+
+
+def probe_verdict(expect: str, normalized_max: float, threshold: float) -> bool:
+    """Whether a probe's result agrees with its expectation ("high": reaches the threshold; "low": stays below)."""
+    return (normalized_max >= threshold) == (expect == "high")

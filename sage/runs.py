@@ -1,0 +1,268 @@
+"""Python API: `explain` one feature, `explain_batch` many; both run the agents/ graph."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import sqlite3
+import sys
+import threading
+import time
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable
+
+import prompts
+from sage import config
+from sage.version import __version__
+from sage.errors import ConfigError, ExplainerError
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """A tested explanation; `data` validates against prompts/schemas/explanation.json."""
+
+    data: dict
+
+    @property
+    def labels(self) -> list[str]:
+        return self.data["labels"]
+
+    @property
+    def description(self) -> str:
+        return self.data["description"]
+
+    @property
+    def predicate(self) -> dict | None:
+        return self.data.get("predicate")
+
+    @property
+    def feature(self) -> int:
+        return self.data["feature"]["index"]
+
+    def to_dict(self) -> dict:
+        return self.data
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self.data, indent=indent, ensure_ascii=False)
+
+
+def validate_explanation(data: dict) -> None:
+    """Raise ValueError naming the first schema violation."""
+    errors = sorted(prompts.validator("explanation").iter_errors(data), key=lambda e: list(e.path))
+    if errors:
+        e = errors[0]
+        raise ValueError(f"explanation does not match its schema at {'/'.join(map(str, e.path))}: {e.message}")
+
+
+@dataclass
+class Session:
+    """A subject + activation store + explainer, loaded once and shared by many explanations."""
+
+    subject: object
+    store: object
+    backend: object
+    corpus_name: str
+    #: one forward pass at a time across every explanation of this session (the engine's hook
+    #: capture is not re-entrant, and `explain_batch --concurrency` runs features in threads)
+    model_lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    @classmethod
+    def open(cls, model: str = config.DEFAULT, sae: str = config.DEFAULT, corpus: str = config.DEFAULT,
+             explainer: str | None = None, dtype: str | None = None) -> "Session":
+        from sage.data.corpus import load_corpus
+        from sage.llm import make_backend
+        from sage.store.activation_store import ActivationStore
+        from sage.model.subject import load_subject
+
+        backend = make_backend(explainer)  # fail fast on a bad spec / missing key, before loading the model
+        from sage.cli.common import quiet_transformers
+
+        quiet_transformers()
+        subject = load_subject(model, sae, dtype=dtype)
+        c = load_corpus(corpus)
+        store = ActivationStore.load_or_mine(subject, c)
+        return cls(subject, store, backend, c.name)
+
+
+def _checkpointer(path: Path):
+    from langgraph.checkpoint.sqlite import SqliteSaver
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return SqliteSaver(sqlite3.connect(str(path), check_same_thread=False))
+
+
+def explain(feature: int, *, model: str = config.DEFAULT, sae: str = config.DEFAULT, corpus: str = config.DEFAULT,
+            explainer: str | None = None, max_rounds: int = 3, budget_usd: float = 1.0,
+            max_llm_tokens: int | None = None, session: Session | None = None, checkpoint_db: Path | None = None,
+            resume: bool = False, on_event: Callable[[str], None] | None = None) -> Explanation:
+    """Explain one feature with the agent loop.
+
+    With `checkpoint_db` every node's output is saved to SQLite; `resume=True` continues an
+    interrupted run from its last finished node instead of starting again (see `_resume_point`).
+    """
+    from agents import Budgets, Runtime, build_graph
+    from agents.graph import recursion_limit
+
+    session = session or Session.open(model, sae, corpus, explainer)
+    subject = session.subject
+    subject.check_feature(feature)
+    budgets = Budgets(max_rounds=max_rounds, max_usd=budget_usd,
+                      **({"max_llm_tokens": max_llm_tokens} if max_llm_tokens else {}))
+    rt = Runtime(subject=subject, store=session.store, backend=session.backend, budgets=budgets, on_event=on_event,
+                 model_lock=session.model_lock)
+    saver = _checkpointer(checkpoint_db) if checkpoint_db else None
+    graph = build_graph(rt, checkpointer=saver)
+    thread = f"{subject.fingerprint()}:{session.corpus_name}:{feature}:{session.backend.name}:{max_rounds}"
+    cfg = {"configurable": {"thread_id": thread}, "recursion_limit": recursion_limit(rt)}
+    start = time.perf_counter()
+    point = _resume_point(graph, cfg) if saver is not None and resume else None
+    if point is None:
+        if saver is not None:
+            saver.delete_thread(thread)
+        final = graph.invoke({"feature": feature}, cfg)
+    elif point[0] == "done":
+        final = point[1]
+    else:
+        final = graph.invoke(None, point[1])
+    data = _explanation(final, rt, session, time.perf_counter() - start)
+    validate_explanation(data)
+    return Explanation(data)
+
+
+def _resume_point(graph, cfg: dict) -> tuple[str, dict] | None:
+    """How a checkpointed run goes on: ("continue", config to invoke from), ("done", final state),
+    or None when there is nothing saved.
+
+    A run that stopped part-way (killed, Ctrl-C, an exception in a node) continues after its last
+    finished node. A run that ended on an explainer failure concluded from partial evidence; resuming
+    it (once the key, network or quota is fixed) goes back to the checkpoint before the node whose
+    call failed, so that node and the ones after it run again and none before it does. Any other
+    finished run is returned as saved, without new calls.
+    """
+    snap = graph.get_state(cfg)
+    if not snap.values:
+        return None
+    if snap.next:
+        return "continue", cfg
+    if not str(snap.values.get("stop_reason") or "").startswith("explainer_error"):
+        return "done", snap.values
+    for past in graph.get_state_history(cfg):  # newest first
+        if past.next and not str(past.values.get("stop_reason") or "").startswith("explainer_error"):
+            return "continue", {**cfg, "configurable": past.config["configurable"]}
+    return None
+
+
+def _explanation(state: dict, rt, session: Session, seconds: float) -> dict:
+    subject, seed, concl = rt.subject, state["seed"], state["conclusion"]
+    by_id = {h["id"]: h for h in state.get("hypotheses", [])}
+    best = [by_id[i] for i in concl.get("best_hypothesis_ids", []) if i in by_id]
+    evidence = [{"probe_id": e["probe_id"], "text": e["text"], "purpose": e["purpose"], "source": e.get("source", ""),
+                 "max_activation": e["max_activation"], "normalized": e["normalized"], "max_token": e["max_token"],
+                 "round": e["round"], "supports": [e["hypothesis_id"]] if e["agrees"] else [],
+                 "refutes": [] if e["agrees"] else [e["hypothesis_id"]]} for e in state.get("evidence", [])]
+    hyps = [{k: h.get(k) for k in ("id", "text", "kind", "role", "predicate", "status", "precision", "recall", "history")}
+            for h in state.get("hypotheses", [])]
+    info = subject.info()
+    usage = state.get("usage", {})
+    return {
+        "feature": {"model": info["model"], "sae": info["sae"], "hook_name": info["hook_name"],
+                    "index": state["feature"], "d_sae": info["d_sae"], "max_activation": seed["max_activation"],
+                    "frequency": min(seed["frequency"], 1.0)},
+        "labels": concl["labels"], "description": concl["description"],
+        "predicate": best[0].get("predicate") if best else None,
+        "hypotheses": hyps, "evidence": evidence,
+        "scores": {f"{h['id']}_f1": h.get("f1") for h in state.get("hypotheses", [])},
+        "cost": {"input_tokens": usage.get("input_tokens", 0), "output_tokens": usage.get("output_tokens", 0),
+                 "usd": usage.get("usd", 0.0), "llm_calls": usage.get("llm_calls", 0),
+                 "probes": state.get("probes_run", 0)},
+        "stop_reason": state.get("stop_reason") or "concluded", "rounds": state.get("round", 0),
+        "timings": {**state.get("timings", {}), "total": round(seconds, 3)},
+        "concluded_by": concl.get("concluded_by", ""),
+        "references": {"model": info["model"], "sae": info["sae"], "hook_name": info["hook_name"],
+                       "corpus": session.corpus_name, "explainer": session.backend.name, "sage_version": __version__},
+    }
+
+
+# -- batch ------------------------------------------------------------------------------------------
+def done_features(path: Path) -> set[int]:
+    """Features with a successful line in a results file (torn or failed lines are not done)."""
+    done: set[int] = set()
+    if not path.exists():
+        return done
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError:
+            continue  # a line cut by an interruption
+        if "error" not in rec and "labels" in rec:
+            done.add(int(rec["feature"]["index"]))
+    return done
+
+
+def _drop_torn_tail(path: Path) -> None:
+    """Cut a last line left without its newline by an interruption, so that appended lines start clean."""
+    if not path.exists():
+        return
+    with open(path, "rb+") as fh:
+        data = fh.read()
+        if data and not data.endswith(b"\n"):
+            fh.truncate(data.rfind(b"\n") + 1)
+
+
+def explain_batch(features: Iterable[int], out: Path, *, session: Session | None = None, concurrency: int = 1,
+                  resume: bool = False, progress: bool = True, **explain_kwargs) -> dict:
+    """Explain `features`, appending one JSON line per feature to `out` as each completes.
+
+    A failing feature is recorded as `{"feature": {"index": N}, "error": ...}` and the batch
+    goes on. With `resume`, features already done in `out` are skipped. Returns a summary.
+    """
+    from tqdm import tqdm
+
+    features = list(dict.fromkeys(int(f) for f in features))
+    session = session or Session.open(explain_kwargs.pop("model", config.DEFAULT), explain_kwargs.pop("sae", config.DEFAULT),
+                                      explain_kwargs.pop("corpus", config.DEFAULT), explain_kwargs.pop("explainer", None))
+    for f in features:
+        session.subject.check_feature(f)
+    out = Path(out)
+    if out.exists() and not resume:
+        raise ConfigError(f"{out} exists: pass --resume to continue it, or choose another --out")
+    if resume:
+        _drop_torn_tail(out)
+    skip = done_features(out) if resume else set()
+    todo = [f for f in features if f not in skip]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    summary = {"requested": len(features), "skipped": len(features) - len(todo), "done": 0, "failed": 0,
+               "input_tokens": 0, "output_tokens": 0, "usd": 0.0}
+    start = time.perf_counter()
+
+    def one(f: int) -> dict:
+        try:
+            return explain(f, session=session, **explain_kwargs).to_dict()
+        except (ExplainerError, ConfigError, ValueError, RuntimeError) as exc:
+            return {"feature": {"index": f}, "error": f"{type(exc).__name__}: {exc}"}
+
+    bar = tqdm(total=len(todo), desc="explaining", unit="feature", disable=not progress, file=sys.stderr)
+    queue, workers = iter(todo), max(1, concurrency)
+    with open(out, "a", encoding="utf-8") as fh, ThreadPoolExecutor(max_workers=workers) as pool:
+        # at most `workers` features in flight: an interrupt (Ctrl-C) starts no further feature
+        running = {pool.submit(one, f) for f in itertools.islice(queue, workers)}
+        while running:
+            finished, running = wait(running, return_when=FIRST_COMPLETED)
+            for fut in finished:
+                rec = fut.result()
+                fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
+                fh.flush()
+                if "error" in rec:
+                    summary["failed"] += 1
+                else:
+                    summary["done"] += 1
+                    for k in ("input_tokens", "output_tokens", "usd"):
+                        summary[k] += rec["cost"][k]
+                bar.update(1)
+            running |= {pool.submit(one, f) for f in itertools.islice(queue, len(finished))}
+    bar.close()
+    summary["seconds"] = round(time.perf_counter() - start, 1)
+    summary["usd"] = round(summary["usd"], 6)
+    return summary

@@ -1,0 +1,295 @@
+"""Feature selection for steering: Delta Token Confidence over all features, or by explanation.
+
+Delta Token Confidence (Wang et al., arXiv 2510.03659): on a neutral prefix ("From my
+experience,"), amplify one feature at the hook layer and compare the next-token
+distribution with the unamplified one:
+
+    C_k(p) = -(1/k) * sum of the log-probs of the top-k next tokens
+    dTC(f) = C_k(p_int(f)) - C_k(p_base)            (paper: alpha = 10, k = 1)
+
+The intervention follows the paper's predecessor, Arad et al. (2025, "SAEs are good for
+steering if you select the right features"), whose output score uses the same prefix and
+amplification factor: at the prefix's last position only, feature f's code is raised by
+alpha * (the largest code of any feature at that position), decoded, and the SAE's
+reconstruction error is added back. Raising by the position's top code rather than
+multiplying f's own code gives every feature, including the many that are zero on this
+prefix, an edit of the same size in activation units; multiplying would leave inactive
+features untouched and make their dTC identically zero. For an affine decoder the edit is
+x_last += alpha * max_j a_j * W_dec[f], so a feature with a zero decoder row has dTC 0.
+
+All features are ranked with batched forwards. Only the last prefix position is edited, so
+the positions before it are computed once and their KV cache is shared; each forward then
+runs the last token for `batch_size` features plus one unedited row, and dTC compares rows
+of the same batch.
+
+Sign: C_k is a surprisal, so with k = 1 a positive dTC means the edit made the model less
+sure of its next token and a negative one means it made a token (often the one the feature
+writes) more certain; `--direction up|down` ranks by the largest or the most negative dTC.
+
+Selection by explanation matches a concept query against the labels and descriptions of
+stored explanations (`sage batch` results JSONL) and/or against each feature's
+mutual-information vocabulary words (`sage.vocab.tables`).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable, Mapping, Sequence
+
+import torch
+
+from sage.steering import math as sm
+from sage.model.engine import ActivationEngine
+from sage.errors import ConfigError
+from sage.steering.edits import residual_hook
+from sage.model.subject import Subject
+
+DIRECTIONS = ("up", "down")
+
+
+@dataclass(frozen=True)
+class DtcDefaults:
+    prefix: str = "From my experience,"
+    alpha: float = 10.0
+    k: int = 1
+    batch_size: int = 256
+
+
+DTC = DtcDefaults()
+
+
+@dataclass(frozen=True)
+class DtcScores:
+    """dTC of every scored feature.
+
+    features: [N] feature indices; dtc, c_int: [N] float32; top_token: [N] the most likely
+    next token under each intervention; c_base / base_top_token: the unedited prefix;
+    amplification: alpha * max code at the last prefix position (activation units).
+    """
+
+    prefix: str
+    alpha: float
+    k: int
+    amplification: float
+    c_base: float
+    base_top_token: int
+    features: torch.Tensor
+    dtc: torch.Tensor
+    c_int: torch.Tensor
+    top_token: torch.Tensor
+    seconds: float
+
+    def ranked(self, top: int, direction: str = "up") -> list[int]:
+        """Row indices of the `top` features with the largest (up) or smallest (down) dTC."""
+        if direction not in DIRECTIONS:
+            raise ConfigError(f"--direction must be up or down, not {direction!r}")
+        order = torch.argsort(self.dtc, descending=direction == "up", stable=True)
+        return order[:top].tolist()
+
+    def to_dict(self, top: int, direction: str, tokenizer) -> dict:
+        tok = lambda i: tokenizer.decode([int(i)])  # noqa: E731
+        rows = [{"rank": r + 1, "feature": int(self.features[i]), "dtc": round(float(self.dtc[i]), 5),
+                 "c_int": round(float(self.c_int[i]), 5), "top_token": tok(self.top_token[i])}
+                for r, i in enumerate(self.ranked(top, direction))]
+        return {"criterion": "dtc", "direction": direction, "prefix": self.prefix, "alpha": self.alpha, "k": self.k,
+                "amplification": round(self.amplification, 5), "c_base": round(self.c_base, 5),
+                "base_top_token": tok(self.base_top_token), "n_features": int(self.features.numel()),
+                "seconds": round(self.seconds, 2), "features": rows}
+
+
+def _last_position_delta(delta: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
+    """Hook body adding delta [B, d] (float32) to the last position of h [B, T, d]."""
+    def fn(h: torch.Tensor) -> torch.Tensor:
+        out = h.clone()
+        out[:, -1] = (h[:, -1].float() + delta.to(h.device)).to(h.dtype)
+        return out
+    return fn
+
+
+@torch.no_grad()
+def dtc_scores(subject: Subject, features: Sequence[int] | None = None, *, prefix: str = DTC.prefix,
+               alpha: float = DTC.alpha, k: int = DTC.k, batch_size: int = DTC.batch_size,
+               progress: bool = True) -> DtcScores:
+    """Delta Token Confidence of `features` (all features of the SAE when None), batched.
+
+    Cost: one forward of the prefix, then ceil(N / batch_size) single-position forwards of
+    batch_size + 1 rows over the shared prefix KV cache.
+    """
+    from tqdm import tqdm
+
+    start = time.perf_counter()
+    if batch_size < 1:
+        raise ConfigError("--batch-size must be at least 1")
+    feats = list(range(subject.d_sae)) if features is None else [subject.check_feature(int(f)) for f in features]
+    engine = ActivationEngine(subject)
+    ids = engine.tokenize([prefix])[0]
+    if len(ids) < 2:
+        raise ConfigError("the dTC prefix is empty")
+    sae = subject.sae
+    x_last = engine.hidden(torch.tensor([ids]))[0, -1].float()  # [d]
+    codes = sae.encode(x_last[None])[0]  # [F]
+    top_code = float(codes.max())
+    if not top_code > 0:
+        raise ConfigError(f"no SAE feature fires on the last token of {prefix!r}; the amplification "
+                          "alpha * (largest code there) would be zero. Choose another --prefix")
+    amp = alpha * top_code
+    device = next(subject.model.parameters()).device
+    # Only the last position is edited, so the positions before it are the same in every row:
+    # run them once and reuse their KV cache; each batch then runs one position per row.
+    prefix_cache = subject.model(input_ids=torch.tensor([ids[:-1]], device=device), use_cache=True).past_key_values
+    dtc, c_int, top_tok = [], [], []
+    c_base = base_top = None
+    bar = tqdm(total=len(feats), desc="dTC", unit="feature", disable=not progress)
+    for b in range(0, len(feats), batch_size):
+        chunk = feats[b: b + batch_size]
+        n = len(chunk)
+        new_codes = codes.expand(n + 1, -1).clone()  # row 0 stays unedited
+        new_codes[torch.arange(1, n + 1), chunk] += amp
+        decoded = sae.decode(new_codes)  # one call: rows round identically where codes agree
+        delta = decoded - decoded[0]
+        cache = copy.deepcopy(prefix_cache)  # a forward appends to the cache it is given
+        cache.batch_repeat_interleave(n + 1)
+        last = torch.full((n + 1, 1), ids[-1], dtype=torch.long, device=device)
+        with residual_hook(subject, _last_position_delta(delta)):
+            logits = subject.model(input_ids=last, past_key_values=cache, use_cache=True).logits[:, -1]
+        conf = sm.token_confidence(logits, k).cpu()
+        dtc.append(conf[1:] - conf[0])
+        c_int.append(conf[1:])
+        top_tok.append(logits[1:].argmax(dim=-1).cpu())
+        if c_base is None:
+            c_base, base_top = float(conf[0]), int(logits[0].argmax())
+        bar.update(n)
+    bar.close()
+    return DtcScores(prefix, alpha, k, amp, c_base, base_top, torch.tensor(feats), torch.cat(dtc), torch.cat(c_int),
+                     torch.cat(top_tok), time.perf_counter() - start)
+
+
+# -- selection by explanation --------------------------------------------------------------------
+@dataclass(frozen=True)
+class ConceptMatch:
+    """A feature whose explanation (or MI words) matches a concept query. score in [0, 1]."""
+
+    feature: int
+    score: float
+    labels: tuple[str, ...]
+    description: str
+    source: str  # "explanation" or "mi-vocabulary"
+
+    def to_dict(self) -> dict:
+        return {"feature": self.feature, "score": round(self.score, 4), "labels": list(self.labels),
+                "description": self.description, "source": self.source}
+
+
+_STOP = frozenset("a an the of to in on at for and or with by from as is are be this that its it feature "
+                  "features token tokens about".split())
+_WORD = re.compile(r"[a-z0-9]+")
+
+
+def concept_words(text: str) -> set[str]:
+    """Lower-cased content words of `text`, plurals folded ("cats" -> "cat")."""
+    out = set()
+    for w in _WORD.findall(text.lower()):
+        if w in _STOP:
+            continue
+        if len(w) > 3 and w.endswith("s") and not w.endswith("ss"):
+            w = w[:-1]
+        out.add(w)
+    return out
+
+
+def concept_score(query: str, labels: Sequence[str], description: str = "") -> float:
+    """How well a feature's labels / description cover a concept query, in [0, 1].
+
+    1.0 when the whole query appears in a label; otherwise the share of query words found,
+    where a word found in a label counts 1 and one found only in the description 0.5.
+    """
+    q = concept_words(query)
+    if not q:
+        raise ConfigError(f"the concept query {query!r} has no content words")
+    low = query.strip().lower()
+    if any(low and low in lab.lower() for lab in labels):
+        return 1.0
+    lab_words = set().union(*(concept_words(lab) for lab in labels)) if labels else set()
+    desc_words = concept_words(description)
+    return sum(1.0 if w in lab_words else 0.5 if w in desc_words else 0.0 for w in q) / len(q)
+
+
+def load_explanations(path: str | Path) -> list[dict]:
+    """Explanation dicts from a `sage batch` results JSONL (failure lines are skipped)."""
+    p = Path(path).expanduser()
+    if not p.is_file():
+        raise ConfigError(f"results file {p} does not exist")
+    out = []
+    for n, line in enumerate(p.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"{p}:{n} is not JSON: {exc}") from exc
+        if "error" in obj and "labels" not in obj:
+            continue
+        if not isinstance(obj.get("feature"), dict) or "index" not in obj["feature"] or "labels" not in obj:
+            raise ConfigError(f"{p}:{n} is not an explanation (needs feature.index and labels)")
+        out.append(obj)
+    return out
+
+
+def match_explanations(query: str, explanations: Iterable[Mapping], top: int = 10) -> list[ConceptMatch]:
+    """The `top` explanations that best match `query` (score > 0), best first.
+
+    When a feature appears more than once (re-runs), its best-scoring explanation counts.
+    """
+    best: dict[int, ConceptMatch] = {}
+    for e in explanations:
+        labels = tuple(str(x) for x in e.get("labels", []))
+        desc = str(e.get("description", ""))
+        f = int(e["feature"]["index"])
+        m = ConceptMatch(f, concept_score(query, labels, desc), labels, desc, "explanation")
+        if m.score > 0 and (f not in best or m.score > best[f].score):
+            best[f] = m
+    return sorted(best.values(), key=lambda m: (-m.score, m.feature))[:top]
+
+
+def match_words(query: str, words_by_feature: Mapping[int, Sequence[str]], top: int = 10,
+                source: str = "mi-vocabulary") -> list[ConceptMatch]:
+    """The `top` features whose word lists best cover `query` (each word list acts as labels)."""
+    out = []
+    for f, words in words_by_feature.items():
+        words = tuple(words)
+        s = concept_score(query, words)
+        if s > 0:
+            out.append(ConceptMatch(int(f), s, words[:10], "", source))
+    return sorted(out, key=lambda m: (-m.score, m.feature))[:top]
+
+
+def mi_word_lists(subject: Subject, n_words: int = 20) -> dict[int, list[str]]:
+    """Each feature's top `n_words` MI vocabulary words (`sage.vocab.tables`, cached per model + SAE)."""
+    from sage.vocab.tables import vocab_tables
+
+    tables = vocab_tables(subject)
+    return {f: [w for w, _ in tables.mi(f, n_words)] for f in range(tables.d_sae)}
+
+
+def select_by_concept(query: str, *, results: str | Path | None = None, subject: Subject | None = None,
+                      use_vocab: bool = False, top: int = 10) -> list[ConceptMatch]:
+    """Features matching `query` from stored explanations and/or MI vocabulary words, best first."""
+    if results is None and not use_vocab:
+        raise ConfigError("selection by concept needs --results (a `sage batch` results file) or --vocab")
+    matches: list[ConceptMatch] = []
+    if results is not None:
+        matches += match_explanations(query, load_explanations(results), top)
+    if use_vocab:
+        if subject is None:
+            raise ConfigError("MI vocabulary matching needs the subject")
+        matches += match_words(query, mi_word_lists(subject), top)
+    best: dict[int, ConceptMatch] = {}
+    for m in matches:  # explanation matches come first and win ties
+        if m.feature not in best or m.score > best[m.feature].score:
+            best[m.feature] = m
+    return sorted(best.values(), key=lambda m: (-m.score, m.feature))[:top]

@@ -1,0 +1,317 @@
+"""Activation store: one pass over a corpus mines statistics for every feature at once.
+
+Kept per feature: the top-k contexts with per-token activations, the maximum of
+every context where the feature fires (sparse; used for quantile samples and
+non-activating samples), token-level activation frequency, mean and max. All
+statistics skip position 0 (the sink token).
+
+On disk under `$SAGE_HOME/stores/<key>/`, where key = fingerprint of (model,
+SAE weights, hook, dtype, corpus, context length). Mining is saved every segment
+(`segment_contexts` contexts) and resumes from the last saved segment; calling
+`mine(max_tokens=...)` with a larger budget extends a finished store.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import torch
+from safetensors.torch import load_file, save_file
+from tqdm import tqdm
+
+from sage import config
+from sage.data.corpus import Corpus, load_corpus
+from sage.model.engine import ActivationEngine
+from sage.errors import ConfigError
+from sage.store.math import merge_topk, quantile_bins, sample_per_bin
+from sage.model.subject import Subject
+
+
+@dataclass(frozen=True)
+class StoreConfig:
+    context_len: int = config.ENGINE.context_len
+    top_k: int = config.ENGINE.top_k
+    n_quantiles: int = config.ENGINE.n_quantiles
+    per_quantile: int = config.ENGINE.per_quantile
+    n_random_negatives: int = config.ENGINE.n_random_negatives
+    segment_contexts: int = 1024
+    #: None = the whole corpus.
+    max_tokens: int | None = None
+
+
+@dataclass(frozen=True)
+class FeatureStats:
+    max_activation: float
+    frequency: float  # fraction of (non-sink) tokens where the feature is > 0
+    mean_activation: float  # mean over the tokens where it fires
+
+
+@dataclass
+class Context:
+    """One corpus context for one feature. tokens[0] is the sink token; acts aligns with tokens."""
+
+    context_id: int
+    token_ids: list[int]
+    tokens: list[str]
+    acts: list[float]
+    quantile: int | None = None
+
+    @property
+    def max_act(self) -> float:
+        return max(self.acts[config.ENGINE.skip_positions:], default=0.0)
+
+    @property
+    def max_pos(self) -> int:
+        skip = config.ENGINE.skip_positions
+        body = self.acts[skip:]
+        return skip + max(range(len(body)), key=body.__getitem__) if body else 0
+
+    @property
+    def text(self) -> str:
+        return "".join(self.tokens[config.ENGINE.skip_positions:])
+
+    def to_dict(self) -> dict:
+        return {"context_id": self.context_id, "text": self.text, "tokens": self.tokens,
+                "activations": [round(a, 4) for a in self.acts], "max_activation": round(self.max_act, 4),
+                "max_position": self.max_pos, "max_token": self.tokens[self.max_pos], "quantile": self.quantile}
+
+
+class ActivationStore:
+    """Mined statistics for one (subject, corpus, context length)."""
+
+    def __init__(self, subject: Subject, corpus: Corpus, cfg: StoreConfig = StoreConfig(), root: Path | None = None):
+        self.subject, self.corpus, self.cfg = subject, corpus, cfg
+        key = hashlib.sha256(json.dumps([subject.fingerprint(), corpus.fingerprint, cfg.context_len,
+                                         cfg.top_k]).encode()).hexdigest()[:16]
+        self.dir = (root or config.stores_dir()) / key
+        self.engine = ActivationEngine(subject)
+        self._loaded = False
+
+    # -- construction ----------------------------------------------------------------------------
+    @classmethod
+    def load_or_mine(cls, subject: Subject, corpus: Corpus | str | None = None, cfg: StoreConfig = StoreConfig(),
+                     progress: bool = True) -> "ActivationStore":
+        """Open the store for (subject, corpus), mining first if it is missing or incomplete."""
+        corpus = load_corpus(corpus or config.DEFAULT) if not isinstance(corpus, Corpus) else corpus
+        store = cls(subject, corpus, cfg)
+        if not store.complete(cfg.max_tokens):
+            store.mine(cfg.max_tokens, progress=progress)
+        return store
+
+    def meta(self) -> dict:
+        path = self.dir / "meta.json"
+        return json.loads(path.read_text()) if path.exists() else {}
+
+    def complete(self, max_tokens: int | None = None) -> bool:
+        m = self.meta()
+        if not m:
+            return False
+        if m.get("exhausted"):
+            return True
+        return max_tokens is not None and m["tokens"] >= max_tokens
+
+    # -- mining ----------------------------------------------------------------------------------
+    def mine(self, max_tokens: int | None = None, progress: bool = True) -> None:
+        """Run the corpus through the subject (resuming / extending saved work) until `max_tokens`
+        non-sink tokens are mined or the corpus ends."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        F, K, T = self.subject.d_sae, self.cfg.top_k, self.cfg.context_len
+        skip = config.ENGINE.skip_positions
+        meta = self.meta() or {"contexts": 0, "tokens": 0, "segments": 0, "exhausted": False,
+                               "model": self.subject.model_id, "sae": self.subject.sae_label,
+                               "hook_name": self.subject.site.hook_name, "corpus": self.corpus.name,
+                               "context_len": T, "top_k": K, "d_sae": F}
+        if meta.get("exhausted"):
+            return
+        if meta["contexts"]:
+            state = load_file(str(self.dir / "state.safetensors"))
+            top_vals, top_ids, top_acts = state["top_vals"], state["top_ids"], state["top_acts"].float()
+            fire_count, act_sum, max_act = state["fire_count"], state["act_sum"], state["max_act"]
+        else:
+            top_vals = torch.full((F, K), float("-inf"))
+            top_ids = torch.full((F, K), -1, dtype=torch.long)
+            top_acts = torch.zeros((F, K, T))
+            fire_count = torch.zeros(F, dtype=torch.float64)
+            act_sum = torch.zeros(F, dtype=torch.float64)
+            max_act = torch.zeros(F)
+        contexts = self.corpus.contexts(self.subject.tokenizer, self.subject.sink_id, T)
+        for _ in range(meta["contexts"]):  # resume: skip what is already mined (tokenising is cheap)
+            if next(contexts, None) is None:
+                break
+        limit = max_tokens if max_tokens is not None else float("inf")
+        bar = tqdm(total=None if max_tokens is None else max_tokens, initial=meta["tokens"], unit="tok",
+                   unit_scale=True, desc="mining activations", disable=not progress)
+        bs = self.engine.batch_size
+        while meta["tokens"] < limit:
+            segment = [c for _, c in zip(range(self.cfg.segment_contexts), contexts)]
+            if not segment:
+                meta["exhausted"] = True
+                break
+            seg_ids, seg_ctx, seg_feat, seg_max = [], [], [], []
+            start = time.perf_counter()
+            for b in range(0, len(segment), bs):
+                batch = segment[b: b + bs]
+                ids = torch.tensor(batch, dtype=torch.long)
+                acts = self.engine.feature_acts(ids).cpu()  # [B, T, F]
+                acts[:, :skip] = 0.0
+                bmax = acts.max(dim=1).values  # [B, F]
+                cids = torch.arange(meta["contexts"], meta["contexts"] + len(batch))
+                top_vals, top_ids, top_acts = merge_topk(top_vals, top_ids, top_acts, bmax, cids, acts)
+                fire_count += (acts > 0).sum(dim=(0, 1)).double()
+                act_sum += acts.sum(dim=(0, 1)).double()
+                max_act = torch.maximum(max_act, bmax.max(dim=0).values)
+                nz = torch.nonzero(bmax > 0)
+                seg_ctx.append(cids[nz[:, 0]])
+                seg_feat.append(nz[:, 1])
+                seg_max.append(bmax[nz[:, 0], nz[:, 1]])
+                seg_ids.append(ids)
+                meta["contexts"] += len(batch)
+                meta["tokens"] += len(batch) * (T - skip)
+                bar.update(len(batch) * (T - skip))
+            bar.set_postfix(tok_s=f"{len(segment) * (T - skip) / (time.perf_counter() - start):.0f}")
+            self._save_segment(meta, torch.cat(seg_ids), torch.cat(seg_ctx), torch.cat(seg_feat), torch.cat(seg_max))
+            meta["segments"] += 1
+            self._save_state(meta, top_vals, top_ids, top_acts, fire_count, act_sum, max_act)
+        bar.close()
+        self._save_state(meta, top_vals, top_ids, top_acts, fire_count, act_sum, max_act)
+        self._loaded = False
+
+    def _save_segment(self, meta, ids, ctx, feat, mx) -> None:
+        name = self.dir / f"segment_{meta['segments']:05d}.safetensors"
+        save_file({"token_ids": ids.to(torch.int32), "ctx": ctx.to(torch.int32), "feat": feat.to(torch.int32),
+                   "max": mx.to(torch.float16)}, str(name))
+
+    def _save_state(self, meta, top_vals, top_ids, top_acts, fire_count, act_sum, max_act) -> None:
+        tmp = self.dir / "state.safetensors.partial"
+        save_file({"top_vals": top_vals, "top_ids": top_ids, "top_acts": top_acts.to(torch.float16),
+                   "fire_count": fire_count, "act_sum": act_sum, "max_act": max_act}, str(tmp))
+        tmp.replace(self.dir / "state.safetensors")
+        # meta last: it names how many segments are trustworthy
+        (self.dir / "meta.json.partial").write_text(json.dumps(meta, indent=2))
+        (self.dir / "meta.json.partial").replace(self.dir / "meta.json")
+
+    # -- queries ---------------------------------------------------------------------------------
+    def _load(self) -> None:
+        if self._loaded:
+            return
+        meta = self.meta()
+        if not meta:
+            raise ConfigError(f"the activation store {self.dir} is not mined yet: run `sage mine`")
+        st = load_file(str(self.dir / "state.safetensors"))
+        self._top_vals, self._top_ids, self._top_acts = st["top_vals"], st["top_ids"], st["top_acts"]
+        self._fire, self._sum, self._max = st["fire_count"], st["act_sum"], st["max_act"]
+        segs = [load_file(str(self.dir / f"segment_{i:05d}.safetensors")) for i in range(meta["segments"])]
+        self._tokens = torch.cat([s["token_ids"] for s in segs]) if segs else torch.zeros((0, self.cfg.context_len), dtype=torch.int32)
+        feat = torch.cat([s["feat"] for s in segs]) if segs else torch.zeros(0, dtype=torch.int32)
+        order = torch.argsort(feat, stable=True)  # group the sparse maxima by feature for fast lookup
+        self._nz_feat = feat[order]
+        self._nz_ctx = torch.cat([s["ctx"] for s in segs])[order] if segs else feat
+        self._nz_max = torch.cat([s["max"] for s in segs])[order].float() if segs else feat.float()
+        self._meta = meta
+        self._loaded = True
+
+    @property
+    def n_contexts(self) -> int:
+        self._load()
+        return len(self._tokens)
+
+    def status(self) -> dict:
+        m = self.meta()
+        return {"path": str(self.dir), "mined": bool(m), "contexts": m.get("contexts", 0),
+                "tokens": m.get("tokens", 0), "complete": bool(m.get("exhausted")), "corpus": self.corpus.name,
+                "context_len": self.cfg.context_len}
+
+    def feature_stats(self, feature: int) -> FeatureStats:
+        self._load()
+        f = self.subject.check_feature(feature)
+        n_tok = max(self._meta["tokens"], 1)
+        fires = float(self._fire[f])
+        return FeatureStats(float(self._max[f]), fires / n_tok, float(self._sum[f]) / fires if fires else 0.0)
+
+    def _decode(self, ids: Sequence[int]) -> list[str]:
+        tok = self.subject.tokenizer
+        return [tok.decode([int(t)]) for t in ids]
+
+    def top(self, feature: int, k: int | None = None) -> list[Context]:
+        """The top-k contexts by max activation (non-firing slots dropped), strongest first."""
+        self._load()
+        f = self.subject.check_feature(feature)
+        out = []
+        for j in range(min(k or self.cfg.top_k, self.cfg.top_k)):
+            if self._top_vals[f, j] <= 0:
+                break
+            cid = int(self._top_ids[f, j])
+            ids = self._tokens[cid].tolist()
+            out.append(Context(cid, ids, self._decode(ids), self._top_acts[f, j].float().tolist()))
+        return out
+
+    def firing_contexts(self, feature: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """(context ids, their max activation) of every context where the feature fires."""
+        self._load()
+        f = self.subject.check_feature(feature)
+        lo = int(torch.searchsorted(self._nz_feat, torch.tensor(f, dtype=self._nz_feat.dtype)))
+        hi = int(torch.searchsorted(self._nz_feat, torch.tensor(f, dtype=self._nz_feat.dtype), right=True))
+        return self._nz_ctx[lo:hi].long(), self._nz_max[lo:hi]
+
+    def contexts(self, feature: int, context_ids: Sequence[int], quantiles: Sequence[int | None] | None = None) -> list[Context]:
+        """Contexts by id, with this feature's per-token activations recomputed by the engine."""
+        self._load()
+        if not context_ids:
+            return []
+        ids = self._tokens[torch.tensor(list(context_ids))].long()
+        acts = self.engine.feature_acts(ids, None, [feature])[..., 0].cpu()
+        quantiles = quantiles or [None] * len(context_ids)
+        return [Context(int(c), ids[i].tolist(), self._decode(ids[i].tolist()), acts[i].tolist(), quantiles[i])
+                for i, c in enumerate(context_ids)]
+
+    def quantile_samples(self, feature: int, n_quantiles: int | None = None, per_quantile: int | None = None,
+                         seed: int = 0, exclude_top: int = 0) -> list[Context]:
+        """Random firing contexts from each of `n_quantiles` equal-width activation bins (lowest bin first),
+        excluding the `exclude_top` strongest contexts."""
+        nq, per = n_quantiles or self.cfg.n_quantiles, per_quantile or self.cfg.per_quantile
+        cids, maxima = self.firing_contexts(feature)
+        if exclude_top:
+            keep = ~torch.isin(cids, torch.tensor([c.context_id for c in self.top(feature, exclude_top)]))
+            cids, maxima = cids[keep], maxima[keep]
+        if not len(cids):
+            return []
+        bins = quantile_bins(maxima, float(maxima.max()), nq)
+        picked = sample_per_bin(bins, nq, per, torch.Generator().manual_seed(seed + feature))
+        return self.contexts(feature, [int(cids[p]) for p, _ in picked], [b for _, b in picked])
+
+    def random_negatives(self, feature: int, n: int | None = None, seed: int = 0) -> list[Context]:
+        """Random contexts where the feature never fires."""
+        self._load()
+        firing = set(self.firing_contexts(feature)[0].tolist())
+        g = torch.Generator().manual_seed(seed + 7919 * feature)
+        order = torch.randperm(self.n_contexts, generator=g).tolist()
+        chosen = [c for c in order if c not in firing][: n or self.cfg.n_random_negatives]
+        return self.contexts(feature, chosen)
+
+    def search(self, token_ids: Sequence[int], limit: int = 20, exclude: Sequence[int] = (), seed: int = 0) -> list[int]:
+        """Ids of contexts that contain any of `token_ids` (outside the sink position), in random order."""
+        self._load()
+        if not token_ids:
+            return []
+        body = self._tokens[:, config.ENGINE.skip_positions:]
+        hit = torch.isin(body, torch.tensor(list(token_ids), dtype=body.dtype)).any(dim=1)
+        if exclude:
+            hit[torch.tensor(list(exclude))] = False
+        ids = torch.nonzero(hit).flatten()
+        ids = ids[torch.randperm(len(ids), generator=torch.Generator().manual_seed(seed))]
+        return ids[:limit].tolist()
+
+    def iter_texts(self, context_ids: Sequence[int]) -> Iterator[str]:
+        self._load()
+        for c in context_ids:
+            yield "".join(self._decode(self._tokens[c].tolist()[config.ENGINE.skip_positions:]))
+
+    def clear(self) -> None:
+        shutil.rmtree(self.dir, ignore_errors=True)
+        self._loaded = False

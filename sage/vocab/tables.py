@@ -1,0 +1,249 @@
+"""MI vocabulary explanations of SAE features (Wu et al., arXiv 2502.15576): settings, tables, cache, API.
+
+Every feature gets two ranked lists, computed for all features at once
+(`sage/vocab_compute.py`, math in `sage/vocab_math.py`) and cached on disk per
+(model, SAE, settings):
+- `mi`: words of a fixed English vocabulary ranked by the mutual-information
+  objective (`sage.vocab.math.mi_scores`);
+- `logitlens`: the model tokens whose unembedding rows best match the feature's
+  decoder direction (what Neuronpedia shows as top positive logits), for comparison.
+
+Cache: `$SAGE_HOME/vocab/<key>.safetensors` + `<key>.json`, key = hash of the
+subject's fingerprint (SAE weights, hook, model id, dtype), the model's unembedding
+and final-norm weights, and the settings: a change to the SAE changes the key.
+
+This module imports neither torch nor the model code, so that a cached answer
+(`sage vocab --feature N`) costs well under the time it takes to import them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+from safetensors.numpy import load_file, save_file
+
+from sage import config
+from sage.errors import ConfigError
+
+METHODS = ("mi", "logitlens")
+#: Bump when the vocabulary filter, the math or the cache layout changes.
+CACHE_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class VocabSettings:
+    """Every default of the MI vocabulary, in one place.
+
+    alpha / beta: temperatures of p(w|c) and p(c|w), in units of s (unit decoder
+    direction . unembedding row). The paper's own values could not be read here (its
+    code is unreleased and its full text is not reachable offline). 0.1 puts s/T on
+    the spread of real logits: on SmolLM2-135M, s has a standard deviation of
+    ~0.1-0.2 across the vocabulary for one direction, so s/0.1 spreads over a few
+    units, like the model's own logits (std ~3.7). A smaller alpha collapses p(w|c)
+    onto the logit-lens top word; a larger beta flattens p(c|w), and the ranking
+    tends to p(w|c) times the word's score relative to its mean over features.
+    """
+
+    #: Vocabulary: the `n_words` most frequent words that pass the filter (vocab_compute.load_vocabulary).
+    n_words: int = 5000
+    min_chars: int = 2
+    alpha: float = 0.1
+    beta: float = 0.1
+    #: Words (MI) and tokens (logit lens) kept per feature in the cache.
+    keep: int = 50
+    #: Features per chunk: bounds memory at chunk x (model vocabulary) floats for the logit lens.
+    chunk: int = 256
+    #: Corpus statistics: a word is "superficial" if it is among the `superficial_rank`
+    #: most frequent vocabulary words or shorter than `superficial_chars` characters;
+    #: it "dominates" if more than `dominate_share` of the features list it.
+    superficial_rank: int = 250
+    superficial_chars: int = 4
+    dominate_share: float = 0.10
+
+    def cache_fields(self) -> dict:
+        """The settings that change the cached tables (chunking and statistics do not)."""
+        d = asdict(self)
+        return {k: d[k] for k in ("n_words", "min_chars", "alpha", "beta", "keep")}
+
+
+VOCAB = VocabSettings()
+_MEMO: dict[str, "VocabTables"] = {}
+
+
+def vocab_dir() -> Path:
+    return config.sage_home() / "vocab"
+
+
+@dataclass
+class VocabTables:
+    """Rankings of every feature. words: the vocabulary, most frequent first.
+
+    mi_idx / mi_score: [F, keep] indices into `words` and MI scores, best first.
+    ll_idx / ll_score: [F, keep] token ids and direction . unembedding, best first.
+    token_text: decoded text of every token id in ll_idx (leading space kept).
+    """
+
+    words: list[str]
+    mi_idx: np.ndarray
+    mi_score: np.ndarray
+    ll_idx: np.ndarray
+    ll_score: np.ndarray
+    token_text: dict[int, str]
+    settings: VocabSettings = VOCAB
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def d_sae(self) -> int:
+        return int(self.mi_idx.shape[0])
+
+    def _check(self, feature: int, top: int, table: np.ndarray) -> None:
+        if not isinstance(feature, int) or not 0 <= feature < self.d_sae:
+            raise ConfigError(f"feature {feature} is out of range: this SAE has features 0-{self.d_sae - 1}")
+        keep = int(table.shape[1])
+        if not 1 <= top <= keep:
+            raise ConfigError(f"top must be between 1 and {keep} (the cache keeps {keep} per feature)")
+
+    def mi(self, feature: int, top: int = 20) -> list[tuple[str, float]]:
+        """The `top` vocabulary words of `feature` by MI score, best first."""
+        self._check(feature, top, self.mi_idx)
+        return [(self.words[i], s) for i, s in
+                zip(self.mi_idx[feature, :top].tolist(), self.mi_score[feature, :top].tolist())]
+
+    def logit_lens(self, feature: int, top: int = 20) -> list[tuple[str, float]]:
+        """The `top` tokens (decoded text) of `feature` by logit lens, best first."""
+        self._check(feature, top, self.ll_idx)
+        return [(self.token_text[i], s) for i, s in
+                zip(self.ll_idx[feature, :top].tolist(), self.ll_score[feature, :top].tolist())]
+
+    def ranked(self, method: str, feature: int, top: int = 20) -> list[tuple[str, float]]:
+        if method not in METHODS:
+            raise ConfigError(f"unknown method {method!r}: use one of {', '.join(METHODS)}")
+        return self.mi(feature, top) if method == "mi" else self.logit_lens(feature, top)
+
+    def stats(self, top: int = 20) -> dict:
+        """Corpus statistics (`ExplanationStats`) of both methods over all features, `top` words each."""
+        from sage.vocab.math import explanation_stats
+
+        self._check(0, top, self.mi_idx)
+        self._check(0, top, self.ll_idx)
+        s = self.settings
+        frequent = set(self.words[:s.superficial_rank])
+        words = [[self.words[i] for i in row] for row in self.mi_idx[:, :top].tolist()]
+        tokens = [[self.token_text[i].strip().lower() for i in row] for row in self.ll_idx[:, :top].tolist()]
+        return {name: explanation_stats(lists, frequent, superficial_chars=s.superficial_chars,
+                                        dominate_share=s.dominate_share)
+                for name, lists in (("mi", words), ("logitlens", tokens))}
+
+    def save(self, stem: Path) -> None:
+        stem.parent.mkdir(parents=True, exist_ok=True)
+        arrays = {"mi_idx": self.mi_idx.astype(np.int32), "mi_score": self.mi_score.astype(np.float32),
+                  "ll_idx": self.ll_idx.astype(np.int32), "ll_score": self.ll_score.astype(np.float32)}
+        _atomic(stem.with_suffix(".safetensors"), lambda p: save_file(arrays, str(p)))
+        doc = {"format": CACHE_FORMAT, "meta": self.meta, "settings": self.settings.cache_fields(),
+               "words": self.words, "token_text": {str(k): v for k, v in self.token_text.items()}}
+        # The JSON goes last: its presence marks a complete entry.
+        _atomic(stem.with_suffix(".json"), lambda p: p.write_text(json.dumps(doc, ensure_ascii=False)))
+
+    @classmethod
+    def load(cls, stem: Path, settings: VocabSettings = VOCAB) -> "VocabTables | None":
+        doc_path, array_path = stem.with_suffix(".json"), stem.with_suffix(".safetensors")
+        if not (doc_path.exists() and array_path.exists()):
+            return None
+        doc = json.loads(doc_path.read_text())
+        if doc.get("format") != CACHE_FORMAT:
+            return None
+        a = load_file(str(array_path))
+        return cls(words=doc["words"], mi_idx=a["mi_idx"], mi_score=a["mi_score"], ll_idx=a["ll_idx"],
+                   ll_score=a["ll_score"], token_text={int(k): v for k, v in doc["token_text"].items()},
+                   settings=settings, meta=doc["meta"])
+
+
+def _atomic(path: Path, write) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    write(tmp)
+    os.replace(tmp, path)
+
+
+def vocab_tables(subject, settings: VocabSettings = VOCAB, progress: bool = True) -> VocabTables:
+    """The tables of `subject`: from memory, from the disk cache, or computed (~20 s) and cached."""
+    from sage.vocab import compute as vocab_compute
+
+    key = vocab_compute.cache_key(subject, settings)
+    if key in _MEMO:
+        return _MEMO[key]
+    stem = vocab_dir() / key
+    tables = VocabTables.load(stem, settings)
+    if tables is None:
+        tables = vocab_compute.compute_tables(subject, settings, progress)
+        tables.save(stem)
+    tables.meta["cache_key"] = key
+    _MEMO[key] = tables
+    return tables
+
+
+def mi_words(subject, feature: int, top: int = 20) -> list[tuple[str, float]]:
+    """The `top` vocabulary words that explain `feature` by the MI objective, with their scores, best first."""
+    subject.check_feature(feature)
+    return vocab_tables(subject).mi(feature, top)
+
+
+def logit_lens_tokens(subject, feature: int, top: int = 20) -> list[tuple[str, float]]:
+    """The `top` logit-lens tokens of `feature` (decoded, leading space kept) with direction . unembedding."""
+    subject.check_feature(feature)
+    return vocab_tables(subject).logit_lens(feature, top)
+
+
+# --- Fast path for the CLI: find the cache without loading the model, the SAE or torch. ---
+
+def _folder_stamp(path: Path) -> list:
+    return sorted([p.name, p.stat().st_size, p.stat().st_mtime_ns] for p in path.iterdir() if p.is_file())
+
+
+def quick_key(model: str, sae: str, dtype: str | None, settings: VocabSettings = VOCAB) -> str | None:
+    """A key computed from the CLI arguments and file stamps alone, or None when it cannot be.
+
+    Only for a SAE folder on disk and a local model folder (or the embedded
+    default once set up): their files' sizes and modification times stand in for
+    the weights, so an edited SAE or model gives a new key.
+    """
+    # Resolved here rather than with sage.model.subject.parse_sae_spec: importing that module
+    # (transformers' model classes) alone takes longer than the whole cached answer.
+    if sae.startswith("hf:"):
+        return None
+    sae_dir = config.DEFAULT_SAE_DIR if sae == config.DEFAULT else Path(sae).expanduser().resolve()
+    model_dir = config.embedded_model_dir() if model == config.DEFAULT else Path(model).expanduser()
+    if not (sae_dir / "cfg.json").is_file() or not model_dir.is_dir():
+        return None
+    parts = [CACHE_FORMAT, model, str(model_dir.resolve()), _folder_stamp(model_dir), str(sae_dir),
+             _folder_stamp(sae_dir), dtype, os.environ.get("SAGE_DTYPE"), settings.cache_fields()]
+    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:24]
+
+
+def _index_path() -> Path:
+    return vocab_dir() / "index.json"
+
+
+def cached_tables(quick: str | None, settings: VocabSettings = VOCAB) -> VocabTables | None:
+    """Tables remembered under a `quick_key`, or None."""
+    if quick is None or not _index_path().exists():
+        return None
+    key = json.loads(_index_path().read_text()).get(quick)
+    tables = VocabTables.load(vocab_dir() / key, settings) if key else None
+    if tables is not None:
+        tables.meta["cache_key"] = key
+    return tables
+
+
+def remember(quick: str | None, tables: VocabTables) -> None:
+    """Record that `quick` leads to `tables` (see `cached_tables`)."""
+    if quick is None:
+        return
+    index = json.loads(_index_path().read_text()) if _index_path().exists() else {}
+    index[quick] = tables.meta["cache_key"]
+    vocab_dir().mkdir(parents=True, exist_ok=True)
+    _atomic(_index_path(), lambda p: p.write_text(json.dumps(index, indent=0)))
