@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from sage import cli
+from sage.cli import app as cli
 
 
 @pytest.fixture()
