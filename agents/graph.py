@@ -10,15 +10,16 @@ after it goes straight to `conclude`.
 from __future__ import annotations
 
 from functools import partial
+from typing import get_args
 
 from langgraph.graph import END, START, StateGraph
 
 from agents import nodes
-from agents.routing import route_after_review, route_or_conclude
+from agents.routing import NodeName, route_after_review, route_or_conclude
 from agents.runtime import Runtime
 from agents.state import AgentState
 
-NODES = ("seed", "hypothesize", "design", "probe", "analyze", "review", "conclude")
+NODES: tuple[NodeName, ...] = get_args(NodeName)
 
 
 def build_graph(rt: Runtime, checkpointer=None):
@@ -32,11 +33,11 @@ def build_graph(rt: Runtime, checkpointer=None):
     g.add_conditional_edges("design", route_or_conclude("probe"), ["probe", "conclude"])
     g.add_edge("probe", "analyze")
     g.add_conditional_edges("analyze", route_or_conclude("review"), ["review", "conclude"])
-    g.add_conditional_edges("review", partial(route_after_review, budgets=rt.budgets), ["design", "conclude"])
+    g.add_conditional_edges("review", route_after_review, ["design", "conclude"])
     g.add_edge("conclude", END)
     return g.compile(checkpointer=checkpointer)
 
 
 def recursion_limit(rt: Runtime) -> int:
-    """langgraph's step limit, derived from the round budget (4 nodes a round + fixed ones), with slack."""
+    """langgraph's step limit, from the round budget (4 nodes a round + fixed ones), with slack."""
     return 8 + 5 * rt.budgets.max_rounds + 10

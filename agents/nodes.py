@@ -3,37 +3,61 @@
 Only `probe` (and `seed`, which reads the activation store) touch the model; the
 explainer is reached only through `ask`, which enforces the token / USD budgets
 and records usage. Every activation in the state came from the model.
+
+A node is written as a body returning (update, progress message); the `node()`
+decorator adds its timing and its event, so every node reports the same way.
 """
 
 from __future__ import annotations
 
+import functools
 import time
+from collections.abc import Callable
 
 import prompts
-from sage.hypotheses import scoring as ev
 from agents import summaries
 from agents.routing import DECIDED, budget_exhausted, review_decision
 from agents.runtime import Runtime
-from agents.state import empty_usage
-from sage import config
+from agents.state import AgentState, Hypothesis, Observation, Probe, SeedContext, Usage, empty_usage
 from sage.errors import ExplainerError
+from sage.hypotheses import scoring as ev
+from sage.hypotheses.conclusion import conclude_from_evidence
+from sage.hypotheses.records import new_hypothesis
 from sage.llm.base import LLMRequest
+from sage.model.positions import peak_position
+
+#: a node's body: (runtime, state) -> (partial update, progress message or None)
+NodeBody = Callable[[Runtime, AgentState], tuple[AgentState, str | None]]
 
 
-def _timed(name: str, state: dict, start: float) -> dict:
-    timings = dict(state.get("timings", {}))
-    timings[name] = round(timings.get(name, 0.0) + time.perf_counter() - start, 3)
-    return timings
+def node(timed: bool = True) -> Callable[[NodeBody], Callable[[Runtime, AgentState], AgentState]]:
+    """Decorator for a node body: adds the node's wall time to `timings[name]` (when `timed`)
+    and appends its message to `events`, reporting it to `rt.on_event` first.
+
+    The time is taken before the message is reported, so a slow `on_event` is not counted.
+    """
+    def wrap(body: NodeBody) -> Callable[[Runtime, AgentState], AgentState]:
+        name = body.__name__
+
+        @functools.wraps(body)
+        def run(rt: Runtime, state: AgentState) -> AgentState:
+            start = time.perf_counter()
+            update, msg = body(rt, state)
+            if timed:
+                timings = dict(state.get("timings", {}))
+                timings[name] = round(timings.get(name, 0.0) + time.perf_counter() - start, 3)
+                update["timings"] = timings
+            if msg is not None:
+                if rt.on_event:
+                    rt.on_event(msg)
+                update["events"] = [*state.get("events", []), msg]
+            return update
+        return run
+    return wrap
 
 
-def _event(rt: Runtime, state: dict, msg: str) -> list[str]:
-    if rt.on_event:
-        rt.on_event(msg)
-    return [*state.get("events", []), msg]
-
-
-def ask(rt: Runtime, state: dict, task: str, template: str, fields: dict, context: dict, schema: str,
-        max_tokens: int = 1200) -> tuple[dict | None, dict, str | None]:
+def ask(rt: Runtime, state: AgentState, task: str, template: str, fields: dict, context: dict, schema: str,
+        max_tokens: int = 1200) -> tuple[dict | None, Usage, str | None]:
     """Ask the explainer. Returns (data or None, new usage, stop reason or None).
 
     A budget already spent means no call (data None, stop reason set). An explainer
@@ -57,23 +81,24 @@ def ask(rt: Runtime, state: dict, task: str, template: str, fields: dict, contex
     return resp.data, usage, budget_exhausted({**state, "usage": usage}, rt.budgets)
 
 
-def _add_usage(usage: dict, u, calls: int) -> dict:
+def _add_usage(usage: Usage, u, calls: int) -> Usage:
     return {"input_tokens": usage["input_tokens"] + u.input_tokens,
             "output_tokens": usage["output_tokens"] + u.output_tokens,
             "usd": round(usage["usd"] + u.usd, 6), "llm_calls": usage["llm_calls"] + calls}
 
 
-def _obs(ctx, max_act: float) -> dict:
+def _obs(ctx, max_act: float) -> SeedContext:
     return {"tokens": ctx.tokens, "acts": ev.normalise(ctx.acts, max_act), "text": ctx.text,
             "context_id": ctx.context_id}
 
 
-def _observations(state: dict) -> list[dict]:
+def _observations(state: AgentState) -> list[dict]:
+    """Every context the hypotheses are scored on: the seed's and the probes run so far."""
     seed = state["seed"]
     return seed["top"] + seed["quantiles"] + seed["negatives"] + state.get("evidence", [])
 
 
-def _score(hyps: list[dict], observations: list[dict], threshold: float) -> list[dict]:
+def _score(hyps: list[Hypothesis], observations: list[dict], threshold: float) -> list[Hypothesis]:
     out = []
     for h in hyps:
         s = ev.predicate_scores(h.get("predicate"), observations, threshold)
@@ -82,16 +107,17 @@ def _score(hyps: list[dict], observations: list[dict], threshold: float) -> list
 
 
 # -- nodes ------------------------------------------------------------------------------------------
-def seed(rt: Runtime, state: dict) -> dict:
-    start = time.perf_counter()
+@node()
+def seed(rt: Runtime, state: AgentState) -> tuple[AgentState, str]:
+    """Read the feature's statistics and example contexts from the activation store."""
     f, s = state["feature"], rt.settings
     stats = rt.store.feature_stats(f)
     if stats.max_activation <= 0:
-        return {"stop_reason": "dead feature: never active on the corpus", "round": 0, "usage": empty_usage(),
-                "seed": {"max_activation": 0.0, "frequency": 0.0, "mean_activation": 0.0, "top": [], "quantiles": [],
-                         "negatives": [], "mi_words": [], "trigger_tokens": [], "preceding": [], "structure": {}},
-                "hypotheses": [], "evidence": [], "probes_run": 0, "timings": _timed("seed", state, start),
-                "events": _event(rt, state, f"feature {f} never fires on the corpus")}
+        empty = {"max_activation": 0.0, "frequency": 0.0, "mean_activation": 0.0, "top": [], "quantiles": [],
+                 "negatives": [], "mi_words": [], "trigger_tokens": [], "preceding": [], "structure": {}}
+        return ({"stop_reason": "dead feature: never active on the corpus", "round": 0,
+                 "usage": empty_usage(), "seed": empty, "hypotheses": [], "evidence": [], "probes_run": 0},
+                f"feature {f} never fires on the corpus")
     with rt.model_lock:
         top = [_obs(c, stats.max_activation) for c in rt.store.top(f, s.n_top)]
         quant = [_obs(c, stats.max_activation) for c in rt.store.quantile_samples(
@@ -99,16 +125,17 @@ def seed(rt: Runtime, state: dict) -> dict:
         neg = [_obs(c, stats.max_activation) for c in rt.store.random_negatives(f, s.n_negatives)]
     observed = top + quant
     seed_data = {
-        "max_activation": stats.max_activation, "frequency": stats.frequency, "mean_activation": stats.mean_activation,
+        "max_activation": stats.max_activation, "frequency": stats.frequency,
+        "mean_activation": stats.mean_activation,
         "top": top, "quantiles": quant, "negatives": neg, "mi_words": _mi_words(rt, f),
         "trigger_tokens": ev.trigger_tokens(observed, s.active_threshold),
         "preceding": ev.preceding_tokens(observed, s.active_threshold),
         "structure": ev.structure_shares(observed, s.active_threshold),
     }
-    msg = f"seed: max act {stats.max_activation:.3f}, {len(top)} top / {len(quant)} quantile / {len(neg)} negative contexts"
+    msg = (f"seed: max act {stats.max_activation:.3f}, "
+           f"{len(top)} top / {len(quant)} quantile / {len(neg)} negative contexts")
     return {"seed": seed_data, "round": 0, "usage": state.get("usage") or empty_usage(), "probes_run": 0,
-            "evidence": [], "hypotheses": [], "stop_reason": None, "timings": _timed("seed", state, start),
-            "events": _event(rt, state, msg)}
+            "evidence": [], "hypotheses": [], "stop_reason": None}, msg
 
 
 def _mi_words(rt: Runtime, feature: int) -> list[list]:
@@ -120,25 +147,24 @@ def _mi_words(rt: Runtime, feature: int) -> list[list]:
     return [[w, round(float(sc), 5)] for w, sc in mi_words(rt.subject, feature, top=rt.settings.mi_words)]
 
 
-def hypothesize(rt: Runtime, state: dict) -> dict:
-    start = time.perf_counter()
+@node()
+def hypothesize(rt: Runtime, state: AgentState) -> tuple[AgentState, str]:
+    """Ask the explainer for competing hypotheses (with a control) from the seed summary."""
     info = rt.subject.info()
     fields, context = summaries.for_hypothesize(
         state, {"feature": state["feature"], "hook_name": info["hook_name"], "model": info["model"]})
     data, usage, stop = ask(rt, state, "hypothesize", "hypothesize", fields, context, "hypotheses")
-    hyps = []
-    for i, h in enumerate((data or {}).get("hypotheses", []), 1):
-        hyps.append({"id": f"H{i}", "text": h["text"], "kind": h["kind"], "role": h["role"],
-                     "predicate": h.get("predicate"), "status": "open", "refinements": 0,
-                     "history": [{"round": 0, "status": "open", "text": h["text"]}]})
+    hyps = [new_hypothesis(f"H{i}", h["text"], h["kind"], h["role"], h.get("predicate"), refinements=0)
+            for i, h in enumerate((data or {}).get("hypotheses", []), 1)]
     hyps = _score(hyps, _observations(state), rt.settings.active_threshold)
     lines = [f"  {h['id']} ({h['kind']}/{h['role']}): {h['text']}" for h in hyps]
-    return {"hypotheses": hyps, "usage": usage, "stop_reason": stop, "timings": _timed("hypothesize", state, start),
-            "events": _event(rt, state, "hypotheses:\n" + "\n".join(lines) if hyps else f"no hypotheses ({stop})")}
+    msg = "hypotheses:\n" + "\n".join(lines) if hyps else f"no hypotheses ({stop})"
+    return {"hypotheses": hyps, "usage": usage, "stop_reason": stop}, msg
 
 
-def design(rt: Runtime, state: dict) -> dict:
-    start = time.perf_counter()
+@node()
+def design(rt: Runtime, state: AgentState) -> tuple[AgentState, str]:
+    """Start a round: the explainer's probes for the open hypotheses, plus matching corpus contexts."""
     rnd = state.get("round", 0) + 1
     open_hyps = [h for h in state["hypotheses"] if h["status"] not in DECIDED]
     room = min(rt.budgets.probes_per_round, rt.budgets.max_probes - state.get("probes_run", 0))
@@ -161,22 +187,24 @@ def design(rt: Runtime, state: dict) -> dict:
     # a spent budget still lets the free corpus probes run (analyze stops before its call); an
     # explainer failure stops the run here, as in every other node
     go_on = bool(pending) and not (stop or "").startswith("explainer_error")
-    return {"pending": pending, "round": rnd, "usage": usage, "stop_reason": None if go_on else stop,
-            "timings": _timed("design", state, start),
-            "events": _event(rt, state, f"round {rnd}: designed {len(pending)} probes")}
+    return ({"pending": pending, "round": rnd, "usage": usage, "stop_reason": None if go_on else stop},
+            f"round {rnd}: designed {len(pending)} probes")
 
 
-def _corpus_probes(rt: Runtime, state: dict, hyps: list[dict], exclude_texts: set) -> list[dict]:
+def _corpus_probes(rt: Runtime, state: AgentState, hyps: list[Hypothesis], exclude_texts: set) -> list[Probe]:
     """Corpus contexts that match a hypothesis's token set but were not among the seed examples."""
-    seen_ids = [o["context_id"] for o in state["seed"]["top"] + state["seed"]["quantiles"] + state["seed"]["negatives"]]
+    seed_ctx = state["seed"]
+    seen_ids = [o["context_id"] for o in seed_ctx["top"] + seed_ctx["quantiles"] + seed_ctx["negatives"]]
     tok = rt.subject.tokenizer
     out = []
     for h in hyps:
         pred = h.get("predicate") or {}
         if pred.get("type") != "token_set":
             continue
-        ids = sorted({i for t in pred["tokens"] for form in (t, " " + t.strip(), t.strip().capitalize(), " " + t.strip().capitalize())
-                      for i in tok(form, add_special_tokens=False)["input_ids"][-1:]})
+        # the token as written, word-initial, capitalised, both: the last token id of each form
+        forms = [form for t in pred["tokens"]
+                 for form in (t, " " + t.strip(), t.strip().capitalize(), " " + t.strip().capitalize())]
+        ids = sorted({i for form in forms for i in tok(form, add_special_tokens=False)["input_ids"][-1:]})
         found = rt.store.search(ids, limit=rt.settings.corpus_probes_per_hypothesis, exclude=seen_ids,
                                 seed=state.get("round", 0))
         for text in rt.store.iter_texts(found):
@@ -186,34 +214,35 @@ def _corpus_probes(rt: Runtime, state: dict, hyps: list[dict], exclude_texts: se
     return out
 
 
-def probe(rt: Runtime, state: dict) -> dict:
+@node()
+def probe(rt: Runtime, state: AgentState) -> tuple[AgentState, str | None]:
     """Run every pending probe through the model + SAE in one batched call."""
-    start = time.perf_counter()
     pending = state.get("pending", [])
     if not pending:
-        return {"pending": [], "timings": _timed("probe", state, start)}
+        return {"pending": []}, None
     f = state["feature"]
     max_act = state["seed"]["max_activation"]
     with rt.model_lock:
         results = rt.engine().run([p["text"] for p in pending], [f])
-    skip = config.ENGINE.skip_positions
-    new = []
+    new: list[Observation] = []
     for p, ta in zip(pending, results):
         acts = ev.normalise(ta.column(f).tolist(), max_act)
         raw = ta.column(f).tolist()
-        pos = max(range(skip, len(acts)), key=acts.__getitem__) if len(acts) > skip else 0
+        pos = peak_position(acts)
+        peak = acts[pos] if acts else 0.0
         new.append({**p, "tokens": ta.tokens, "acts": [round(a, 4) for a in acts],
-                    "max_activation": round(raw[pos], 5) if raw else 0.0,
-                    "normalized": round(acts[pos], 4) if acts else 0.0, "max_token": ta.tokens[pos] if raw and raw[pos] > 0 else None,
-                    "agrees": ev.probe_verdict(p["expect"], acts[pos] if acts else 0.0, rt.settings.active_threshold)})
+                    "max_activation": round(raw[pos], 5) if raw else 0.0, "normalized": round(peak, 4),
+                    "max_token": ta.tokens[pos] if raw and raw[pos] > 0 else None,
+                    "agrees": ev.probe_verdict(p["expect"], peak, rt.settings.active_threshold)})
     agree = sum(e["agrees"] for e in new)
-    return {"pending": [], "evidence": [*state.get("evidence", []), *new],
-            "probes_run": state.get("probes_run", 0) + len(new), "timings": _timed("probe", state, start),
-            "events": _event(rt, state, f"probed {len(new)} texts: {agree} matched expectations")}
+    return ({"pending": [], "evidence": [*state.get("evidence", []), *new],
+             "probes_run": state.get("probes_run", 0) + len(new)},
+            f"probed {len(new)} texts: {agree} matched expectations")
 
 
-def analyze(rt: Runtime, state: dict) -> dict:
-    start = time.perf_counter()
+@node()
+def analyze(rt: Runtime, state: AgentState) -> tuple[AgentState, str]:
+    """Re-score every hypothesis on all evidence and let the explainer confirm, refute or refine it."""
     s = rt.settings
     rnd = state["round"]
     observations = _observations(state)
@@ -236,12 +265,12 @@ def analyze(rt: Runtime, state: dict) -> dict:
                 h["predicate"] = u["new_predicate"]
             h["refinements"] = h.get("refinements", 0) + 1
             entry["text"] = h["text"]
-        h["status"] = u["status"] if u["status"] != "refined" or h.get("refinements", 0) <= s.max_refinements else "open"
+        within = u["status"] != "refined" or h.get("refinements", 0) <= s.max_refinements
+        h["status"] = u["status"] if within else "open"
         h["history"] = [*h["history"], entry]
     hyps = _score(list(by_id.values()), observations, s.active_threshold)
     summary = ", ".join(f"{h['id']}={h['status']}" for h in hyps)
-    return {"hypotheses": hyps, "usage": usage, "stop_reason": stop, "timings": _timed("analyze", state, start),
-            "events": _event(rt, state, f"round {rnd} analysis: {summary}")}
+    return {"hypotheses": hyps, "usage": usage, "stop_reason": stop}, f"round {rnd} analysis: {summary}"
 
 
 def _top_token_stats(observations: list[dict], threshold: float, limit: int = 40) -> dict:
@@ -250,16 +279,19 @@ def _top_token_stats(observations: list[dict], threshold: float, limit: int = 40
     return dict(ranked)
 
 
-def review(rt: Runtime, state: dict) -> dict:
+@node(timed=False)
+def review(rt: Runtime, state: AgentState) -> tuple[AgentState, str]:
+    """Decide, in code, whether to stop (budget, convergence, round limit) or run another round."""
     reason = review_decision(state, rt.budgets)
-    msg = f"review: stop ({reason})" if reason else f"review: another round (round {state.get('round', 0)} done)"
-    return {"stop_reason": reason, "events": _event(rt, state, msg)}
+    msg = (f"review: stop ({reason})" if reason
+           else f"review: another round (round {state.get('round', 0)} done)")
+    return {"stop_reason": reason}, msg
 
 
-def conclude(rt: Runtime, state: dict) -> dict:
+@node()
+def conclude(rt: Runtime, state: AgentState) -> tuple[AgentState, str]:
     """The final conclusion. When a budget or an explainer failure stopped the run, the rule-based
     renderer writes it from the evidence gathered so far, and says so."""
-    start = time.perf_counter()
     fields, context = summaries.for_conclude(state)
     stop = state.get("stop_reason") or "concluded"
     data, usage = None, state.get("usage") or empty_usage()
@@ -267,10 +299,7 @@ def conclude(rt: Runtime, state: dict) -> dict:
     if state.get("hypotheses") and not stop.startswith(("budget", "explainer_error")):
         data, usage, _ = ask(rt, state, "conclude", "conclude", fields, context, "conclusion")
     if data is None:
-        from sage.llm.offline import conclude_from_evidence
-
         data = conclude_from_evidence(context, dead=not state.get("hypotheses"))
         concluded_by = "offline (rule-based, from the evidence so far)"
-    return {"conclusion": {**data, "concluded_by": concluded_by}, "usage": usage, "stop_reason": stop,
-            "timings": _timed("conclude", state, start),
-            "events": _event(rt, state, f"conclusion: {' | '.join(data['labels'])}")}
+    return ({"conclusion": {**data, "concluded_by": concluded_by}, "usage": usage, "stop_reason": stop},
+            f"conclusion: {' | '.join(data['labels'])}")

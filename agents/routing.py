@@ -2,23 +2,45 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from numbers import Integral
+from typing import Literal
+
+from agents.state import AgentState
+from sage.errors import ConfigError
 
 DECIDED = {"confirmed", "refuted"}
 
+#: the graph's nodes, in the order a round visits them
+NodeName = Literal["seed", "hypothesize", "design", "probe", "analyze", "review", "conclude"]
+
 
 @dataclass(frozen=True)
-class Budgets:
+class BudgetConfig:
     """Hard limits enforced in code. Hitting one concludes with the evidence so far."""
 
+    #: design -> probe -> analyze rounds at most (the loop may converge earlier)
     max_rounds: int = 3
+    #: probe texts run through the model, over all rounds
     max_probes: int = 240
+    #: LLM input + output tokens, over all calls
     max_llm_tokens: int = 200_000
+    #: LLM spend in US dollars (0 = no paid call at all)
     max_usd: float = 1.00
+    #: probe texts per round at most
     probes_per_round: int = 24
 
+    def __post_init__(self) -> None:
+        for name in ("max_rounds", "max_probes", "max_llm_tokens", "probes_per_round"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, Integral) or value < 1:
+                raise ConfigError(f"budget {name} must be a positive integer, got {value!r}")
+        if not self.max_usd >= 0:  # also rejects NaN
+            raise ConfigError(f"budget max_usd must be >= 0, got {self.max_usd!r}")
 
-def budget_exhausted(state: dict, budgets: Budgets) -> str | None:
+
+def budget_exhausted(state: AgentState, budgets: BudgetConfig) -> str | None:
     """The name of the first budget the state has used up, or None."""
     usage = state.get("usage", {})
     if usage.get("input_tokens", 0) + usage.get("output_tokens", 0) >= budgets.max_llm_tokens:
@@ -30,12 +52,12 @@ def budget_exhausted(state: dict, budgets: Budgets) -> str | None:
     return None
 
 
-def route_after_review(state: dict, budgets: Budgets) -> str:
-    """'design' for another round, or 'conclude'."""
+def route_after_review(state: AgentState) -> Literal["design", "conclude"]:
+    """'design' for another round, or 'conclude' (review has set `stop_reason` when to stop)."""
     return "conclude" if state.get("stop_reason") else "design"
 
 
-def review_decision(state: dict, budgets: Budgets) -> str | None:
+def review_decision(state: AgentState, budgets: BudgetConfig) -> str | None:
     """Why to stop now (None = run another round)."""
     if state.get("stop_reason"):
         return state["stop_reason"]
@@ -50,8 +72,8 @@ def review_decision(state: dict, budgets: Budgets) -> str | None:
     return None
 
 
-def route_or_conclude(next_node: str):
+def route_or_conclude(next_node: NodeName) -> Callable[[AgentState], NodeName]:
     """Edge function: go to `next_node` unless a node has set a stop reason."""
-    def route(state: dict) -> str:
+    def route(state: AgentState) -> NodeName:
         return "conclude" if state.get("stop_reason") else next_node
     return route

@@ -7,35 +7,37 @@ probes only, so tokens per feature grow linearly with the number of rounds.
 
 from __future__ import annotations
 
-from sage import config
+from agents.state import AgentState, Hypothesis, Observation, SeedContext
+from sage.model.positions import peak_position, skip_positions
 
 MAX_TEXT = 160
 
 
-def mark(obs: dict) -> str:
+def mark(obs: SeedContext | Observation) -> str:
     """Context text with the strongest token marked [[tok]] and its normalised activation after it."""
-    skip = config.ENGINE.skip_positions
+    skip = skip_positions()
     acts, toks = obs["acts"], obs["tokens"]
     if len(toks) <= skip:
         return ""
-    pos = max(range(skip, len(toks)), key=acts.__getitem__)
+    pos = peak_position(acts, skip)
     left = "".join(toks[max(skip, pos - 24): pos])
     right = "".join(toks[pos + 1: pos + 8])
     return f"...{left}[[{toks[pos]}]]({acts[pos]:.2f}){right}...".replace("\n", "\\n")
 
 
-def hypothesis_line(h: dict) -> str:
+def hypothesis_line(h: Hypothesis) -> str:
     score = "" if h.get("f1") is None else f" precision={h['precision']:.2f} recall={h['recall']:.2f}"
-    return f"- {h['id']} [{h['kind']}, {h['role']}, {h['status']}{score}] {h['text']} predicate={h.get('predicate')}"
+    tags = f"{h['kind']}, {h['role']}, {h['status']}{score}"
+    return f"- {h['id']} [{tags}] {h['text']} predicate={h.get('predicate')}"
 
 
-def evidence_line(e: dict) -> str:
+def evidence_line(e: Observation) -> str:
     text = e["text"][:MAX_TEXT].replace("\n", "\\n")
     where = f" on {e['max_token']!r}" if e.get("max_token") is not None else " (silent)"
     return f"- [{e['probe_id']}] \"{text}\" -> {e['normalized']:.2f}{where} (expected {e['expect']})"
 
 
-def for_hypothesize(state: dict, feature_desc: dict) -> tuple[dict, dict]:
+def for_hypothesize(state: AgentState, feature_desc: dict) -> tuple[dict, dict]:
     seed = state["seed"]
     fields = {
         **feature_desc,
@@ -49,28 +51,31 @@ def for_hypothesize(state: dict, feature_desc: dict) -> tuple[dict, dict]:
     return fields, context
 
 
-def for_design(state: dict, open_hyps: list[dict], max_probes: int, examples: dict) -> tuple[dict, dict]:
+def for_design(state: AgentState, open_hyps: list[Hypothesis], max_probes: int,
+               examples: dict) -> tuple[dict, dict]:
     recent = [e for e in state.get("evidence", []) if e["round"] == state.get("round", 0)]
     fields = {"feature": state["feature"], "hypotheses": "\n".join(map(hypothesis_line, open_hyps)),
-              "evidence": "\n".join(map(evidence_line, recent[-20:])) or "(none yet)", "max_probes": max_probes}
+              "evidence": "\n".join(map(evidence_line, recent[-20:])) or "(none yet)",
+              "max_probes": max_probes}
     context = {"hypotheses": open_hyps, "round": state.get("round", 0), "max_probes": max_probes,
                "tested": sorted({e["text"] for e in state.get("evidence", [])}), **examples}
     return fields, context
 
 
-def for_analyze(state: dict, new: list[dict], threshold: float, extra: dict) -> tuple[dict, dict]:
+def for_analyze(state: AgentState, new: list[Observation], threshold: float,
+                extra: dict) -> tuple[dict, dict]:
     hyps = state["hypotheses"]
+    scores = [f"- {h['id']}: precision={h.get('precision')} recall={h.get('recall')}" for h in hyps]
     fields = {"feature": state["feature"], "hypotheses": "\n".join(map(hypothesis_line, hyps)),
               "results": "\n".join(map(evidence_line, new)) or "(none)", "active_threshold": threshold,
-              "predicate_scores": "\n".join(f"- {h['id']}: precision={h.get('precision')} recall={h.get('recall')}"
-                                            for h in hyps)}
-    context = {"hypotheses": hyps, "results": [{k: e[k] for k in ("probe_id", "hypothesis_id", "expect", "normalized",
-                                                                  "agrees")} for e in new],
+              "predicate_scores": "\n".join(scores)}
+    result_keys = ("probe_id", "hypothesis_id", "expect", "normalized", "agrees")
+    context = {"hypotheses": hyps, "results": [{k: e[k] for k in result_keys} for e in new],
                "round": state.get("round", 0), **extra}
     return fields, context
 
 
-def for_conclude(state: dict) -> tuple[dict, dict]:
+def for_conclude(state: AgentState) -> tuple[dict, dict]:
     ev = sorted(state.get("evidence", []), key=lambda e: -e["normalized"])
     key = ev[:8] + [e for e in ev if e["expect"] == "low"][:4]
     fields = {"feature": state["feature"], "hypotheses": "\n".join(map(hypothesis_line, state["hypotheses"])),

@@ -2,7 +2,7 @@
 
 Runs the real agent graph (seed -> hypothesize -> design -> probe -> analyze -> review ... ->
 conclude) with a scripted explainer: a Backend that answers every task with fixed, valid JSON
-(tests/agent_support.py; one hypothesis stays open, so a run lasts exactly `max_rounds`
+(`sage.testing.answer`; one hypothesis stays open, so a run lasts exactly `max_rounds`
 rounds) and counts the tokens of the messages it is sent and of its replies. The probes it
 designs are really run through the subject, so the evidence lines in the prompts are real.
 
@@ -29,7 +29,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sage.llm.base import Backend, LLMRequest, Usage  # noqa: E402
-from tests.agent_support import answer  # noqa: E402
+from sage.testing import answer  # noqa: E402
 
 
 class CountingScriptedExplainer(Backend):
@@ -64,11 +64,10 @@ def transcript_cost(calls: list[dict]) -> int:
 
 
 def tiny_session(workdir: Path, backend):
-    """Tiny random-init model + SAE (tests/fixtures.py) with a freshly mined store."""
-    from sage.runs import Session
+    """Tiny random-init model + SAE (`sage.testing`) with a freshly mined store."""
     from sage.model.subject import load_subject
-    from tests.agent_support import build_store
-    from tests.fixtures import build_model, build_sae
+    from sage.runs import Session
+    from sage.testing import build_model, build_sae, build_store
 
     build_model(workdir / "model")
     build_sae(workdir / "sae")
@@ -96,7 +95,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
 
     from sage.runs import Session, explain
-    from tests.agent_support import live_features
+    from sage.testing import live_features
 
     backend = CountingScriptedExplainer(lambda text: 0)
     with tempfile.TemporaryDirectory() as tmp:

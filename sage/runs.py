@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-import itertools
 import json
 import sqlite3
-import sys
 import threading
 import time
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
 import prompts
 from sage import config
+from sage.batch import run_batch
+from sage.errors import ConfigError
+from sage.io import done_keys
 from sage.version import __version__
-from sage.errors import ConfigError, ExplainerError
 
 
 @dataclass(frozen=True)
@@ -102,13 +101,13 @@ def explain(feature: int, *, model: str = config.DEFAULT, sae: str = config.DEFA
     With `checkpoint_db` every node's output is saved to SQLite; `resume=True` continues an
     interrupted run from its last finished node instead of starting again (see `_resume_point`).
     """
-    from agents import Budgets, Runtime, build_graph
+    from agents import BudgetConfig, Runtime, build_graph
     from agents.graph import recursion_limit
 
     session = session or Session.open(model, sae, corpus, explainer)
     subject = session.subject
     subject.check_feature(feature)
-    budgets = Budgets(max_rounds=max_rounds, max_usd=budget_usd,
+    budgets = BudgetConfig(max_rounds=max_rounds, max_usd=budget_usd,
                       **({"max_llm_tokens": max_llm_tokens} if max_llm_tokens else {}))
     rt = Runtime(subject=subject, store=session.store, backend=session.backend, budgets=budgets, on_event=on_event,
                  model_lock=session.model_lock)
@@ -126,7 +125,8 @@ def explain(feature: int, *, model: str = config.DEFAULT, sae: str = config.DEFA
         final = point[1]
     else:
         final = graph.invoke(None, point[1])
-    data = _explanation(final, rt, session, time.perf_counter() - start)
+    data = explanation_record(final, subject_info=subject.info(), corpus=session.corpus_name,
+                              explainer=session.backend.name, seconds=time.perf_counter() - start)
     validate_explanation(data)
     return Explanation(data)
 
@@ -154,22 +154,31 @@ def _resume_point(graph, cfg: dict) -> tuple[str, dict] | None:
     return None
 
 
-def _explanation(state: dict, rt, session: Session, seconds: float) -> dict:
-    subject, seed, concl = rt.subject, state["seed"], state["conclusion"]
+def explanation_record(state: dict, *, subject_info: dict, corpus: str, explainer: str,
+                       seconds: float) -> dict:
+    """The explanation dict (prompts/schemas/explanation.json) of a finished agent state.
+
+    state: the graph's final state (feature, seed, hypotheses, evidence, conclusion, usage, ...);
+    subject_info: `Subject.info()`; corpus, explainer: the names recorded in `references`
+    (the explainer is the backend's name, or what stood in for it, e.g. a baseline's method);
+    seconds: the wall time the explanation took.
+    """
+    seed, concl, info = state["seed"], state["conclusion"], subject_info
     by_id = {h["id"]: h for h in state.get("hypotheses", [])}
     best = [by_id[i] for i in concl.get("best_hypothesis_ids", []) if i in by_id]
-    evidence = [{"probe_id": e["probe_id"], "text": e["text"], "purpose": e["purpose"], "source": e.get("source", ""),
-                 "max_activation": e["max_activation"], "normalized": e["normalized"], "max_token": e["max_token"],
-                 "round": e["round"], "supports": [e["hypothesis_id"]] if e["agrees"] else [],
-                 "refutes": [] if e["agrees"] else [e["hypothesis_id"]]} for e in state.get("evidence", [])]
-    hyps = [{k: h.get(k) for k in ("id", "text", "kind", "role", "predicate", "status", "precision", "recall", "history")}
-            for h in state.get("hypotheses", [])]
-    info = subject.info()
+    evidence = [{"probe_id": e["probe_id"], "text": e["text"], "purpose": e["purpose"],
+                 "source": e.get("source", ""), "max_activation": e["max_activation"],
+                 "normalized": e["normalized"], "max_token": e["max_token"], "round": e["round"],
+                 "supports": [e["hypothesis_id"]] if e["agrees"] else [],
+                 "refutes": [] if e["agrees"] else [e["hypothesis_id"]]}
+                for e in state.get("evidence", [])]
+    hyp_fields = ("id", "text", "kind", "role", "predicate", "status", "precision", "recall", "history")
+    hyps = [{k: h.get(k) for k in hyp_fields} for h in state.get("hypotheses", [])]
     usage = state.get("usage", {})
     return {
         "feature": {"model": info["model"], "sae": info["sae"], "hook_name": info["hook_name"],
-                    "index": state["feature"], "d_sae": info["d_sae"], "max_activation": seed["max_activation"],
-                    "frequency": min(seed["frequency"], 1.0)},
+                    "index": state["feature"], "d_sae": info["d_sae"],
+                    "max_activation": seed["max_activation"], "frequency": min(seed["frequency"], 1.0)},
         "labels": concl["labels"], "description": concl["description"],
         "predicate": best[0].get("predicate") if best else None,
         "hypotheses": hyps, "evidence": evidence,
@@ -181,34 +190,15 @@ def _explanation(state: dict, rt, session: Session, seconds: float) -> dict:
         "timings": {**state.get("timings", {}), "total": round(seconds, 3)},
         "concluded_by": concl.get("concluded_by", ""),
         "references": {"model": info["model"], "sae": info["sae"], "hook_name": info["hook_name"],
-                       "corpus": session.corpus_name, "explainer": session.backend.name, "sage_version": __version__},
+                       "corpus": corpus, "explainer": explainer, "sage_version": __version__},
     }
 
 
 # -- batch ------------------------------------------------------------------------------------------
 def done_features(path: Path) -> set[int]:
     """Features with a successful line in a results file (torn or failed lines are not done)."""
-    done: set[int] = set()
-    if not path.exists():
-        return done
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError:
-            continue  # a line cut by an interruption
-        if "error" not in rec and "labels" in rec:
-            done.add(int(rec["feature"]["index"]))
-    return done
-
-
-def _drop_torn_tail(path: Path) -> None:
-    """Cut a last line left without its newline by an interruption, so that appended lines start clean."""
-    if not path.exists():
-        return
-    with open(path, "rb+") as fh:
-        data = fh.read()
-        if data and not data.endswith(b"\n"):
-            fh.truncate(data.rfind(b"\n") + 1)
+    return done_keys(path, key=lambda rec: int(rec["feature"]["index"]),
+                     done=lambda rec: "error" not in rec and "labels" in rec)
 
 
 def explain_batch(features: Iterable[int], out: Path, *, session: Session | None = None, concurrency: int = 1,
@@ -218,51 +208,28 @@ def explain_batch(features: Iterable[int], out: Path, *, session: Session | None
     A failing feature is recorded as `{"feature": {"index": N}, "error": ...}` and the batch
     goes on. With `resume`, features already done in `out` are skipped. Returns a summary.
     """
-    from tqdm import tqdm
-
     features = list(dict.fromkeys(int(f) for f in features))
-    session = session or Session.open(explain_kwargs.pop("model", config.DEFAULT), explain_kwargs.pop("sae", config.DEFAULT),
-                                      explain_kwargs.pop("corpus", config.DEFAULT), explain_kwargs.pop("explainer", None))
+    session = session or Session.open(explain_kwargs.pop("model", config.DEFAULT),
+                                      explain_kwargs.pop("sae", config.DEFAULT),
+                                      explain_kwargs.pop("corpus", config.DEFAULT),
+                                      explain_kwargs.pop("explainer", None))
     for f in features:
         session.subject.check_feature(f)
     out = Path(out)
     if out.exists() and not resume:
         raise ConfigError(f"{out} exists: pass --resume to continue it, or choose another --out")
-    if resume:
-        _drop_torn_tail(out)
-    skip = done_features(out) if resume else set()
-    todo = [f for f in features if f not in skip]
-    out.parent.mkdir(parents=True, exist_ok=True)
-    summary = {"requested": len(features), "skipped": len(features) - len(todo), "done": 0, "failed": 0,
-               "input_tokens": 0, "output_tokens": 0, "usd": 0.0}
+    cost = {"input_tokens": 0, "output_tokens": 0, "usd": 0.0}
+
+    def add_cost(rec: dict) -> None:
+        if "error" not in rec:
+            for k in cost:
+                cost[k] += rec["cost"][k]
+
     start = time.perf_counter()
-
-    def one(f: int) -> dict:
-        try:
-            return explain(f, session=session, **explain_kwargs).to_dict()
-        except (ExplainerError, ConfigError, ValueError, RuntimeError) as exc:
-            return {"feature": {"index": f}, "error": f"{type(exc).__name__}: {exc}"}
-
-    bar = tqdm(total=len(todo), desc="explaining", unit="feature", disable=not progress, file=sys.stderr)
-    queue, workers = iter(todo), max(1, concurrency)
-    with open(out, "a", encoding="utf-8") as fh, ThreadPoolExecutor(max_workers=workers) as pool:
-        # at most `workers` features in flight: an interrupt (Ctrl-C) starts no further feature
-        running = {pool.submit(one, f) for f in itertools.islice(queue, workers)}
-        while running:
-            finished, running = wait(running, return_when=FIRST_COMPLETED)
-            for fut in finished:
-                rec = fut.result()
-                fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
-                fh.flush()
-                if "error" in rec:
-                    summary["failed"] += 1
-                else:
-                    summary["done"] += 1
-                    for k in ("input_tokens", "output_tokens", "usd"):
-                        summary[k] += rec["cost"][k]
-                bar.update(1)
-            running |= {pool.submit(one, f) for f in itertools.islice(queue, len(finished))}
-    bar.close()
+    counts = run_batch(features, lambda f: explain(f, session=session, **explain_kwargs).to_dict(), out,
+                       desc="explaining", done=done_features if resume else None,
+                       workers=max(1, concurrency), on_record=add_cost, progress=progress)
+    summary = {**counts, **cost}
     summary["seconds"] = round(time.perf_counter() - start, 1)
     summary["usd"] = round(summary["usd"], 6)
     return summary

@@ -14,9 +14,8 @@ import argparse
 import random
 
 from sage import config
-from sage.cli.top import render_context
-from sage.store.activation_store import ActivationStore
 from sage.model.subject import load_subject
+from sage.store.activation_store import ActivationStore
 from sage.vocab.tables import mi_words
 
 FREQ_RANGE = (0.0005, 0.02)
@@ -46,7 +45,7 @@ def main() -> None:
         top = store.top(f, 5)
         tokens = ", ".join(repr(c.tokens[c.max_pos]) for c in top)
         words = ", ".join(w for w, _ in mi_words(subject, f, top=5))
-        ctx = render_context(top[0])
+        ctx = top[0].marked_text()
         mark = ctx.index("[[")
         snippet = ("…" if mark > 60 else "") + ctx[max(0, mark - 60): mark + 40] + "…"
         s = stats[f]

@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
-# The README's test command: fresh virtualenv (CPU torch), install SAGE with test extras, run pytest.
+# The README's test command: fresh virtualenv (CPU torch), install SAGE with test extras,
+# then lint (ruff), format check, the import-direction contracts (import-linter), and pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python3 -m venv .venv
 .venv/bin/pip install -q --upgrade pip
 .venv/bin/pip install -q torch==2.13.0
 .venv/bin/pip install -q -e '.[test]'
+.venv/bin/ruff check .
+.venv/bin/ruff format --check .
+.venv/bin/lint-imports
 .venv/bin/python -m pytest -q -p no:cacheprovider "$@"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from agents import Budgets, Runtime, build_graph
+from agents import BudgetConfig, Runtime, build_graph
 from agents.graph import recursion_limit
 from sage import config
 from sage.runs import Session, explain, validate_explanation
@@ -128,7 +128,7 @@ def test_unknown_feature_is_a_config_error_naming_the_range(session, bad):
 def test_max_probes_budget_stops_the_custom_graph(session, feature):
     """The graph builder for custom pipelines, with a probe budget smaller than one round."""
     rt = Runtime(subject=session.subject, store=session.store, backend=session.backend,
-                 budgets=Budgets(max_rounds=5, max_probes=4, probes_per_round=24))
+                 budgets=BudgetConfig(max_rounds=5, max_probes=4, probes_per_round=24))
     final = build_graph(rt).invoke({"feature": feature}, {"recursion_limit": recursion_limit(rt)})
     assert final["probes_run"] == 4 and final["round"] == 1
     assert final["stop_reason"] == "budget:max_probes"

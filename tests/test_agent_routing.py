@@ -3,13 +3,20 @@
 import pytest
 
 from agents.nodes import ask
-from agents.routing import Budgets, budget_exhausted, review_decision, route_after_review, route_or_conclude
-from agents.runtime import Runtime
+from agents.routing import (
+    BudgetConfig,
+    budget_exhausted,
+    review_decision,
+    route_after_review,
+    route_or_conclude,
+)
+from agents.runtime import AgentConfig, Runtime
 from agents.state import empty_usage
+from sage.errors import ConfigError
 from sage.llm.base import Backend, Usage
 from sage.llm.pricing import PriceTable
 
-B = Budgets(max_rounds=3, max_probes=10, max_llm_tokens=1000, max_usd=0.5)
+B = BudgetConfig(max_rounds=3, max_probes=10, max_llm_tokens=1000, max_usd=0.5)
 OPEN = [{"id": "H1", "status": "open"}, {"id": "H2", "status": "refuted"}, {"id": "H3", "status": "refined"}]
 DECIDED = [{"id": "H1", "status": "confirmed"}, {"id": "H2", "status": "refuted"}, {"id": "H3", "status": "refuted"}]
 
@@ -44,14 +51,14 @@ def test_tokens_are_reported_before_usd_and_probes_when_several_are_spent():
 def test_review_runs_another_round_while_open_and_under_budget():
     state = {"round": 1, "hypotheses": OPEN, "usage": usage(100, 100, 0.1), "probes_run": 4}
     assert review_decision(state, B) is None
-    assert route_after_review({**state, "stop_reason": None}, B) == "design"
+    assert route_after_review({**state, "stop_reason": None}) == "design"
 
 
 def test_review_stops_at_max_rounds():
     state = {"round": 3, "hypotheses": OPEN, "usage": usage(), "probes_run": 4}
     assert review_decision(state, B) == "max_rounds"
     assert review_decision({**state, "round": 2}, B) is None
-    assert review_decision({**state, "round": 1}, Budgets(max_rounds=1)) == "max_rounds"
+    assert review_decision({**state, "round": 1}, BudgetConfig(max_rounds=1)) == "max_rounds"
 
 
 def test_review_stops_when_converged():
@@ -80,7 +87,7 @@ def test_review_stops_on_a_spent_budget_in_round_one(name, value, reason):
 def test_an_earlier_stop_reason_is_kept():
     state = {"round": 1, "hypotheses": OPEN, "stop_reason": "explainer_error: boom"}
     assert review_decision(state, B) == "explainer_error: boom"
-    assert route_after_review(state, B) == "conclude"
+    assert route_after_review(state) == "conclude"
 
 
 def test_route_or_conclude():
@@ -141,7 +148,7 @@ def test_ask_counts_usd_from_the_price_table_and_stops_at_max_usd():
     backend = Counting(100_000, 50_000)  # priced below at $2 / $4 per 1M tokens: $0.2 + $0.2 a call
     backend.price_model = "priced-model"
     backend.prices = PriceTable({"priced-model": {"input": 2.0, "output": 4.0}})
-    budgets = Budgets(max_usd=0.5, max_llm_tokens=10**9)
+    budgets = BudgetConfig(max_usd=0.5, max_llm_tokens=10**9)
     _, used, stop = ask(runtime(backend, budgets), {"usage": empty_usage()}, "conclude", "conclude", FIELDS, {},
                         "conclusion")
     assert used["usd"] == pytest.approx(0.4) and stop is None
@@ -149,3 +156,28 @@ def test_ask_counts_usd_from_the_price_table_and_stops_at_max_usd():
     assert used["usd"] == pytest.approx(0.8) and stop == "budget:max_usd"
     _, _, stop = ask(runtime(backend, budgets), {"usage": used}, "conclude", "conclude", FIELDS, {}, "conclusion")
     assert stop == "budget:max_usd" and backend.calls == 2
+
+
+@pytest.mark.parametrize("kwargs", [{"max_rounds": 0}, {"max_probes": -1}, {"probes_per_round": 2.5},
+                                    {"max_llm_tokens": True}, {"max_usd": -0.01}, {"max_usd": float("nan")}])
+def test_budget_config_rejects_impossible_limits(kwargs):
+    with pytest.raises(ConfigError):
+        BudgetConfig(**kwargs)
+
+
+@pytest.mark.parametrize("kwargs", [{"active_threshold": 0.0}, {"active_threshold": 1.5}, {"n_top": 0},
+                                    {"max_refinements": -1}])
+def test_agent_config_rejects_impossible_settings(kwargs):
+    with pytest.raises(ConfigError):
+        AgentConfig(**kwargs)
+    AgentConfig(active_threshold=1.0, max_refinements=0)  # the edges are allowed
+
+
+def test_old_settings_names_still_import_with_a_deprecation_warning():
+    import agents
+
+    with pytest.warns(DeprecationWarning, match="BudgetConfig"):
+        from agents import Budgets
+    with pytest.warns(DeprecationWarning, match="AgentConfig"):
+        assert agents.AgentSettings is AgentConfig
+    assert Budgets is BudgetConfig and Budgets(max_rounds=2).max_rounds == 2

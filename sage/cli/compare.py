@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 from sage.cli.common import add_corpus_arg, add_subject_args
 from sage.cli.explain import add_explainer_args
+from sage.io import cache_key
 
 
 def add_parser(sub) -> None:
@@ -37,7 +37,7 @@ def default_out(args) -> Path:
         return Path(f"sage-compare-random{args.random}-seed{args.seed}")
     if args.features_file is not None:
         return Path(f"sage-compare-{args.features_file.stem}")
-    digest = hashlib.sha256(args.features.encode()).hexdigest()[:8]
+    digest = cache_key(args.features, length=8)
     return Path(f"sage-compare-features-{digest}")
 
 

@@ -15,15 +15,6 @@ def add_parser(sub) -> None:
     p.set_defaults(func=run)
 
 
-def render_context(ctx) -> str:
-    """The context's text with the max-activating token marked as [[token]]."""
-    from sage import config
-
-    skip = config.ENGINE.skip_positions
-    pos = ctx.max_pos
-    return "".join(f"[[{t}]]" if i == pos else t for i, t in enumerate(ctx.tokens) if i >= skip)
-
-
 def run(args) -> int:
     from sage.store.activation_store import ActivationStore
 
@@ -40,6 +31,6 @@ def run(args) -> int:
     if not top:
         print("  (never fires on this corpus)")
     for i, c in enumerate(top, 1):
-        text = render_context(c).replace("\n", "\\n")
+        text = c.marked_text().replace("\n", "\\n")
         print(f"{i:>3}. {c.max_act:8.3f}  {text}")
     return 0

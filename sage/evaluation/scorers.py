@@ -26,7 +26,7 @@ import prompts
 from sage import config
 from sage.evaluation.data import FuzzItem, HeldOut, body_tokens, highlight
 from sage.evaluation.metrics import SIMULATION_MAX, digit_expected_value
-from sage.hypotheses.predicates import norm_token, predicate_mask
+from sage.hypotheses.predicates import body_mask, norm_token, predicate_mask
 
 
 class NotComputable(Exception):
@@ -117,7 +117,7 @@ class OfflineScorer(Scorer):
         pred = self._predicate(expl)
         out = []
         for it in items:
-            mask = predicate_mask(pred, ["", *it.tokens])[1:]  # a placeholder sink keeps positions aligned
+            mask = body_mask(pred, it.tokens)
             hits = sum(mask[i] for i in it.highlighted)
             out.append(bool(it.highlighted) and hits / len(it.highlighted) >= self.settings.fuzz_share)
         return out
@@ -140,7 +140,7 @@ class OfflineScorer(Scorer):
         kind = pred.get("type")
         vocab = self.vocabulary()
         if kind in ("token_set", "regex", "structural"):  # token-local: test every vocabulary entry at once
-            return {i for i, hit in enumerate(predicate_mask(pred, ["", *vocab])[1:]) if hit}
+            return {i for i, hit in enumerate(body_mask(pred, vocab)) if hit}
         if kind == "preceded_by":
             cs = bool(pred.get("case_sensitive", False))
             wanted = {norm_token(t, cs) for t in pred["tokens"]}
@@ -170,7 +170,7 @@ class OfflineScorer(Scorer):
             if ctx.text in held.exclude_texts:
                 continue
             toks = body_tokens(ctx)
-            mask = predicate_mask(pred, ["", *toks])[1:]
+            mask = body_mask(pred, toks)
             if not any(mask):
                 continue
             p = mask.index(True)

@@ -12,14 +12,16 @@ the agent's analysis and the offline scorer. Types:
 - `{"type": "structural", "property": P}` with P in STRUCTURAL.
 - `{"type": "and", "all": [...]}`, `{"type": "or", "any": [...]}`, `{"type": "not", "arg": {...}}`.
 
-Position 0 (the sink token) is never a match.
+The first `ENGINE.skip_positions` positions (the attention sink) are never a match.
 """
 
 from __future__ import annotations
 
 import re
 import string
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
+
+from sage.model.positions import skip_positions
 
 STRUCTURAL: dict[str, Callable[[str], bool]] = {
     "capitalized": lambda t: t.strip()[:1].isupper(),
@@ -39,11 +41,23 @@ def norm_token(tok: str, case_sensitive: bool = False) -> str:
 
 
 def predicate_mask(pred: dict, tokens: Sequence[str]) -> list[bool]:
-    """Evaluate `pred` at every position of `tokens`; position 0 is always False."""
+    """Evaluate `pred` at every position of `tokens` ([T] -> [T]); the sink positions are always False."""
     out = _eval(pred, list(tokens))
-    if out:
-        out[0] = False
+    _clear_sink(out)
     return out
+
+
+def body_mask(pred: dict, tokens: Sequence[str]) -> list[bool]:
+    """`predicate_mask` of tokens that come without their sink, e.g. a context cut after it
+    ([T] -> [T]): placeholder sink positions keep the evaluation aligned, then are cut off."""
+    skip = skip_positions()
+    return predicate_mask(pred, [""] * skip + list(tokens))[skip:]
+
+
+def _clear_sink(mask: list[bool]) -> None:
+    """Set the sink positions (the first `skip_positions()`) of `mask` to False, in place."""
+    skip = min(skip_positions(), len(mask))
+    mask[:skip] = [False] * skip
 
 
 def _eval(pred: dict, toks: list[str]) -> list[bool]:
@@ -61,7 +75,7 @@ def _eval(pred: dict, toks: list[str]) -> list[bool]:
         allowed = {norm_token(t, cs) for t in pred.get("tokens", [])}
         w = int(pred.get("window", 3))
         hits = [norm_token(t, cs) in allowed for t in toks]
-        hits[0] = False
+        _clear_sink(hits)  # a sink token never counts as preceding context
         return [any(hits[max(0, i - w): i]) for i in range(n)]
     if kind == "structural":
         fn = STRUCTURAL[pred["property"]]
@@ -92,7 +106,8 @@ def describe(pred: dict) -> str:
     if kind == "structural":
         return {"capitalized": "the token is capitalised", "all_caps": "the token is in capitals",
                 "digit": "the token contains a digit", "punctuation": "the token is punctuation",
-                "quote": "the token is or contains a quotation mark", "newline": "the token contains a line break",
+                "quote": "the token is or contains a quotation mark",
+                "newline": "the token contains a line break",
                 "word_start": "the token starts a new word", "word_continuation": "the token continues a word"
                 }[pred["property"]]
     if kind == "and":

@@ -1,7 +1,8 @@
 """Pure scoring of hypotheses against observed activations (no model, no LLM).
 
 An *observation* is one tokenised text with the feature's activations normalised by
-its corpus maximum: `{"tokens": [...], "acts": [...]}` (position 0 = sink, ignored).
+its corpus maximum: `{"tokens": [...], "acts": [...]}` (the first `ENGINE.skip_positions`
+positions are the sink, ignored).
 A token is *active* when its normalised activation reaches `active_threshold`: a
 threshold relative to each feature's own scale, never an absolute number.
 """
@@ -9,10 +10,10 @@ threshold relative to each feature's own scale, never an absolute number.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from typing import Iterable
+from collections.abc import Iterable
 
-from sage import config
 from sage.hypotheses.predicates import norm_token, predicate_mask
+from sage.model.positions import skip_positions
 
 
 def normalise(acts: Iterable[float], max_activation: float) -> list[float]:
@@ -22,7 +23,8 @@ def normalise(acts: Iterable[float], max_activation: float) -> list[float]:
 
 
 def body(obs: dict) -> range:
-    return range(config.ENGINE.skip_positions, len(obs["tokens"]))
+    """The positions of `obs` that are read: every token after the sink."""
+    return range(skip_positions(), len(obs["tokens"]))
 
 
 def predicate_scores(pred: dict | None, observations: list[dict], threshold: float) -> dict:
@@ -59,7 +61,8 @@ def token_stats(observations: list[dict], threshold: float) -> dict[str, dict]:
     return dict(stats)
 
 
-def trigger_tokens(observations: list[dict], threshold: float, coverage: float = 0.8, limit: int = 12) -> list[tuple[str, float]]:
+def trigger_tokens(observations: list[dict], threshold: float, coverage: float = 0.8,
+                   limit: int = 12) -> list[tuple[str, float]]:
     """Tokens carrying `coverage` of the activation mass on active positions, largest first."""
     mass: Counter = Counter()
     for obs in observations:
@@ -76,16 +79,19 @@ def trigger_tokens(observations: list[dict], threshold: float, coverage: float =
     return out
 
 
-def preceding_tokens(observations: list[dict], threshold: float, window: int = 2, limit: int = 8) -> list[tuple[str, float]]:
-    """Tokens most often found within `window` before an active position, with their share of active positions."""
+def preceding_tokens(observations: list[dict], threshold: float, window: int = 2,
+                     limit: int = 8) -> list[tuple[str, float]]:
+    """Tokens most often found within `window` before an active position (never the sink),
+    with their share of active positions."""
     counts: Counter = Counter()
     n_active = 0
+    skip = skip_positions()
     for obs in observations:
         for i in body(obs):
             if obs["acts"][i] < threshold:
                 continue
             n_active += 1
-            seen = {norm_token(obs["tokens"][j]) for j in range(max(1, i - window), i)}
+            seen = {norm_token(obs["tokens"][j]) for j in range(max(skip, i - window), i)}
             counts.update(t for t in seen if t)
     return [(t, round(c / max(n_active, 1), 4)) for t, c in counts.most_common(limit)]
 
@@ -105,5 +111,6 @@ def structure_shares(observations: list[dict], threshold: float) -> dict[str, fl
 
 
 def probe_verdict(expect: str, normalized_max: float, threshold: float) -> bool:
-    """Whether a probe's result agrees with its expectation ("high": reaches the threshold; "low": stays below)."""
+    """Whether a probe's result agrees with its expectation
+    ("high": reaches the threshold; "low": stays below)."""
     return (normalized_max >= threshold) == (expect == "high")

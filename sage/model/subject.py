@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -15,6 +14,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, P
 
 from sage import config
 from sage.errors import ConfigError, SetupError
+from sage.io import cache_key
 from sage.model.hooks import HookSite, resolve_hook
 
 log = logging.getLogger(__name__)
@@ -179,14 +179,10 @@ class Subject:
 
     def fingerprint(self) -> str:
         """Stable id of (model weights location, SAE weights, hook): keys caches."""
-        h = hashlib.sha256()
-        h.update(self.model_id.encode())
-        h.update(self.site.hook_name.encode())
-        h.update(str(self.dtype).encode())
-        for name, p in sorted(self.sae.state_dict().items()):
-            h.update(name.encode())
-            h.update(p.detach().float().cpu().contiguous().numpy().tobytes())
-        return h.hexdigest()[:16]
+        weights = sorted(self.sae.state_dict().items())
+        return cache_key(self.model_id, self.site.hook_name, str(self.dtype),
+                         *(part for name, p in weights
+                           for part in (name, p.detach().float().cpu().contiguous().numpy())))
 
     def info(self) -> dict:
         cfg = self.sae.cfg

@@ -31,6 +31,7 @@ from tqdm import tqdm
 from sage import config
 from sage.model.capture import HookCapture
 from sage.errors import ConfigError
+from sage.io import atomic_path
 from sage.model.hooks import resolve_hook
 
 
@@ -125,9 +126,8 @@ def cache_activations(cfg: TrainSaeConfig, work: Path, device: str | None = None
             h = capture(ids)[:, skip:, :]
             parts.append(h.reshape(-1, h.shape[-1]).to(torch.bfloat16).cpu())
             bar.update(h.shape[0] * h.shape[1])
-        tmp = acts_dir / (name + ".partial")
-        save_file({"acts": torch.cat(parts)}, str(tmp))
-        tmp.rename(acts_dir / name)  # a shard exists only once complete
+        with atomic_path(acts_dir / name) as tmp:  # a shard exists only once complete
+            save_file({"acts": torch.cat(parts)}, str(tmp))
         bar.set_postfix(shard=f"{shard + 1}/{cfg.n_shards}",
                         tok_s=f"{cfg.tokens_per_shard / (time.perf_counter() - start):.0f}")
     bar.close()

@@ -13,7 +13,6 @@ SAE weights, hook, dtype, corpus, context length). Mining is saved every segment
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import time
@@ -28,7 +27,9 @@ from tqdm import tqdm
 from sage import config
 from sage.data.corpus import Corpus, load_corpus
 from sage.model.engine import ActivationEngine
+from sage.model.positions import peak_position
 from sage.errors import ConfigError
+from sage.io import atomic_path, cache_key, write_text
 from sage.store.math import merge_topk, quantile_bins, sample_per_bin
 from sage.model.subject import Subject
 
@@ -68,13 +69,17 @@ class Context:
 
     @property
     def max_pos(self) -> int:
-        skip = config.ENGINE.skip_positions
-        body = self.acts[skip:]
-        return skip + max(range(len(body)), key=body.__getitem__) if body else 0
+        """Index of the strongest token after the sink (0 when there is none)."""
+        return peak_position(self.acts)
 
     @property
     def text(self) -> str:
         return "".join(self.tokens[config.ENGINE.skip_positions:])
+
+    def marked_text(self) -> str:
+        """The context's text with the max-activating token marked as [[token]]."""
+        skip, pos = config.ENGINE.skip_positions, self.max_pos
+        return "".join(f"[[{t}]]" if i == pos else t for i, t in enumerate(self.tokens) if i >= skip)
 
     def to_dict(self) -> dict:
         return {"context_id": self.context_id, "text": self.text, "tokens": self.tokens,
@@ -87,8 +92,7 @@ class ActivationStore:
 
     def __init__(self, subject: Subject, corpus: Corpus, cfg: StoreConfig = StoreConfig(), root: Path | None = None):
         self.subject, self.corpus, self.cfg = subject, corpus, cfg
-        key = hashlib.sha256(json.dumps([subject.fingerprint(), corpus.fingerprint, cfg.context_len,
-                                         cfg.top_k]).encode()).hexdigest()[:16]
+        key = cache_key([subject.fingerprint(), corpus.fingerprint, cfg.context_len, cfg.top_k])
         self.dir = (root or config.stores_dir()) / key
         self.engine = ActivationEngine(subject)
         self._loaded = False
@@ -188,13 +192,11 @@ class ActivationStore:
                    "max": mx.to(torch.float16)}, str(name))
 
     def _save_state(self, meta, top_vals, top_ids, top_acts, fire_count, act_sum, max_act) -> None:
-        tmp = self.dir / "state.safetensors.partial"
-        save_file({"top_vals": top_vals, "top_ids": top_ids, "top_acts": top_acts.to(torch.float16),
-                   "fire_count": fire_count, "act_sum": act_sum, "max_act": max_act}, str(tmp))
-        tmp.replace(self.dir / "state.safetensors")
+        with atomic_path(self.dir / "state.safetensors") as tmp:
+            save_file({"top_vals": top_vals, "top_ids": top_ids, "top_acts": top_acts.to(torch.float16),
+                       "fire_count": fire_count, "act_sum": act_sum, "max_act": max_act}, str(tmp))
         # meta last: it names how many segments are trustworthy
-        (self.dir / "meta.json.partial").write_text(json.dumps(meta, indent=2))
-        (self.dir / "meta.json.partial").replace(self.dir / "meta.json")
+        write_text(self.dir / "meta.json", json.dumps(meta, indent=2))
 
     # -- queries ---------------------------------------------------------------------------------
     def _load(self) -> None:

@@ -19,12 +19,11 @@ decoder rows through the model's final norm, then unit length.
 from __future__ import annotations
 
 import copy
-import hashlib
-import json
 import re
 
 import torch
 
+from sage import io as sage_io
 from sage.errors import ConfigError
 from sage.vocab.tables import CACHE_FORMAT, VOCAB, VocabSettings, VocabTables
 from sage.vocab.math import logit_lens_top, mean_token_embeddings, mi_rank, unit_rows
@@ -96,13 +95,12 @@ def feature_directions(subject) -> torch.Tensor:
 
 def cache_key(subject, settings: VocabSettings = VOCAB) -> str:
     """Key of a subject's tables: its fingerprint, the model's unembedding and final norm, the settings."""
-    h = hashlib.sha256()
-    h.update(json.dumps([CACHE_FORMAT, subject.fingerprint(), settings.cache_fields(),
-                         VOCAB_WHEEL, COUNTS_MEMBER, LEXICON_MEMBER]).encode())
+    described = [CACHE_FORMAT, subject.fingerprint(), settings.cache_fields(), VOCAB_WHEEL, COUNTS_MEMBER,
+                 LEXICON_MEMBER]
     # The subject fingerprint names the model but does not hash its weights; the tables depend on these.
-    for t in [subject.model.get_output_embeddings().weight, *final_norm(subject.model).state_dict().values()]:
-        h.update(t.detach().cpu().contiguous().view(torch.uint8).numpy())
-    return h.hexdigest()[:24]
+    weights = [subject.model.get_output_embeddings().weight, *final_norm(subject.model).state_dict().values()]
+    raw = (t.detach().cpu().contiguous().view(torch.uint8).numpy() for t in weights)
+    return sage_io.cache_key(described, *raw, length=24)
 
 
 def compute_tables(subject, settings: VocabSettings = VOCAB, progress: bool = True) -> VocabTables:

@@ -18,7 +18,6 @@ This module imports neither torch nor the model code, so that a cached answer
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import asdict, dataclass, field
@@ -29,6 +28,7 @@ from safetensors.numpy import load_file, save_file
 
 from sage import config
 from sage.errors import ConfigError
+from sage.io import atomic_path, cache_key, write_text
 
 METHODS = ("mi", "logitlens")
 #: Bump when the vocabulary filter, the math or the cache layout changes.
@@ -143,11 +143,12 @@ class VocabTables:
         stem.parent.mkdir(parents=True, exist_ok=True)
         arrays = {"mi_idx": self.mi_idx.astype(np.int32), "mi_score": self.mi_score.astype(np.float32),
                   "ll_idx": self.ll_idx.astype(np.int32), "ll_score": self.ll_score.astype(np.float32)}
-        _atomic(stem.with_suffix(".safetensors"), lambda p: save_file(arrays, str(p)))
+        with atomic_path(stem.with_suffix(".safetensors")) as tmp:
+            save_file(arrays, str(tmp))
         doc = {"format": CACHE_FORMAT, "meta": self.meta, "settings": self.settings.cache_fields(),
                "words": self.words, "token_text": {str(k): v for k, v in self.token_text.items()}}
         # The JSON goes last: its presence marks a complete entry.
-        _atomic(stem.with_suffix(".json"), lambda p: p.write_text(json.dumps(doc, ensure_ascii=False)))
+        write_text(stem.with_suffix(".json"), json.dumps(doc, ensure_ascii=False))
 
     @classmethod
     def load(cls, stem: Path, settings: VocabSettings = VOCAB) -> "VocabTables | None":
@@ -161,12 +162,6 @@ class VocabTables:
         return cls(words=doc["words"], mi_idx=a["mi_idx"], mi_score=a["mi_score"], ll_idx=a["ll_idx"],
                    ll_score=a["ll_score"], token_text={int(k): v for k, v in doc["token_text"].items()},
                    settings=settings, meta=doc["meta"])
-
-
-def _atomic(path: Path, write) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    write(tmp)
-    os.replace(tmp, path)
 
 
 def vocab_tables(subject, settings: VocabSettings = VOCAB, progress: bool = True) -> VocabTables:
@@ -221,7 +216,7 @@ def quick_key(model: str, sae: str, dtype: str | None, settings: VocabSettings =
         return None
     parts = [CACHE_FORMAT, model, str(model_dir.resolve()), _folder_stamp(model_dir), str(sae_dir),
              _folder_stamp(sae_dir), dtype, os.environ.get("SAGE_DTYPE"), settings.cache_fields()]
-    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:24]
+    return cache_key(parts, length=24)
 
 
 def _index_path() -> Path:
@@ -246,4 +241,4 @@ def remember(quick: str | None, tables: VocabTables) -> None:
     index = json.loads(_index_path().read_text()) if _index_path().exists() else {}
     index[quick] = tables.meta["cache_key"]
     vocab_dir().mkdir(parents=True, exist_ok=True)
-    _atomic(_index_path(), lambda p: p.write_text(json.dumps(index, indent=0)))
+    write_text(_index_path(), json.dumps(index, indent=0))

@@ -1,0 +1,77 @@
+"""Rule-based rendering of a conclusion from hypotheses and evidence (no model, no LLM).
+
+The agent's `conclude` node falls back on it when a budget or an explainer failure
+stopped the run; the offline explainer and the one-shot baseline conclude with it.
+"""
+
+from __future__ import annotations
+
+from sage.hypotheses.predicates import describe
+from sage.hypotheses.records import Conclusion, Hypothesis
+from sage.model.positions import peak_position, skip_positions
+
+#: the conclusion of a feature that never fired, or that no hypothesis could describe
+DEAD = {"labels": ["dead or unexplained feature"],
+        "description": "The feature never fired on the corpus or no hypothesis could be formed, "
+                       "so there is no evidence to explain it.",
+        "best_hypothesis_ids": []}
+
+
+def quote_tokens(tokens: list[str]) -> str:
+    """The first 8 tokens as Python reprs, comma-separated, with " ..." when there are more."""
+    return ", ".join(repr(t) for t in tokens[:8]) + (" ..." if len(tokens) > 8 else "")
+
+
+def label(h: Hypothesis) -> str:
+    """A short label for a hypothesis, read off its predicate (its text when it has none)."""
+    pred = h.get("predicate") or {}
+    kind = pred.get("type")
+    if kind == "token_set":
+        return f"{h['kind']}: {quote_tokens(pred['tokens'][:4]).replace(' ...', '')}"
+    if kind == "preceded_by":
+        return f"after {quote_tokens(pred['tokens'][:3]).replace(' ...', '')}"
+    if kind == "structural":
+        return describe(pred).replace("the token ", "")
+    return h["text"][:80]
+
+
+def conclude_from_evidence(ctx: dict, dead: bool = False) -> Conclusion:
+    """The conclusion the rules draw from `ctx` (what `agents.summaries.for_conclude` builds).
+
+    ctx: `hypotheses` (scored), `top` (seed contexts with normalised `acts`, strongest first),
+    `strongest_probe` (an evidence item or None), `n_probes`. The best hypothesis is the
+    highest-F1 confirmed non-control one; a second confirmed one of another kind makes the
+    feature polysemantic (two labels). `dead`, or no hypotheses, gives the `DEAD` conclusion.
+    """
+    if dead or not ctx.get("hypotheses"):
+        return {**DEAD, "labels": list(DEAD["labels"]), "best_hypothesis_ids": []}
+    ranked = sorted([h for h in ctx["hypotheses"] if h.get("f1") is not None and h.get("role") != "control"],
+                    key=lambda h: (h["status"] == "confirmed", h["f1"]), reverse=True)
+    if not ranked:
+        ranked = ctx["hypotheses"]
+    best = [ranked[0]]
+    for h in ranked[1:]:  # a second, confirmed, different hypothesis makes the feature polysemantic
+        if h["status"] == "confirmed" and h.get("f1", 0) >= 0.4 and h["kind"] != best[0]["kind"]:
+            best.append(h)
+            break
+    b = best[0]
+    sentences = [f"Fires when {describe(b['predicate'])}" if b.get("predicate") else b["text"]]
+    if b.get("f1") is not None:
+        sentences[0] += (f" (token-level precision {b['precision']:.2f}, recall {b['recall']:.2f}; "
+                         f"status {b['status']}).")
+    top = (ctx.get("top") or [None])[0]
+    if top:
+        toks, acts = top["tokens"], top["acts"]
+        pos = peak_position(acts)
+        snippet = "".join(toks[max(skip_positions(), pos - 8): pos + 1]).strip().replace("\n", " ")
+        sentences.append(f"Its strongest corpus example ends \"{snippet}\" "
+                         f"(activation {acts[pos]:.2f} of max on {toks[pos]!r}).")
+    probe = ctx.get("strongest_probe")
+    if probe:
+        sentences.append(f"Across {ctx.get('n_probes', 0)} probes the strongest was \"{probe['text'][:80]}\" "
+                         f"at {probe['normalized']:.2f} of max.")
+    refuted = [h["id"] for h in ctx["hypotheses"] if h["status"] == "refuted"]
+    if refuted:
+        sentences.append(f"Refuted: {', '.join(refuted)}.")
+    return {"labels": [label(h) for h in best], "description": " ".join(sentences)[:1200],
+            "best_hypothesis_ids": [h["id"] for h in best]}

@@ -1,0 +1,57 @@
+"""The shared hypothesis language's small pieces: records, the sink rule, the rule-based conclusion."""
+
+import dataclasses
+
+import pytest
+
+from sage import config
+from sage.hypotheses.conclusion import conclude_from_evidence, quote_tokens
+from sage.hypotheses.predicates import body_mask, predicate_mask
+from sage.hypotheses.records import UNSCORED, new_hypothesis
+from sage.model.positions import peak_position
+
+
+def test_new_hypothesis_keeps_the_record_shape_and_key_order():
+    h = new_hypothesis("H1", "t", "lexical", "primary", None, refinements=0)
+    assert list(h) == ["id", "text", "kind", "role", "predicate", "status", "refinements", "history"]
+    assert h["status"] == "open" and h["history"] == [{"round": 0, "status": "open", "text": "t"}]
+    h = new_hypothesis("H1", "t", "semantic", "primary", {"type": "token_set", "tokens": ["a"]}, **UNSCORED)
+    assert list(h)[6:] == ["precision", "recall", "f1", "history"] and h["f1"] is None
+
+
+def test_peak_position_skips_the_sink_and_takes_the_earliest_tie():
+    assert peak_position([9.0, 1.0, 3.0, 3.0]) == 2
+    assert peak_position([9.0, 1.0, 3.0], skip=2) == 2
+    assert peak_position([9.0]) == 0 and peak_position([]) == 0  # nothing after the sink
+
+
+def test_the_sink_rule_follows_engine_skip_positions(monkeypatch):
+    pred = {"type": "token_set", "tokens": ["a"]}
+    assert predicate_mask(pred, ["a", "a", "a"]) == [False, True, True]
+    assert body_mask(pred, ["a", "b"]) == [True, False]
+    monkeypatch.setattr(config, "ENGINE", dataclasses.replace(config.ENGINE, skip_positions=2))
+    assert predicate_mask(pred, ["a", "a", "a"]) == [False, False, True]
+    assert body_mask(pred, ["a", "b"]) == [True, False]  # a sink-less text: every position counts
+    assert peak_position([0.0, 9.0, 1.0]) == 2
+
+
+def test_rule_based_conclusion_names_the_best_confirmed_hypothesis():
+    hyps = [{**new_hypothesis("H1", "x", "lexical", "primary", {"type": "token_set", "tokens": ["cat"]}),
+             "status": "confirmed", "precision": 0.9, "recall": 0.8, "f1": 0.85},
+            {**new_hypothesis("H2", "y", "syntactic-structural", "control",
+                              {"type": "structural", "property": "word_start"}),
+             "status": "refuted", "precision": 0.1, "recall": 0.1, "f1": 0.1}]
+    top = {"tokens": ["<s>", " the", " cat"], "acts": [5.0, 0.1, 1.0]}
+    c = conclude_from_evidence({"hypotheses": hyps, "top": [top], "strongest_probe": None, "n_probes": 0})
+    assert c["labels"] == ["lexical: 'cat'"] and c["best_hypothesis_ids"] == ["H1"]
+    assert "ends \"the cat\" (activation 1.00 of max on ' cat')" in c["description"]
+    assert c["description"].endswith("Refuted: H2.")
+    assert conclude_from_evidence({"hypotheses": []})["labels"] == ["dead or unexplained feature"]
+    assert quote_tokens(list("abcdefghi")).endswith("'h' ...")
+
+
+@pytest.mark.parametrize("dead", [True, False])
+def test_dead_conclusion_is_a_fresh_dict(dead):
+    a = conclude_from_evidence({"hypotheses": []}, dead=dead)
+    a["labels"].append("changed")
+    assert conclude_from_evidence({"hypotheses": []})["labels"] == ["dead or unexplained feature"]
