@@ -141,7 +141,7 @@ def seed(rt: Runtime, state: AgentState) -> tuple[AgentState, str]:
 def _mi_words(rt: Runtime, feature: int) -> list[list]:
     """MI-vocabulary words (arXiv 2502.15576) for the feature; [] when the vocabulary cannot be built here."""
     try:
-        from sage.vocab.tables import mi_words
+        from sage.vocab.lookup import mi_words
     except ImportError:
         return []
     return [[w, round(float(sc), 5)] for w, sc in mi_words(rt.subject, feature, top=rt.settings.mi_words)]

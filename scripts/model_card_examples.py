@@ -16,7 +16,7 @@ import random
 from sage import config
 from sage.model.subject import load_subject
 from sage.store.activation_store import ActivationStore
-from sage.vocab.tables import mi_words
+from sage.vocab.lookup import mi_words
 
 FREQ_RANGE = (0.0005, 0.02)
 

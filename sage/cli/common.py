@@ -21,15 +21,8 @@ def add_corpus_arg(p: argparse.ArgumentParser) -> None:
                    help="default, hf:DATASET[:SPLIT], or comma-separated .txt/.jsonl files or folders")
 
 
-def quiet_transformers() -> None:
-    """No per-tensor "Loading weights" bars on the terminal unless --verbose."""
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.disable_progress_bar()
-
-
 def subject_from(args):
-    from sage.model.subject import load_subject
+    from sage.model.subject import load_subject, quiet_transformers
 
     if not getattr(args, "verbose", False):
         quiet_transformers()

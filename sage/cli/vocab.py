@@ -34,11 +34,12 @@ def load_tables(args):
     tables = vocab.cached_tables(quick)
     if tables is None:
         from sage.cli.common import subject_from
+        from sage.vocab.lookup import vocab_tables
 
         subject = subject_from(args)
         if args.feature is not None:
             subject.check_feature(args.feature)  # before computing every feature
-        tables = vocab.vocab_tables(subject)
+        tables = vocab_tables(subject)
         vocab.remember(quick, tables)
     return tables
 

@@ -112,12 +112,20 @@ def from_hf_dataset(dataset: str, split: str = "train", field: str = "text", con
     return Corpus(f"hf:{dataset}", fp, docs)
 
 
-def load_corpus(spec: str = config.DEFAULT) -> Corpus:
-    """`default`, `hf:DATASET[:SPLIT]`, or comma-separated local paths."""
-    if spec == config.DEFAULT:
-        from sage.data.sources import default_corpus
+#: Corpora known by name (`default`, ...), registered by the modules that build them
+#: (`sage.data.sources`), so that this module does not import its builders.
+NAMED_CORPORA: dict[str, Callable[[], Corpus]] = {}
 
-        return default_corpus()
+
+def register_corpus(name: str, build: Callable[[], Corpus]) -> None:
+    """Make `load_corpus(name)` return `build()`."""
+    NAMED_CORPORA[name] = build
+
+
+def load_corpus(spec: str = config.DEFAULT) -> Corpus:
+    """A registered name (`default`), `hf:DATASET[:SPLIT]`, or comma-separated local paths."""
+    if spec in NAMED_CORPORA:
+        return NAMED_CORPORA[spec]()
     if spec.startswith("hf:"):
         name, _, split = spec[3:].partition(":")
         return from_hf_dataset(name, split or "train")

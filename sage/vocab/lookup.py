@@ -1,0 +1,45 @@
+"""MI vocabulary of a subject's features: the tables from memory, the disk cache, or computed.
+
+The one entry point that may compute (`vocab_tables`); `sage.vocab.tables` stays light
+(no torch) for the CLI's cached path, and `sage.vocab.compute` holds the heavy math.
+"""
+
+from __future__ import annotations
+
+from sage.vocab import compute as vocab_compute
+from sage.vocab.tables import VOCAB, VocabSettings, VocabTables, vocab_dir
+
+#: tables already loaded in this process, by cache key
+_MEMO: dict[str, VocabTables] = {}
+
+
+def clear_memo() -> None:
+    """Forget the tables loaded in this process (the disk cache is kept)."""
+    _MEMO.clear()
+
+
+def vocab_tables(subject, settings: VocabSettings = VOCAB, progress: bool = True) -> VocabTables:
+    """The tables of `subject`: from memory, from the disk cache, or computed (~20 s) and cached."""
+    key = vocab_compute.cache_key(subject, settings)
+    if key in _MEMO:
+        return _MEMO[key]
+    stem = vocab_dir() / key
+    tables = VocabTables.load(stem, settings)
+    if tables is None:
+        tables = vocab_compute.compute_tables(subject, settings, progress)
+        tables.save(stem)
+    tables.meta["cache_key"] = key
+    _MEMO[key] = tables
+    return tables
+
+
+def mi_words(subject, feature: int, top: int = 20) -> list[tuple[str, float]]:
+    """The `top` vocabulary words that explain `feature` by the MI objective, with their scores, best first."""
+    subject.check_feature(feature)
+    return vocab_tables(subject).mi(feature, top)
+
+
+def logit_lens_tokens(subject, feature: int, top: int = 20) -> list[tuple[str, float]]:
+    """The `top` logit-lens tokens of `feature` (decoded, leading space kept) with direction . unembedding."""
+    subject.check_feature(feature)
+    return vocab_tables(subject).logit_lens(feature, top)
