@@ -1,4 +1,5 @@
 """Tokens/s of SAGE's activation engine vs. the baseline a user would write today, same texts, one run.
+from sage.model.engine_config import ENGINE
 
 Baseline (what sae-lens offers for a HF model): `sae_lens.load_model("AutoModelForCausalLM", path,
 hook_names=[hook])` -> HookedProxyLM, then per batch `run_with_cache(tokens, names_filter=[hook],
@@ -143,7 +144,7 @@ def main(argv=None) -> int:
     ap.add_argument("--sae", default=config.DEFAULT, help="SAE (default: the shipped default SAE)")
     ap.add_argument("--corpus", default=config.DEFAULT, help="where the texts come from (default: default corpus)")
     ap.add_argument("--n-texts", type=int, default=128)
-    ap.add_argument("--batch-size", type=int, default=config.ENGINE.batch_size)
+    ap.add_argument("--batch-size", type=int, default=ENGINE.batch_size)
     ap.add_argument("--max-length", type=int, default=128, help="tokens per text")
     ap.add_argument("--dtype", choices=sorted(DTYPES), help="engine dtype (default: SAGE's, bfloat16)")
     ap.add_argument("--baseline-dtype", choices=["auto", *sorted(DTYPES)], default="auto",

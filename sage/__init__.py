@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from sage.version import __version__
 
+__all__ = ["__version__", "explain", "explain_batch", "load_subject"]
+
 
 def load_subject(*args, **kwargs):
     from sage.model.subject import load_subject as _load

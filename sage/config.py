@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 #: Identifier users type for the embedded default model / SAE / corpus.
@@ -44,25 +43,3 @@ def default_corpus_dir() -> Path:
 
 def stores_dir() -> Path:
     return sage_home() / "stores"
-
-
-@dataclass(frozen=True)
-class EngineDefaults:
-    """Defaults of the activation engine and the activation store."""
-
-    batch_size: int = 32
-    context_len: int = 64
-    top_k: int = 32
-    n_quantiles: int = 10
-    per_quantile: int = 4
-    n_random_negatives: int = 16
-    #: BOS / attention-sink handling: the first `skip_positions` positions of every
-    #: sequence are excluded from top activations, quantiles, frequency and training.
-    skip_positions: int = 1
-    #: Massive activations elsewhere: a token whose hook-point norm exceeds this multiple of the
-    #: model's typical norm is treated like the sink (features reported as 0, never counted) and
-    #: left out of SAE training. SmolLM2 has them on ~0.1% of tokens, mostly position 1.
-    max_norm_ratio: float = 10.0
-
-
-ENGINE = EngineDefaults()

@@ -72,8 +72,8 @@ class Session:
              explainer: str | None = None, dtype: str | None = None) -> "Session":
         from sage.data.corpus import load_corpus
         from sage.llm import make_backend
-        from sage.store.activation_store import ActivationStore
         from sage.model.subject import load_subject, quiet_transformers
+        from sage.store.activation_store import ActivationStore
 
         backend = make_backend(explainer)  # fail fast on a bad spec / missing key, before loading the model
         quiet_transformers()

@@ -8,10 +8,10 @@ import time
 
 import pytest
 
-from sage.runs import Session, done_features, explain_batch, validate_explanation
 from sage.errors import ConfigError
 from sage.llm.offline import OfflineExplainer
-from tests.agent_support import build_store, live_features, agent_store  # noqa: F401 (the `store` fixture)
+from sage.runs import Session, done_features, explain_batch, validate_explanation
+from tests.agent_support import agent_store, build_store, live_features  # noqa: F401 (the `store` fixture)
 
 N = 5  # features per batch
 

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import pytest
 
+from sage.llm import RetryConfig, make_backend
 from sage.runs import Session, explain, validate_explanation
-from sage.llm import RetryPolicy, make_backend
-from tests.agent_support import answer, build_store, live_features, task_of_body, agent_store  # noqa: F401 (the `store` fixture)
+from tests.agent_support import agent_store, answer, build_store, live_features, task_of_body  # noqa: F401 (the `store` fixture)
 from tests.scripted_servers import fail, ok, serve
 
-FAST = RetryPolicy(max_attempts=4, initial_wait=0.001, max_wait=0.01, timeout=10.0)
+FAST = RetryConfig(max_attempts=4, initial_wait=0.001, max_wait=0.01, timeout=10.0)
 SPECS = {"openai": "openai:gpt-4o-mini", "anthropic": "anthropic:claude-haiku-4-5-20251001"}
 BOTH = pytest.mark.parametrize("protocol", ["openai", "anthropic"])
 #: the calls of an uninterrupted 2-round run

@@ -7,11 +7,11 @@ import torch
 
 from agents import BudgetConfig, Runtime, build_graph
 from agents.graph import recursion_limit
-from sage import config
-from sage.runs import Session, explain, validate_explanation
-from sage.model.engine import ActivationEngine
 from sage.errors import ConfigError
 from sage.llm import make_backend
+from sage.model.engine import ActivationEngine
+from sage.model.engine_config import ENGINE
+from sage.runs import Session, explain, validate_explanation
 from tests.agent_support import build_store, live_features
 
 DEAD = 7  # its encoder bias is set so low that it never fires
@@ -26,8 +26,8 @@ def home(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def subject(home, tiny_model_dir, tmp_path_factory):
-    from tests.fixtures import build_sae
     from sage.model.subject import load_subject
+    from tests.fixtures import build_sae
 
     out = tmp_path_factory.mktemp("sae_with_dead_feature")
     sae = build_sae(out)
@@ -89,7 +89,7 @@ def test_every_evidence_activation_comes_from_the_model(explanation, session, fe
     max_act = session.store.feature_stats(feature).max_activation
     assert data["feature"]["max_activation"] == pytest.approx(max_act)
     engine = ActivationEngine(session.subject)
-    skip = config.ENGINE.skip_positions
+    skip = ENGINE.skip_positions
     texts = [ev["text"] for ev in data["evidence"]]
     assert len(set(texts)) == len(texts)  # no probe run twice
     for ev, fresh in zip(data["evidence"], engine.run(texts, [feature])):

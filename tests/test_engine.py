@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from sage.model.engine import ActivationEngine
 from sage.errors import ConfigError
+from sage.model.engine import ActivationEngine
 from tests.fixtures import TEXTS
 
 

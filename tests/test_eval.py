@@ -58,8 +58,8 @@ def small_vocab(monkeypatch, sage_home):
 
 @pytest.fixture()
 def session(tiny_subject, store, small_vocab):
-    from sage.runs import Session
     from sage.llm import make_backend
+    from sage.runs import Session
 
     return Session(tiny_subject, store, make_backend("offline"), store.corpus.name)
 

@@ -6,8 +6,16 @@ import math
 import numpy as np
 import pytest
 
-from sage.evaluation.metrics import (bootstrap_ci, classification_scores, correlation_scores, digit_expected_value,
-                               generative_accuracy, mean_defined, paired_win_rate, pearson)
+from sage.evaluation.metrics import (
+    bootstrap_ci,
+    classification_scores,
+    correlation_scores,
+    digit_expected_value,
+    generative_accuracy,
+    mean_defined,
+    paired_win_rate,
+    pearson,
+)
 from sage.evaluation.scorers import simulated_values
 
 ACTS = [[0.0, 2.0, 0.0, 1.0], [0.5, 0.0, 3.0]]

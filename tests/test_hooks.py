@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from sage.model.capture import HookCapture
 from sage.errors import ConfigError
+from sage.model.capture import HookCapture
 from sage.model.hooks import resolve_hook
 
 ARCHS = ["llama", "mistral", "qwen2", "gemma2", "gpt2"]

@@ -4,10 +4,10 @@ import dataclasses
 
 import pytest
 
-from sage import config
 from sage.hypotheses.conclusion import conclude_from_evidence, quote_tokens
 from sage.hypotheses.predicates import body_mask, predicate_mask
 from sage.hypotheses.records import UNSCORED, new_hypothesis
+from sage.model import engine_config
 from sage.model.positions import peak_position
 
 
@@ -29,7 +29,7 @@ def test_the_sink_rule_follows_engine_skip_positions(monkeypatch):
     pred = {"type": "token_set", "tokens": ["a"]}
     assert predicate_mask(pred, ["a", "a", "a"]) == [False, True, True]
     assert body_mask(pred, ["a", "b"]) == [True, False]
-    monkeypatch.setattr(config, "ENGINE", dataclasses.replace(config.ENGINE, skip_positions=2))
+    monkeypatch.setattr(engine_config, "ENGINE", dataclasses.replace(engine_config.ENGINE, skip_positions=2))
     assert predicate_mask(pred, ["a", "a", "a"]) == [False, False, True]
     assert body_mask(pred, ["a", "b"]) == [True, False]  # a sink-less text: every position counts
     assert peak_position([0.0, 9.0, 1.0]) == 2

@@ -98,9 +98,9 @@ def test_cli_unknown_feature_exits_2(capsys):
 
 
 def test_explain_end_to_end_offline_on_a_small_store(default_subject, tmp_path):
-    from sage.runs import Session, explain, validate_explanation
     from sage.data.corpus import load_corpus
     from sage.llm import make_backend
+    from sage.runs import Session, explain, validate_explanation
     from sage.store.activation_store import ActivationStore, StoreConfig
 
     store = ActivationStore(default_subject, load_corpus("default"), StoreConfig(), root=tmp_path / "stores")

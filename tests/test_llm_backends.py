@@ -3,12 +3,12 @@
 import pytest
 
 from sage.errors import ConfigError, ExplainerError
-from sage.llm import ExplainerCallError, LLMRequest, RetryPolicy, make_backend
+from sage.llm import ExplainerCallError, LLMRequest, RetryConfig, make_backend
 from sage.llm.anthropic_backend import AnthropicBackend
 from sage.llm.openai_backend import OpenAIBackend
 from tests.scripted_servers import fail, ok, serve
 
-FAST = RetryPolicy(max_attempts=3, initial_wait=0.001, max_wait=0.01, timeout=5.0)
+FAST = RetryConfig(max_attempts=3, initial_wait=0.001, max_wait=0.01, timeout=5.0)
 VALID = {"type": "token_set", "tokens": ["the", "a"]}
 VIOLATING = {"type": "token_set"}  # predicate.json: a token_set needs "tokens"
 REQ = LLMRequest(task="predicate", schema_name="predicate",
@@ -88,7 +88,7 @@ def test_transient_error_then_success_is_retried(protocol, status, backend):
 
 
 def test_timeout_then_success_is_retried():
-    quick = RetryPolicy(max_attempts=3, initial_wait=0.001, max_wait=0.01, timeout=0.3)
+    quick = RetryConfig(max_attempts=3, initial_wait=0.001, max_wait=0.01, timeout=0.3)
     with serve("openai", [ok(VALID, delay=1.0), ok(VALID)]) as srv:
         resp = OpenAIBackend(OPENAI_MODEL, base_url=srv.url, api_key="k", retry=quick).complete(REQ)
     assert resp.data == VALID and len(srv.requests) == 2

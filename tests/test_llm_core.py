@@ -8,13 +8,13 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from sage.errors import ConfigError, ExplainerError
-from sage.llm import LLMRequest, RetryPolicy, Usage, make_backend, parse_compatible
+from sage.llm import LLMRequest, RetryConfig, Usage, make_backend, parse_compatible
 from sage.llm.base import Backend, ExplainerCallError
 from sage.llm.pricing import PriceTable
 from sage.llm.structured import bundled_schema, extract_json
 from sage.llm.transport import TransientError, call_with_retries
 
-FAST = RetryPolicy(max_attempts=3, initial_wait=0.001, max_wait=0.01)
+FAST = RetryConfig(max_attempts=3, initial_wait=0.001, max_wait=0.01)
 REQ = LLMRequest(task="t", messages=[{"role": "user", "content": "q"}], schema_name="predicate")
 
 

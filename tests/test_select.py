@@ -5,11 +5,18 @@ import json
 import pytest
 import torch
 
-from sage.steering import math as sm
 from sage.errors import ConfigError
-from sage.steering.select import (DTC, concept_score, dtc_scores, load_explanations, match_explanations, match_words,
-                         select_by_concept)
+from sage.steering import math as sm
 from sage.steering.edits import residual_hook
+from sage.steering.select import (
+    DTC,
+    concept_score,
+    dtc_scores,
+    load_explanations,
+    match_explanations,
+    match_words,
+    select_by_concept,
+)
 
 
 @pytest.fixture()

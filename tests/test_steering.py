@@ -4,8 +4,17 @@ import pytest
 import torch
 
 from sage.errors import ConfigError
-from sage.steering.edits import (FeatureEditor, GenerationConfig, PositionalEdit, SteerSpec, generate_ids, prompt_ids,
-                           residual_hook, steer, sweep)
+from sage.steering.edits import (
+    FeatureEditor,
+    GenerationConfig,
+    PositionalEdit,
+    SteerSpec,
+    generate_ids,
+    prompt_ids,
+    residual_hook,
+    steer,
+    sweep,
+)
 
 
 def _hook_count(subject) -> int:

@@ -30,7 +30,7 @@ def test_vocabulary_filter(monkeypatch):
     monkeypatch.setattr("sage.registry.wheel_member", lambda name, version, member: files[member])
     # usc: not in the lexicon; s: too short; it's / BANK: not lower-case letters; running: not a lemma entry.
     assert vocab_compute.load_vocabulary() == ["the", "of", "house", "bank", "garden"]
-    assert vocab_compute.load_vocabulary(vocab.VocabSettings(n_words=2)) == ["the", "of"]
+    assert vocab_compute.load_vocabulary(vocab.VocabConfig(n_words=2)) == ["the", "of"]
 
 
 def test_multi_token_word_is_averaged(tiny_subject):

@@ -5,8 +5,14 @@ import math
 import pytest
 import torch
 
-from sage.vocab.math import (explanation_stats, feature_logsumexp, logit_lens_top,
-                             mean_token_embeddings, mi_rank, unit_rows)
+from sage.vocab.math import (
+    explanation_stats,
+    feature_logsumexp,
+    logit_lens_top,
+    mean_token_embeddings,
+    mi_rank,
+    unit_rows,
+)
 
 
 def test_mi_ranking_matches_hand_computation():

@@ -42,10 +42,10 @@ def default_out(args) -> Path:
 
 
 def run(args) -> int:
-    from sage.runs import Session
     from sage.cli.batch import parse_features
     from sage.evaluation.compare import parse_methods, run_compare
     from sage.evaluation.run import parse_metrics
+    from sage.runs import Session
 
     methods = parse_methods(args.methods)
     groups = parse_metrics(args.metrics)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from sage.cli.common import add_corpus_arg, add_subject_args, print_json
+from sage.cli.common import add_corpus_arg, add_subject_args
 
 
 def add_explainer_args(p) -> None:

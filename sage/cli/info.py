@@ -14,9 +14,9 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from sage.version import __version__
     from sage.data.corpus import load_corpus
     from sage.store.activation_store import ActivationStore
+    from sage.version import __version__
 
     subject = subject_from(args)
     info = subject.info()

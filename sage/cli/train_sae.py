@@ -45,8 +45,8 @@ def run(args) -> int:
     if args.phase in ("all", "eval"):
         import json
 
-        from sage.sae.evaluate import evaluate_sae, heldout_contexts
         from sage.model.subject import load_subject
+        from sage.sae.evaluate import evaluate_sae, heldout_contexts
 
         subject = load_subject(cfg.model, str(args.out), dtype=cfg.dtype)
         metrics = evaluate_sae(subject, heldout_contexts(subject, args.eval_tokens))

@@ -29,13 +29,13 @@ METHODS = ("one-shot", "mi", "sage")
 
 
 @dataclass(frozen=True)
-class BaselineSettings:
+class BaselineConfig:
     #: MI words in the `mi` baseline's predicate (its label shows the first few)
     mi_words: int = 10
     mi_label_words: int = 5
 
 
-BASELINE = BaselineSettings()
+BASELINE = BaselineConfig()
 
 
 def one_shot(feature: int, session: Session) -> Explanation:
@@ -68,7 +68,7 @@ def one_shot(feature: int, session: Session) -> Explanation:
     return Explanation(data)
 
 
-def mi_only(feature: int, session: Session, settings: BaselineSettings = BASELINE) -> Explanation:
+def mi_only(feature: int, session: Session, settings: BaselineConfig = BASELINE) -> Explanation:
     """The MI-vocabulary baseline for `feature`: its top MI words as the explanation."""
     from sage.vocab.lookup import mi_words
 

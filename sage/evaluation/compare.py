@@ -19,12 +19,17 @@ import time
 from pathlib import Path
 from typing import Sequence
 
-from sage.evaluation.baselines import METHODS, run_baseline
 from sage.errors import ConfigError
+from sage.evaluation.baselines import METHODS, run_baseline
 from sage.evaluation.data import HELD_OUT, evidence_texts, held_out
 from sage.evaluation.report import markdown_table, plot_distributions, summarize
-from sage.evaluation.run import (METRIC_GROUPS, done_scores, latest_explanations, metric_keys,
-                                  score_explanation)
+from sage.evaluation.run import (
+    METRIC_GROUPS,
+    done_scores,
+    latest_explanations,
+    metric_keys,
+    score_explanation,
+)
 from sage.evaluation.scorers import SCORER, make_scorer
 from sage.io import append_record, drop_torn_tail, open_append, read_jsonl
 

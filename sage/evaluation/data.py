@@ -25,12 +25,12 @@ from typing import Iterable
 import torch
 
 from agents.runtime import AgentConfig
-from sage import config
+from sage.model.engine_config import ENGINE
 from sage.store.math import quantile_bins
 
 
 @dataclass(frozen=True)
-class HeldOutSettings:
+class HeldOutConfig:
     n_quantiles: int = 5
     per_quantile: int = 4
     n_negatives: int = 20
@@ -43,7 +43,7 @@ class HeldOutSettings:
     fuzz_highlight: float = 0.3
 
 
-HELD_OUT = HeldOutSettings()
+HELD_OUT = HeldOutConfig()
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,7 @@ class HeldOut:
     negatives: tuple  # of sage.store.activation_store.Context
     seen_ids: frozenset[int]
     exclude_texts: frozenset[str]
-    settings: HeldOutSettings = HELD_OUT
+    settings: HeldOutConfig = HELD_OUT
 
     @property
     def excluded_ids(self) -> frozenset[int]:
@@ -92,7 +92,7 @@ def evidence_texts(explanations: Iterable[dict]) -> frozenset[str]:
     return frozenset(e["text"] for x in explanations if x and "evidence" in x for e in x["evidence"])
 
 
-def held_out(store, feature: int, exclude_texts: Iterable[str] = (), settings: HeldOutSettings = HELD_OUT) -> HeldOut:
+def held_out(store, feature: int, exclude_texts: Iterable[str] = (), settings: HeldOutConfig = HELD_OUT) -> HeldOut:
     """The held-out scoring data of `feature` (deterministic for a store, feature and settings)."""
     stats = store.feature_stats(feature)
     top = store.top(feature, settings.reference_top)
@@ -108,7 +108,7 @@ def held_out(store, feature: int, exclude_texts: Iterable[str] = (), settings: H
                    texts, settings)
 
 
-def _activating(store, feature: int, seen: frozenset[int], texts: frozenset[str], s: HeldOutSettings) -> list:
+def _activating(store, feature: int, seen: frozenset[int], texts: frozenset[str], s: HeldOutConfig) -> list:
     cids, maxima = store.firing_contexts(feature)
     if seen:
         keep = ~torch.isin(cids, torch.tensor(sorted(seen), dtype=cids.dtype))
@@ -134,11 +134,11 @@ def _activating(store, feature: int, seen: frozenset[int], texts: frozenset[str]
 
 def body(ctx) -> list[float]:
     """A context's activations without the sink position(s)."""
-    return list(ctx.acts[config.ENGINE.skip_positions:])
+    return list(ctx.acts[ENGINE.skip_positions:])
 
 
 def body_tokens(ctx) -> list[str]:
-    return list(ctx.tokens[config.ENGINE.skip_positions:])
+    return list(ctx.tokens[ENGINE.skip_positions:])
 
 
 def fuzz_items(held: HeldOut) -> list[FuzzItem]:

@@ -23,10 +23,10 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import prompts
-from sage import config
 from sage.evaluation.data import FuzzItem, HeldOut, body_tokens, highlight
 from sage.evaluation.metrics import SIMULATION_MAX, digit_expected_value
 from sage.hypotheses.predicates import body_mask, norm_token, predicate_mask
+from sage.model.engine_config import ENGINE
 
 
 class NotComputable(Exception):
@@ -34,7 +34,7 @@ class NotComputable(Exception):
 
 
 @dataclass(frozen=True)
-class ScorerSettings:
+class ScorerConfig:
     #: texts asked for per explanation (generative accuracy)
     n_sentences: int = 10
     #: offline retrieval: corpus contexts examined per explanation, and the window kept around a match
@@ -47,7 +47,7 @@ class ScorerSettings:
     top_logprobs: int = 20
 
 
-SCORER = ScorerSettings()
+SCORER = ScorerConfig()
 
 
 def explanation_text(expl: dict) -> str:
@@ -61,7 +61,7 @@ def token_lines(tokens: Sequence[str]) -> str:
 
 class Scorer(ABC):
     name: str = "scorer"
-    settings: ScorerSettings = SCORER
+    settings: ScorerConfig = SCORER
 
     def usage(self) -> dict:
         """Tokens and USD spent so far by this scorer (zeros for offline)."""
@@ -91,7 +91,7 @@ class OfflineScorer(Scorer):
 
     name = "offline"
 
-    def __init__(self, store, settings: ScorerSettings = SCORER):
+    def __init__(self, store, settings: ScorerConfig = SCORER):
         self.store, self.settings = store, settings
         self._vocab: list[str] | None = None
 
@@ -104,7 +104,7 @@ class OfflineScorer(Scorer):
 
     def _masks(self, expl: dict, contexts: Sequence) -> list[list[bool]]:
         pred = self._predicate(expl)
-        skip = config.ENGINE.skip_positions
+        skip = ENGINE.skip_positions
         return [predicate_mask(pred, c.tokens)[skip:] for c in contexts]
 
     def predict(self, expl, contexts):
@@ -196,7 +196,7 @@ def _word_start(tokens: Sequence[str], lo: int, hi: int) -> int:
 class LLMScorer(Scorer):
     """Scores with an LLM backend (sage.llm): structured answers validated against prompts/schemas/eval_*.json."""
 
-    def __init__(self, backend, settings: ScorerSettings = SCORER):
+    def __init__(self, backend, settings: ScorerConfig = SCORER):
         self.backend, self.settings = backend, settings
         self.name = backend.name
 

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import os
 import re
+from typing import Callable
 
 from sage.errors import ConfigError
 from sage.llm.base import Backend, ExplainerCallError, LLMRequest, LLMResponse, Usage
-from sage.llm.transport import RetryPolicy
+from sage.llm.transport import RetryConfig
 
-__all__ = ["Backend", "ExplainerCallError", "LLMRequest", "LLMResponse", "RetryPolicy", "Usage",
-           "DEFAULT_SPEC", "default_spec", "make_backend", "parse_compatible", "VALID_SPECS"]
+__all__ = ["Backend", "ExplainerCallError", "LLMRequest", "LLMResponse", "RetryConfig", "Usage",
+           "BACKENDS", "DEFAULT_SPEC", "default_spec", "make_backend", "parse_compatible", "VALID_SPECS"]
 
 DEFAULT_SPEC = "offline"
 VALID_SPECS = ("offline | openai:MODEL | anthropic:MODEL | openai-compatible:BASE_URL:MODEL "
@@ -41,30 +42,57 @@ def parse_compatible(rest: str) -> tuple[str, str]:
     return m.group(1).rstrip("/"), m.group(2)
 
 
+# -- the backends, by spec prefix --------------------------------------------------------------------
+# Each factory imports its backend on first use: the SDKs (openai, anthropic, transformers) are slow
+# to import and only one of them is needed in a run.
+def _offline(_rest: str, **options) -> Backend:
+    from sage.llm.offline import OfflineExplainer
+
+    return OfflineExplainer(**options)
+
+
+def _openai(model: str, **options) -> Backend:
+    from sage.llm.openai_backend import OpenAIBackend
+
+    return OpenAIBackend(model, **options)
+
+
+def _openai_compatible(rest: str, **options) -> Backend:
+    from sage.llm.openai_backend import OpenAIBackend
+
+    base_url, model = parse_compatible(rest)
+    return OpenAIBackend(model, base_url=base_url, **options)
+
+
+def _anthropic(model: str, **options) -> Backend:
+    from sage.llm.anthropic_backend import AnthropicBackend
+
+    return AnthropicBackend(model, **options)
+
+
+def _hf(model: str, **options) -> Backend:
+    from sage.llm.hf_backend import HFBackend
+
+    return HFBackend(model, **options)
+
+
+#: spec prefix -> factory(rest of the spec, **options). `offline` takes no argument; every other
+#: kind needs one (`openai:MODEL`, ...).
+BACKENDS: dict[str, Callable[..., Backend]] = {
+    "offline": _offline,
+    "openai": _openai,
+    "openai-compatible": _openai_compatible,
+    "anthropic": _anthropic,
+    "hf": _hf,
+}
+
+
 def make_backend(spec: str | None = None, **options) -> Backend:
     """The backend for `spec` (None: `default_spec()`). `options` go to its constructor
-    (e.g. `retry=RetryPolicy(...)`, `prices={...}`, `max_schema_retries=2`)."""
+    (e.g. `retry=RetryConfig(...)`, `prices={...}`, `max_schema_retries=2`)."""
     spec = (spec or default_spec()).strip()
     kind, _, rest = spec.partition(":")
-    if spec == "offline":
-        from sage.llm.offline import OfflineExplainer
-
-        return OfflineExplainer(**options)
-    if kind == "openai" and rest:
-        from sage.llm.openai_backend import OpenAIBackend
-
-        return OpenAIBackend(rest, **options)
-    if kind == "openai-compatible" and rest:
-        from sage.llm.openai_backend import OpenAIBackend
-
-        base_url, model = parse_compatible(rest)
-        return OpenAIBackend(model, base_url=base_url, **options)
-    if kind == "anthropic" and rest:
-        from sage.llm.anthropic_backend import AnthropicBackend
-
-        return AnthropicBackend(rest, **options)
-    if kind == "hf" and rest:
-        from sage.llm.hf_backend import HFBackend
-
-        return HFBackend(rest, **options)
+    factory = BACKENDS.get(kind)
+    if factory is not None and bool(rest) == (kind != "offline"):
+        return factory(rest, **options)
     raise ConfigError(f"unknown explainer {spec!r}; valid forms: {VALID_SPECS}")

@@ -12,7 +12,7 @@ import prompts
 from sage.errors import ExplainerError
 from sage.llm.pricing import PriceTable
 from sage.llm.structured import bundled_schema, extract_json, validation_error
-from sage.llm.transport import RetryPolicy, call_with_retries
+from sage.llm.transport import RetryConfig, call_with_retries
 
 #: How often an invalid reply (bad JSON, schema violation) is re-asked before failing.
 MAX_SCHEMA_RETRIES = 2
@@ -80,10 +80,10 @@ class Backend(ABC):
     name: str = "backend"
     price_model: str | None = None
 
-    def __init__(self, *, max_schema_retries: int = MAX_SCHEMA_RETRIES, retry: RetryPolicy | None = None,
+    def __init__(self, *, max_schema_retries: int = MAX_SCHEMA_RETRIES, retry: RetryConfig | None = None,
                  prices: dict | None = None):
         self.max_schema_retries = max_schema_retries
-        self.retry = retry or RetryPolicy()
+        self.retry = retry or RetryConfig()
         self.prices = PriceTable(prices)
         self._lock = threading.Lock()
         #: everything this backend spent since it was made (complete + top_logprobs, failures included)

@@ -17,7 +17,7 @@ RETRYABLE_STATUS = {408, 409, 429}
 
 
 @dataclass(frozen=True)
-class RetryPolicy:
+class RetryConfig:
     """Bounded, jittered exponential back-off (seconds) around each API call."""
 
     max_attempts: int = 6
@@ -35,7 +35,7 @@ class TransientError(Exception):
         self.retry_after = retry_after
 
 
-def call_with_retries(fn: Callable[[], T], policy: RetryPolicy, who: str) -> T:
+def call_with_retries(fn: Callable[[], T], policy: RetryConfig, who: str) -> T:
     """Run `fn`, retrying on TransientError; after `policy.max_attempts` raise ExplainerError."""
     backoff = wait_random_exponential(multiplier=policy.initial_wait, max=policy.max_wait)
 

@@ -9,7 +9,6 @@ dequantise it with transformers and save a plain safetensors folder in the cache
 from __future__ import annotations
 
 import logging
-import subprocess
 import sys
 import tempfile
 import zipfile

@@ -17,8 +17,8 @@ from typing import Sequence
 
 import torch
 
-from sage import config
 from sage.model.capture import HookCapture
+from sage.model.engine_config import ENGINE
 from sage.model.subject import Subject
 
 
@@ -36,7 +36,7 @@ class TokenActivations:
     token_ids: list[int]
     acts: torch.Tensor
     features: list[int] = field(default_factory=list)
-    sinks: list[int] = field(default_factory=lambda: list(range(config.ENGINE.skip_positions)))
+    sinks: list[int] = field(default_factory=lambda: list(range(ENGINE.skip_positions)))
 
     def column(self, feature: int) -> torch.Tensor:
         """[T] activations of one feature."""
@@ -54,7 +54,7 @@ class TokenActivations:
 class ActivationEngine:
     """Runs texts (or token batches) through a Subject's model up to its hook and encodes with its SAE."""
 
-    def __init__(self, subject: Subject, batch_size: int = config.ENGINE.batch_size, max_length: int = 512):
+    def __init__(self, subject: Subject, batch_size: int = ENGINE.batch_size, max_length: int = 512):
         self.subject = subject
         self.batch_size = batch_size
         self.max_length = max_length
@@ -93,7 +93,7 @@ class ActivationEngine:
     def sink_mask(self, hidden: torch.Tensor) -> torch.Tensor:
         """[B, T] bool: position 0 and every token whose hook-point norm exceeds `subject.massive_norm`."""
         mask = hidden.float().norm(dim=-1) > self.subject.massive_norm
-        mask[:, : config.ENGINE.skip_positions] = True
+        mask[:, : ENGINE.skip_positions] = True
         return mask
 
     # -- texts -----------------------------------------------------------------------------------
@@ -135,7 +135,7 @@ class ActivationEngine:
 
     def max_acts(self, texts: Sequence[str], feature: int) -> list[float]:
         """Max activation of `feature` over the non-sink tokens of each text."""
-        skip = config.ENGINE.skip_positions
+        skip = ENGINE.skip_positions
         out = []
         for ta in self.run(texts, [feature]):
             col = ta.column(feature)[skip:]

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sage import config
+from sage.model import engine_config
 
 
 def skip_positions() -> int:
     """How many leading (sink) positions every per-token reading ignores (`ENGINE.skip_positions`)."""
-    # read at call time, so a changed ENGINE applies everywhere at once
-    return config.ENGINE.skip_positions
+    # read at call time, so that a test can swap `engine_config.ENGINE`
+    return engine_config.ENGINE.skip_positions
 
 
 def peak_position(acts: Sequence[float], skip: int | None = None) -> int:

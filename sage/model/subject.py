@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import warnings
@@ -15,6 +14,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, P
 from sage import config
 from sage.errors import ConfigError, SetupError
 from sage.io import cache_key
+from sage.model.engine_config import ENGINE
 from sage.model.hooks import HookSite, resolve_hook
 
 log = logging.getLogger(__name__)
@@ -159,8 +159,8 @@ class Subject:
 
             ids = self.tokenizer(_CALIBRATION, add_special_tokens=False, return_tensors="pt")["input_ids"]
             ids = torch.cat([torch.tensor([[self.sink_id]]), ids], dim=1)
-            h = HookCapture(self.model, self.site)(ids)[0, config.ENGINE.skip_positions:].float()
-            self._massive_norm = float(h.norm(dim=-1).median()) * config.ENGINE.max_norm_ratio
+            h = HookCapture(self.model, self.site)(ids)[0, ENGINE.skip_positions:].float()
+            self._massive_norm = float(h.norm(dim=-1).median()) * ENGINE.max_norm_ratio
         return self._massive_norm
 
     @property

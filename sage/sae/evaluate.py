@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from sage import config
+from sage.model.engine_config import ENGINE
 from sage.model.hooks import first_tensor, replace_first_tensor
 from sage.sae.evaluate_math import ReconstructionTally, ce_loss_score, evenly_spaced
 from sage.sae.train import keep_mask
@@ -40,7 +40,7 @@ def _at_site(subject, hook):
 
 def _replace_at_hook(subject, fn):
     """Replace the hook site's activation (positions >= 1) by fn(h) during forwards."""
-    skip = config.ENGINE.skip_positions
+    skip = ENGINE.skip_positions
 
     def hook(_m, _inp, out):
         h = first_tensor(out)
@@ -58,14 +58,14 @@ def _record_at_hook(subject, into: list):
 
 def _ce(model, ids: torch.Tensor) -> torch.Tensor:
     """Sum of next-token CE over predictions made from positions >= 1."""
-    logits = model(input_ids=ids, use_cache=False).logits[:, config.ENGINE.skip_positions:-1].float()
-    target = ids[:, config.ENGINE.skip_positions + 1:]
+    logits = model(input_ids=ids, use_cache=False).logits[:, ENGINE.skip_positions:-1].float()
+    target = ids[:, ENGINE.skip_positions + 1:]
     return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1), reduction="sum")
 
 
 @torch.no_grad()
 def evaluate_sae(subject, contexts: list[list[int]], batch_size: int = 16, with_ce: bool = True,
-                 max_norm_ratio: float = config.ENGINE.max_norm_ratio) -> dict:
+                 max_norm_ratio: float = ENGINE.max_norm_ratio) -> dict:
     """Metrics over `contexts` (token-id lists of equal length, sink first).
 
     FVE and L0 are reported twice: over every non-sink token, and over the ordinary tokens only
@@ -80,7 +80,7 @@ def evaluate_sae(subject, contexts: list[list[int]], batch_size: int = 16, with_
     ordinary = ReconstructionTally(subject.d_sae)
     ce = {"clean": 0.0, "spliced": 0.0, "zero": 0.0}
     n_pred = 0
-    skip = config.ENGINE.skip_positions
+    skip = ENGINE.skip_positions
     recon = lambda h: sae.decode(sae.encode(h.float())).to(h.dtype)  # noqa: E731
     zero = lambda h: torch.zeros_like(h)  # noqa: E731
     engine = None if with_ce else ActivationEngine(subject)
@@ -124,5 +124,5 @@ def heldout_contexts(subject, n_tokens: int, context_len: int = 128) -> list[lis
     from sage.data.sources import training_corpus
 
     stream = list(training_corpus("heldout").contexts(subject.tokenizer, subject.sink_id, context_len))
-    n = math.ceil(n_tokens / (context_len - config.ENGINE.skip_positions))
+    n = math.ceil(n_tokens / (context_len - ENGINE.skip_positions))
     return [stream[i] for i in evenly_spaced(len(stream), n)]

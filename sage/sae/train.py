@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -29,9 +28,10 @@ from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
 from sage import config
-from sage.model.capture import HookCapture
 from sage.errors import ConfigError
 from sage.io import atomic_path
+from sage.model.capture import HookCapture
+from sage.model.engine_config import ENGINE
 from sage.model.hooks import resolve_hook
 
 
@@ -56,7 +56,7 @@ class TrainSaeConfig:
     n_checkpoints: int = 10
     mixing_shards: int = 4
     #: training drops tokens whose residual norm exceeds this multiple of the median (see keep_mask)
-    max_norm_ratio: float = config.ENGINE.max_norm_ratio
+    max_norm_ratio: float = ENGINE.max_norm_ratio
 
     @property
     def hook_name(self) -> str:
@@ -64,7 +64,7 @@ class TrainSaeConfig:
 
     @property
     def tokens_per_shard(self) -> int:
-        return self.contexts_per_shard * (self.context_len - config.ENGINE.skip_positions)
+        return self.contexts_per_shard * (self.context_len - ENGINE.skip_positions)
 
     @property
     def n_shards(self) -> int:
@@ -110,7 +110,7 @@ def cache_activations(cfg: TrainSaeConfig, work: Path, device: str | None = None
     model, tok, sink_id = _load_model(cfg, device)
     site = resolve_hook(model, cfg.hook_name)
     capture = HookCapture(model, site)
-    skip = config.ENGINE.skip_positions
+    skip = ENGINE.skip_positions
     contexts = _training_contexts(tok, sink_id, cfg.context_len)
     bar = tqdm(total=cfg.n_shards * cfg.tokens_per_shard, unit="tok", unit_scale=True, desc="caching activations")
     batch = 32

@@ -34,19 +34,19 @@ from typing import Callable, Iterator, Sequence
 
 import torch
 
-from sage import config
-from sage.steering import math as sm
-from sage.model.engine import ActivationEngine
 from sage.errors import ConfigError
+from sage.model.engine import ActivationEngine
+from sage.model.engine_config import ENGINE
 from sage.model.hooks import first_tensor, replace_first_tensor
 from sage.model.subject import Subject
+from sage.steering import math as sm
 
 STRATEGIES = ("add", "clamp", "amplify", "calibrate")
 POSITIONS = ("all", "generated")
 
 
 @dataclass(frozen=True)
-class SteerDefaults:
+class SteerConfig:
     """Defaults of `sage steer` (one source of truth for the CLI and the API)."""
 
     max_new_tokens: int = 40
@@ -59,7 +59,7 @@ class SteerDefaults:
     sweep_strengths: tuple[float, ...] = (0.0, 1.0, 2.0, 4.0, 8.0, 16.0)
 
 
-STEER = SteerDefaults()
+STEER = SteerConfig()
 
 
 @dataclass(frozen=True)
@@ -141,7 +141,7 @@ class PositionalEdit:
 
     def __init__(self, editor: Callable[[torch.Tensor], torch.Tensor], positions: str, prompt_len: int):
         self.editor = editor
-        self.start = config.ENGINE.skip_positions if positions == "all" else max(prompt_len - 1, config.ENGINE.skip_positions)
+        self.start = ENGINE.skip_positions if positions == "all" else max(prompt_len - 1, ENGINE.skip_positions)
         self.seen = 0
         self.hooked_positions = 0
 

@@ -43,24 +43,24 @@ from typing import Callable, Iterable, Mapping, Sequence
 
 import torch
 
-from sage.steering import math as sm
-from sage.model.engine import ActivationEngine
 from sage.errors import ConfigError
-from sage.steering.edits import residual_hook
+from sage.model.engine import ActivationEngine
 from sage.model.subject import Subject
+from sage.steering import math as sm
+from sage.steering.edits import residual_hook
 
 DIRECTIONS = ("up", "down")
 
 
 @dataclass(frozen=True)
-class DtcDefaults:
+class DtcConfig:
     prefix: str = "From my experience,"
     alpha: float = 10.0
     k: int = 1
     batch_size: int = 256
 
 
-DTC = DtcDefaults()
+DTC = DtcConfig()
 
 
 @dataclass(frozen=True)

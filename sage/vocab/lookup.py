@@ -7,7 +7,7 @@ The one entry point that may compute (`vocab_tables`); `sage.vocab.tables` stays
 from __future__ import annotations
 
 from sage.vocab import compute as vocab_compute
-from sage.vocab.tables import VOCAB, VocabSettings, VocabTables, vocab_dir
+from sage.vocab.tables import VOCAB, VocabConfig, VocabTables, vocab_dir
 
 #: tables already loaded in this process, by cache key
 _MEMO: dict[str, VocabTables] = {}
@@ -18,7 +18,7 @@ def clear_memo() -> None:
     _MEMO.clear()
 
 
-def vocab_tables(subject, settings: VocabSettings = VOCAB, progress: bool = True) -> VocabTables:
+def vocab_tables(subject, settings: VocabConfig = VOCAB, progress: bool = True) -> VocabTables:
     """The tables of `subject`: from memory, from the disk cache, or computed (~20 s) and cached."""
     key = vocab_compute.cache_key(subject, settings)
     if key in _MEMO:

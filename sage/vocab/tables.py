@@ -36,7 +36,7 @@ CACHE_FORMAT = 1
 
 
 @dataclass(frozen=True)
-class VocabSettings:
+class VocabConfig:
     """Every default of the MI vocabulary, in one place.
 
     alpha / beta: temperatures of p(w|c) and p(c|w), in units of s (unit decoder
@@ -71,7 +71,7 @@ class VocabSettings:
         return {k: d[k] for k in ("n_words", "min_chars", "alpha", "beta", "keep")}
 
 
-VOCAB = VocabSettings()
+VOCAB = VocabConfig()
 
 
 def vocab_dir() -> Path:
@@ -93,7 +93,7 @@ class VocabTables:
     ll_idx: np.ndarray
     ll_score: np.ndarray
     token_text: dict[int, str]
-    settings: VocabSettings = VOCAB
+    settings: VocabConfig = VOCAB
     meta: dict = field(default_factory=dict)
 
     @property
@@ -150,7 +150,7 @@ class VocabTables:
         write_text(stem.with_suffix(".json"), json.dumps(doc, ensure_ascii=False))
 
     @classmethod
-    def load(cls, stem: Path, settings: VocabSettings = VOCAB) -> "VocabTables | None":
+    def load(cls, stem: Path, settings: VocabConfig = VOCAB) -> "VocabTables | None":
         doc_path, array_path = stem.with_suffix(".json"), stem.with_suffix(".safetensors")
         if not (doc_path.exists() and array_path.exists()):
             return None
@@ -169,7 +169,7 @@ def _folder_stamp(path: Path) -> list:
     return sorted([p.name, p.stat().st_size, p.stat().st_mtime_ns] for p in path.iterdir() if p.is_file())
 
 
-def quick_key(model: str, sae: str, dtype: str | None, settings: VocabSettings = VOCAB) -> str | None:
+def quick_key(model: str, sae: str, dtype: str | None, settings: VocabConfig = VOCAB) -> str | None:
     """A key computed from the CLI arguments and file stamps alone, or None when it cannot be.
 
     Only for a SAE folder on disk and a local model folder (or the embedded
@@ -193,7 +193,7 @@ def _index_path() -> Path:
     return vocab_dir() / "index.json"
 
 
-def cached_tables(quick: str | None, settings: VocabSettings = VOCAB) -> VocabTables | None:
+def cached_tables(quick: str | None, settings: VocabConfig = VOCAB) -> VocabTables | None:
     """Tables remembered under a `quick_key`, or None."""
     if quick is None or not _index_path().exists():
         return None

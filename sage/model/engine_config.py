@@ -1,0 +1,46 @@
+"""Defaults of the activation engine and store: batch size, context length, what is kept per
+feature, and the attention-sink rules. Light (no torch), so that pure modules can read it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sage.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """Defaults of the activation engine and the activation store."""
+
+    #: texts per forward pass
+    batch_size: int = 32
+    #: tokens per mined corpus context (the sink token included)
+    context_len: int = 64
+    #: top-activating contexts kept per feature
+    top_k: int = 32
+    #: activation-quantile bins sampled per feature (between 0 and the feature's max)
+    n_quantiles: int = 10
+    #: contexts sampled per quantile bin
+    per_quantile: int = 4
+    #: random contexts kept per feature where it does not fire
+    n_random_negatives: int = 16
+    #: BOS / attention-sink handling: the first `skip_positions` positions of every
+    #: sequence are excluded from top activations, quantiles, frequency and training.
+    skip_positions: int = 1
+    #: Massive activations elsewhere: a token whose hook-point norm exceeds this multiple of the
+    #: model's typical norm is treated like the sink (features reported as 0, never counted) and
+    #: left out of SAE training. SmolLM2 has them on ~0.1% of tokens, mostly position 1.
+    max_norm_ratio: float = 10.0
+
+    def __post_init__(self) -> None:
+        counts = ("batch_size", "context_len", "top_k", "n_quantiles", "per_quantile", "n_random_negatives")
+        bad = [name for name in counts if getattr(self, name) < 1]
+        if bad:
+            raise ConfigError(f"EngineConfig: {', '.join(bad)} must be at least 1")
+        if not 0 <= self.skip_positions < self.context_len:
+            raise ConfigError("EngineConfig: skip_positions must be between 0 and context_len - 1")
+        if self.max_norm_ratio <= 1:
+            raise ConfigError("EngineConfig: max_norm_ratio must be above 1 (a multiple of the typical norm)")
+
+
+ENGINE = EngineConfig()
