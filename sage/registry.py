@@ -31,7 +31,7 @@ def download_wheel(dest: Path, name: str, version: str) -> Path:
 
 def cached_wheel(name: str, version: str) -> Path:
     """Path of `name==version`'s wheel in `$SAGE_HOME/wheels`, downloading it (no dependencies) on first use."""
-    folder = config.sage_home() / "wheels"
+    folder = config.wheels_dir()
     found = sorted(folder.glob(f"{name.replace('-', '_')}-{version}-*.whl"))
     return found[0] if found else download_wheel(folder, name, version)
 

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from sage import config
 from sage.vocab import compute as vocab_compute
 from sage.vocab import lookup
 from sage.vocab import tables as vocab
@@ -107,7 +108,7 @@ def test_tables_cached_and_invalidated_when_sae_changes(tiny_subject, tiny_model
     monkeypatch.setattr(vocab_compute, "compute_tables", real_compute)
     t3 = lookup.vocab_tables(other, progress=False)
     assert not np.array_equal(t3.mi_score, t1.mi_score)
-    assert len(list(vocab.vocab_dir().glob("*.safetensors"))) == 2
+    assert len(list(config.vocab_dir().glob("*.safetensors"))) == 2
 
 
 def test_feature_and_top_errors(tiny_subject, small_vocab):

@@ -55,7 +55,7 @@ def run(args) -> int:
     from sage import config
 
     out = args.out
-    db = (out or config.sage_home() / "runs") / "checkpoints.sqlite"
+    db = (out or config.runs_dir()) / "checkpoints.sqlite"
     expl = explain(args.feature, session=session, max_rounds=args.max_rounds, budget_usd=args.budget_usd,
                    max_llm_tokens=args.max_llm_tokens, checkpoint_db=db, resume=args.resume,
                    on_event=lambda m: print(f"[sage] {m}", file=sys.stderr))

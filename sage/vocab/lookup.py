@@ -7,7 +7,8 @@ The one entry point that may compute (`vocab_tables`); `sage.vocab.tables` stays
 from __future__ import annotations
 
 from sage.vocab import compute as vocab_compute
-from sage.vocab.tables import VOCAB, VocabConfig, VocabTables, vocab_dir
+from sage import config
+from sage.vocab.tables import VOCAB, VocabConfig, VocabTables
 
 #: tables already loaded in this process, by cache key
 _MEMO: dict[str, VocabTables] = {}
@@ -23,7 +24,7 @@ def vocab_tables(subject, settings: VocabConfig = VOCAB, progress: bool = True) 
     key = vocab_compute.cache_key(subject, settings)
     if key in _MEMO:
         return _MEMO[key]
-    stem = vocab_dir() / key
+    stem = config.vocab_dir() / key
     tables = VocabTables.load(stem, settings)
     if tables is None:
         tables = vocab_compute.compute_tables(subject, settings, progress)

@@ -74,10 +74,6 @@ class VocabConfig:
 VOCAB = VocabConfig()
 
 
-def vocab_dir() -> Path:
-    return config.sage_home() / "vocab"
-
-
 @dataclass
 class VocabTables:
     """Rankings of every feature. words: the vocabulary, most frequent first.
@@ -190,7 +186,7 @@ def quick_key(model: str, sae: str, dtype: str | None, settings: VocabConfig = V
 
 
 def _index_path() -> Path:
-    return vocab_dir() / "index.json"
+    return config.vocab_dir() / "index.json"
 
 
 def cached_tables(quick: str | None, settings: VocabConfig = VOCAB) -> VocabTables | None:
@@ -198,7 +194,7 @@ def cached_tables(quick: str | None, settings: VocabConfig = VOCAB) -> VocabTabl
     if quick is None or not _index_path().exists():
         return None
     key = json.loads(_index_path().read_text()).get(quick)
-    tables = VocabTables.load(vocab_dir() / key, settings) if key else None
+    tables = VocabTables.load(config.vocab_dir() / key, settings) if key else None
     if tables is not None:
         tables.meta["cache_key"] = key
     return tables
@@ -210,5 +206,5 @@ def remember(quick: str | None, tables: VocabTables) -> None:
         return
     index = json.loads(_index_path().read_text()) if _index_path().exists() else {}
     index[quick] = tables.meta["cache_key"]
-    vocab_dir().mkdir(parents=True, exist_ok=True)
+    config.vocab_dir().mkdir(parents=True, exist_ok=True)
     write_text(_index_path(), json.dumps(index, indent=0))
