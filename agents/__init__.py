@@ -21,7 +21,8 @@ _DEPRECATED = {"Budgets": BudgetConfig, "AgentSettings": AgentConfig}
 def __getattr__(name: str):
     if name in _DEPRECATED:
         new = _DEPRECATED[name]
-        warnings.warn(f"agents.{name} is deprecated; use agents.{new.__name__}", DeprecationWarning,
-                      stacklevel=2)
+        warnings.warn(
+            f"agents.{name} is deprecated; use agents.{new.__name__}", DeprecationWarning, stacklevel=2
+        )
         return new
     raise AttributeError(f"module 'agents' has no attribute {name!r}")

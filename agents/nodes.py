@@ -36,6 +36,7 @@ def node(timed: bool = True) -> Callable[[NodeBody], Callable[[Runtime, AgentSta
 
     The time is taken before the message is reported, so a slow `on_event` is not counted.
     """
+
     def wrap(body: NodeBody) -> Callable[[Runtime, AgentState], AgentState]:
         name = body.__name__
 
@@ -52,12 +53,22 @@ def node(timed: bool = True) -> Callable[[NodeBody], Callable[[Runtime, AgentSta
                     rt.on_event(msg)
                 update["events"] = [*state.get("events", []), msg]
             return update
+
         return run
+
     return wrap
 
 
-def ask(rt: Runtime, state: AgentState, task: str, template: str, fields: dict, context: dict, schema: str,
-        max_tokens: int = 1200) -> tuple[dict | None, Usage, str | None]:
+def ask(
+    rt: Runtime,
+    state: AgentState,
+    task: str,
+    template: str,
+    fields: dict,
+    context: dict,
+    schema: str,
+    max_tokens: int = 1200,
+) -> tuple[dict | None, Usage, str | None]:
     """Ask the explainer. Returns (data or None, new usage, stop reason or None).
 
     A budget already spent means no call (data None, stop reason set). An explainer
@@ -67,8 +78,10 @@ def ask(rt: Runtime, state: AgentState, task: str, template: str, fields: dict, 
     spent = budget_exhausted(state, rt.budgets)
     if spent:
         return None, usage, spent
-    messages = [{"role": "system", "content": prompts.template("system")},
-                {"role": "user", "content": prompts.template(template).format(**fields)}]
+    messages = [
+        {"role": "system", "content": prompts.template("system")},
+        {"role": "user", "content": prompts.template(template).format(**fields)},
+    ]
     req = LLMRequest(task=task, messages=messages, schema_name=schema, context=context, max_tokens=max_tokens)
     try:
         resp = rt.backend.complete(req)
@@ -82,14 +95,21 @@ def ask(rt: Runtime, state: AgentState, task: str, template: str, fields: dict, 
 
 
 def _add_usage(usage: Usage, u, calls: int) -> Usage:
-    return {"input_tokens": usage["input_tokens"] + u.input_tokens,
-            "output_tokens": usage["output_tokens"] + u.output_tokens,
-            "usd": round(usage["usd"] + u.usd, 6), "llm_calls": usage["llm_calls"] + calls}
+    return {
+        "input_tokens": usage["input_tokens"] + u.input_tokens,
+        "output_tokens": usage["output_tokens"] + u.output_tokens,
+        "usd": round(usage["usd"] + u.usd, 6),
+        "llm_calls": usage["llm_calls"] + calls,
+    }
 
 
 def _obs(ctx, max_act: float) -> SeedContext:
-    return {"tokens": ctx.tokens, "acts": ev.normalise(ctx.acts, max_act), "text": ctx.text,
-            "context_id": ctx.context_id}
+    return {
+        "tokens": ctx.tokens,
+        "acts": ev.normalise(ctx.acts, max_act),
+        "text": ctx.text,
+        "context_id": ctx.context_id,
+    }
 
 
 def _observations(state: AgentState) -> list[dict]:
@@ -113,29 +133,63 @@ def seed(rt: Runtime, state: AgentState) -> tuple[AgentState, str]:
     f, s = state["feature"], rt.settings
     stats = rt.store.feature_stats(f)
     if stats.max_activation <= 0:
-        empty = {"max_activation": 0.0, "frequency": 0.0, "mean_activation": 0.0, "top": [], "quantiles": [],
-                 "negatives": [], "mi_words": [], "trigger_tokens": [], "preceding": [], "structure": {}}
-        return ({"stop_reason": "dead feature: never active on the corpus", "round": 0,
-                 "usage": empty_usage(), "seed": empty, "hypotheses": [], "evidence": [], "probes_run": 0},
-                f"feature {f} never fires on the corpus")
+        empty = {
+            "max_activation": 0.0,
+            "frequency": 0.0,
+            "mean_activation": 0.0,
+            "top": [],
+            "quantiles": [],
+            "negatives": [],
+            "mi_words": [],
+            "trigger_tokens": [],
+            "preceding": [],
+            "structure": {},
+        }
+        return (
+            {
+                "stop_reason": "dead feature: never active on the corpus",
+                "round": 0,
+                "usage": empty_usage(),
+                "seed": empty,
+                "hypotheses": [],
+                "evidence": [],
+                "probes_run": 0,
+            },
+            f"feature {f} never fires on the corpus",
+        )
     with rt.model_lock:
         top = [_obs(c, stats.max_activation) for c in rt.store.top(f, s.n_top)]
-        quant = [_obs(c, stats.max_activation) for c in rt.store.quantile_samples(
-            f, s.n_quantile_bins, s.per_quantile, exclude_top=s.n_top)]
+        quant = [
+            _obs(c, stats.max_activation)
+            for c in rt.store.quantile_samples(f, s.n_quantile_bins, s.per_quantile, exclude_top=s.n_top)
+        ]
         neg = [_obs(c, stats.max_activation) for c in rt.store.random_negatives(f, s.n_negatives)]
     observed = top + quant
     seed_data = {
-        "max_activation": stats.max_activation, "frequency": stats.frequency,
+        "max_activation": stats.max_activation,
+        "frequency": stats.frequency,
         "mean_activation": stats.mean_activation,
-        "top": top, "quantiles": quant, "negatives": neg, "mi_words": _mi_words(rt, f),
+        "top": top,
+        "quantiles": quant,
+        "negatives": neg,
+        "mi_words": _mi_words(rt, f),
         "trigger_tokens": ev.trigger_tokens(observed, s.active_threshold),
         "preceding": ev.preceding_tokens(observed, s.active_threshold),
         "structure": ev.structure_shares(observed, s.active_threshold),
     }
-    msg = (f"seed: max act {stats.max_activation:.3f}, "
-           f"{len(top)} top / {len(quant)} quantile / {len(neg)} negative contexts")
-    return {"seed": seed_data, "round": 0, "usage": state.get("usage") or empty_usage(), "probes_run": 0,
-            "evidence": [], "hypotheses": [], "stop_reason": None}, msg
+    msg = (
+        f"seed: max act {stats.max_activation:.3f}, "
+        f"{len(top)} top / {len(quant)} quantile / {len(neg)} negative contexts"
+    )
+    return {
+        "seed": seed_data,
+        "round": 0,
+        "usage": state.get("usage") or empty_usage(),
+        "probes_run": 0,
+        "evidence": [],
+        "hypotheses": [],
+        "stop_reason": None,
+    }, msg
 
 
 def _mi_words(rt: Runtime, feature: int) -> list[list]:
@@ -152,10 +206,13 @@ def hypothesize(rt: Runtime, state: AgentState) -> tuple[AgentState, str]:
     """Ask the explainer for competing hypotheses (with a control) from the seed summary."""
     info = rt.subject.info()
     fields, context = summaries.for_hypothesize(
-        state, {"feature": state["feature"], "hook_name": info["hook_name"], "model": info["model"]})
+        state, {"feature": state["feature"], "hook_name": info["hook_name"], "model": info["model"]}
+    )
     data, usage, stop = ask(rt, state, "hypothesize", "hypothesize", fields, context, "hypotheses")
-    hyps = [new_hypothesis(f"H{i}", h["text"], h["kind"], h["role"], h.get("predicate"), refinements=0)
-            for i, h in enumerate((data or {}).get("hypotheses", []), 1)]
+    hyps = [
+        new_hypothesis(f"H{i}", h["text"], h["kind"], h["role"], h.get("predicate"), refinements=0)
+        for i, h in enumerate((data or {}).get("hypotheses", []), 1)
+    ]
     hyps = _score(hyps, _observations(state), rt.settings.active_threshold)
     lines = [f"  {h['id']} ({h['kind']}/{h['role']}): {h['text']}" for h in hyps]
     msg = "hypotheses:\n" + "\n".join(lines) if hyps else f"no hypotheses ({stop})"
@@ -168,8 +225,10 @@ def design(rt: Runtime, state: AgentState) -> tuple[AgentState, str]:
     rnd = state.get("round", 0) + 1
     open_hyps = [h for h in state["hypotheses"] if h["status"] not in DECIDED]
     room = min(rt.budgets.probes_per_round, rt.budgets.max_probes - state.get("probes_run", 0))
-    examples = {"top": [{"tokens": o["tokens"], "acts": o["acts"]} for o in state["seed"]["top"][:6]],
-                "negatives": [{"tokens": o["tokens"]} for o in state["seed"]["negatives"][:4]]}
+    examples = {
+        "top": [{"tokens": o["tokens"], "acts": o["acts"]} for o in state["seed"]["top"][:6]],
+        "negatives": [{"tokens": o["tokens"]} for o in state["seed"]["negatives"][:4]],
+    }
     fields, context = summaries.for_design(state, open_hyps, room, examples)
     data, usage, stop = ask(rt, {**state}, "design", "design", fields, context, "probes")
     known = {h["id"] for h in open_hyps}
@@ -187,8 +246,10 @@ def design(rt: Runtime, state: AgentState) -> tuple[AgentState, str]:
     # a spent budget still lets the free corpus probes run (analyze stops before its call); an
     # explainer failure stops the run here, as in every other node
     go_on = bool(pending) and not (stop or "").startswith("explainer_error")
-    return ({"pending": pending, "round": rnd, "usage": usage, "stop_reason": None if go_on else stop},
-            f"round {rnd}: designed {len(pending)} probes")
+    return (
+        {"pending": pending, "round": rnd, "usage": usage, "stop_reason": None if go_on else stop},
+        f"round {rnd}: designed {len(pending)} probes",
+    )
 
 
 def _corpus_probes(rt: Runtime, state: AgentState, hyps: list[Hypothesis], exclude_texts: set) -> list[Probe]:
@@ -202,15 +263,26 @@ def _corpus_probes(rt: Runtime, state: AgentState, hyps: list[Hypothesis], exclu
         if pred.get("type") != "token_set":
             continue
         # the token as written, word-initial, capitalised, both: the last token id of each form
-        forms = [form for t in pred["tokens"]
-                 for form in (t, " " + t.strip(), t.strip().capitalize(), " " + t.strip().capitalize())]
+        forms = [
+            form
+            for t in pred["tokens"]
+            for form in (t, " " + t.strip(), t.strip().capitalize(), " " + t.strip().capitalize())
+        ]
         ids = sorted({i for form in forms for i in tok(form, add_special_tokens=False)["input_ids"][-1:]})
-        found = rt.store.search(ids, limit=rt.settings.corpus_probes_per_hypothesis, exclude=seen_ids,
-                                seed=state.get("round", 0))
+        found = rt.store.search(
+            ids, limit=rt.settings.corpus_probes_per_hypothesis, exclude=seen_ids, seed=state.get("round", 0)
+        )
         for text in rt.store.iter_texts(found):
             if text not in exclude_texts:
-                out.append({"hypothesis_id": h["id"], "text": text, "purpose": "positive", "expect": "high",
-                            "source": "corpus"})
+                out.append(
+                    {
+                        "hypothesis_id": h["id"],
+                        "text": text,
+                        "purpose": "positive",
+                        "expect": "high",
+                        "source": "corpus",
+                    }
+                )
     return out
 
 
@@ -230,14 +302,26 @@ def probe(rt: Runtime, state: AgentState) -> tuple[AgentState, str | None]:
         raw = ta.column(f).tolist()
         pos = peak_position(acts)
         peak = acts[pos] if acts else 0.0
-        new.append({**p, "tokens": ta.tokens, "acts": [round(a, 4) for a in acts],
-                    "max_activation": round(raw[pos], 5) if raw else 0.0, "normalized": round(peak, 4),
-                    "max_token": ta.tokens[pos] if raw and raw[pos] > 0 else None,
-                    "agrees": ev.probe_verdict(p["expect"], peak, rt.settings.active_threshold)})
+        new.append(
+            {
+                **p,
+                "tokens": ta.tokens,
+                "acts": [round(a, 4) for a in acts],
+                "max_activation": round(raw[pos], 5) if raw else 0.0,
+                "normalized": round(peak, 4),
+                "max_token": ta.tokens[pos] if raw and raw[pos] > 0 else None,
+                "agrees": ev.probe_verdict(p["expect"], peak, rt.settings.active_threshold),
+            }
+        )
     agree = sum(e["agrees"] for e in new)
-    return ({"pending": [], "evidence": [*state.get("evidence", []), *new],
-             "probes_run": state.get("probes_run", 0) + len(new)},
-            f"probed {len(new)} texts: {agree} matched expectations")
+    return (
+        {
+            "pending": [],
+            "evidence": [*state.get("evidence", []), *new],
+            "probes_run": state.get("probes_run", 0) + len(new),
+        },
+        f"probed {len(new)} texts: {agree} matched expectations",
+    )
 
 
 @node()
@@ -248,9 +332,11 @@ def analyze(rt: Runtime, state: AgentState) -> tuple[AgentState, str]:
     observations = _observations(state)
     hyps = _score(state["hypotheses"], observations, s.active_threshold)
     new = [e for e in state["evidence"] if e["round"] == rnd]
-    extra = {"token_stats": _top_token_stats(observations, s.active_threshold),
-             "preceding": ev.preceding_tokens(observations, s.active_threshold),
-             "max_refinements": s.max_refinements}
+    extra = {
+        "token_stats": _top_token_stats(observations, s.active_threshold),
+        "preceding": ev.preceding_tokens(observations, s.active_threshold),
+        "max_refinements": s.max_refinements,
+    }
     fields, context = summaries.for_analyze({**state, "hypotheses": hyps}, new, s.active_threshold, extra)
     data, usage, stop = ask(rt, state, "analyze", "analyze", fields, context, "analysis")
     by_id = {h["id"]: dict(h) for h in hyps}
@@ -283,8 +369,11 @@ def _top_token_stats(observations: list[dict], threshold: float, limit: int = 40
 def review(rt: Runtime, state: AgentState) -> tuple[AgentState, str]:
     """Decide, in code, whether to stop (budget, convergence, round limit) or run another round."""
     reason = review_decision(state, rt.budgets)
-    msg = (f"review: stop ({reason})" if reason
-           else f"review: another round (round {state.get('round', 0)} done)")
+    msg = (
+        f"review: stop ({reason})"
+        if reason
+        else f"review: another round (round {state.get('round', 0)} done)"
+    )
     return {"stop_reason": reason}, msg
 
 
@@ -301,5 +390,7 @@ def conclude(rt: Runtime, state: AgentState) -> tuple[AgentState, str]:
     if data is None:
         data = conclude_from_evidence(context, dead=not state.get("hypotheses"))
         concluded_by = "offline (rule-based, from the evidence so far)"
-    return ({"conclusion": {**data, "concluded_by": concluded_by}, "usage": usage, "stop_reason": stop},
-            f"conclusion: {' | '.join(data['labels'])}")
+    return (
+        {"conclusion": {**data, "concluded_by": concluded_by}, "usage": usage, "stop_reason": stop},
+        f"conclusion: {' | '.join(data['labels'])}",
+    )

@@ -74,6 +74,8 @@ def review_decision(state: AgentState, budgets: BudgetConfig) -> str | None:
 
 def route_or_conclude(next_node: NodeName) -> Callable[[AgentState], NodeName]:
     """Edge function: go to `next_node` unless a node has set a stop reason."""
+
     def route(state: AgentState) -> NodeName:
         return "conclude" if state.get("stop_reason") else next_node
+
     return route

@@ -42,8 +42,15 @@ class AgentConfig:
     def __post_init__(self) -> None:
         if not 0 < self.active_threshold <= 1:
             raise ConfigError(f"active_threshold must be in (0, 1], got {self.active_threshold!r}")
-        for name in ("n_top", "n_quantile_bins", "per_quantile", "n_negatives", "mi_words",
-                     "corpus_probes_per_hypothesis", "max_refinements"):
+        for name in (
+            "n_top",
+            "n_quantile_bins",
+            "per_quantile",
+            "n_negatives",
+            "mi_words",
+            "corpus_probes_per_hypothesis",
+            "max_refinements",
+        ):
             value = getattr(self, name)
             # max_refinements may be 0 (never refine); the others need at least one
             low = 0 if name == "max_refinements" else 1

@@ -12,8 +12,18 @@ from typing import NotRequired, TypedDict
 
 from sage.hypotheses.records import Conclusion, HistoryEntry, Hypothesis
 
-__all__ = ["AgentState", "Conclusion", "HistoryEntry", "Hypothesis", "Observation", "Probe", "SeedContext",
-           "SeedSummary", "Usage", "empty_usage"]
+__all__ = [
+    "AgentState",
+    "Conclusion",
+    "HistoryEntry",
+    "Hypothesis",
+    "Observation",
+    "Probe",
+    "SeedContext",
+    "SeedSummary",
+    "Usage",
+    "empty_usage",
+]
 
 
 class SeedContext(TypedDict):

@@ -20,8 +20,8 @@ def mark(obs: SeedContext | Observation) -> str:
     if len(toks) <= skip:
         return ""
     pos = peak_position(acts, skip)
-    left = "".join(toks[max(skip, pos - 24): pos])
-    right = "".join(toks[pos + 1: pos + 8])
+    left = "".join(toks[max(skip, pos - 24) : pos])
+    right = "".join(toks[pos + 1 : pos + 8])
     return f"...{left}[[{toks[pos]}]]({acts[pos]:.2f}){right}...".replace("\n", "\\n")
 
 
@@ -34,7 +34,7 @@ def hypothesis_line(h: Hypothesis) -> str:
 def evidence_line(e: Observation) -> str:
     text = e["text"][:MAX_TEXT].replace("\n", "\\n")
     where = f" on {e['max_token']!r}" if e.get("max_token") is not None else " (silent)"
-    return f"- [{e['probe_id']}] \"{text}\" -> {e['normalized']:.2f}{where} (expected {e['expect']})"
+    return f'- [{e["probe_id"]}] "{text}" -> {e["normalized"]:.2f}{where} (expected {e["expect"]})'
 
 
 def for_hypothesize(state: AgentState, feature_desc: dict) -> tuple[dict, dict]:
@@ -51,36 +51,61 @@ def for_hypothesize(state: AgentState, feature_desc: dict) -> tuple[dict, dict]:
     return fields, context
 
 
-def for_design(state: AgentState, open_hyps: list[Hypothesis], max_probes: int,
-               examples: dict) -> tuple[dict, dict]:
+def for_design(
+    state: AgentState, open_hyps: list[Hypothesis], max_probes: int, examples: dict
+) -> tuple[dict, dict]:
     recent = [e for e in state.get("evidence", []) if e["round"] == state.get("round", 0)]
-    fields = {"feature": state["feature"], "hypotheses": "\n".join(map(hypothesis_line, open_hyps)),
-              "evidence": "\n".join(map(evidence_line, recent[-20:])) or "(none yet)",
-              "max_probes": max_probes}
-    context = {"hypotheses": open_hyps, "round": state.get("round", 0), "max_probes": max_probes,
-               "tested": sorted({e["text"] for e in state.get("evidence", [])}), **examples}
+    fields = {
+        "feature": state["feature"],
+        "hypotheses": "\n".join(map(hypothesis_line, open_hyps)),
+        "evidence": "\n".join(map(evidence_line, recent[-20:])) or "(none yet)",
+        "max_probes": max_probes,
+    }
+    context = {
+        "hypotheses": open_hyps,
+        "round": state.get("round", 0),
+        "max_probes": max_probes,
+        "tested": sorted({e["text"] for e in state.get("evidence", [])}),
+        **examples,
+    }
     return fields, context
 
 
-def for_analyze(state: AgentState, new: list[Observation], threshold: float,
-                extra: dict) -> tuple[dict, dict]:
+def for_analyze(
+    state: AgentState, new: list[Observation], threshold: float, extra: dict
+) -> tuple[dict, dict]:
     hyps = state["hypotheses"]
     scores = [f"- {h['id']}: precision={h.get('precision')} recall={h.get('recall')}" for h in hyps]
-    fields = {"feature": state["feature"], "hypotheses": "\n".join(map(hypothesis_line, hyps)),
-              "results": "\n".join(map(evidence_line, new)) or "(none)", "active_threshold": threshold,
-              "predicate_scores": "\n".join(scores)}
+    fields = {
+        "feature": state["feature"],
+        "hypotheses": "\n".join(map(hypothesis_line, hyps)),
+        "results": "\n".join(map(evidence_line, new)) or "(none)",
+        "active_threshold": threshold,
+        "predicate_scores": "\n".join(scores),
+    }
     result_keys = ("probe_id", "hypothesis_id", "expect", "normalized", "agrees")
-    context = {"hypotheses": hyps, "results": [{k: e[k] for k in result_keys} for e in new],
-               "round": state.get("round", 0), **extra}
+    context = {
+        "hypotheses": hyps,
+        "results": [{k: e[k] for k in result_keys} for e in new],
+        "round": state.get("round", 0),
+        **extra,
+    }
     return fields, context
 
 
 def for_conclude(state: AgentState) -> tuple[dict, dict]:
     ev = sorted(state.get("evidence", []), key=lambda e: -e["normalized"])
     key = ev[:8] + [e for e in ev if e["expect"] == "low"][:4]
-    fields = {"feature": state["feature"], "hypotheses": "\n".join(map(hypothesis_line, state["hypotheses"])),
-              "evidence": "\n".join(map(evidence_line, key)) or "(none)"}
-    context = {"hypotheses": state["hypotheses"], "top": state["seed"]["top"][:3],
-               "strongest_probe": ev[0] if ev else None, "n_probes": len(ev),
-               "max_activation": state["seed"]["max_activation"]}
+    fields = {
+        "feature": state["feature"],
+        "hypotheses": "\n".join(map(hypothesis_line, state["hypotheses"])),
+        "evidence": "\n".join(map(evidence_line, key)) or "(none)",
+    }
+    context = {
+        "hypotheses": state["hypotheses"],
+        "top": state["seed"]["top"][:3],
+        "strongest_probe": ev[0] if ev else None,
+        "n_probes": len(ev),
+        "max_activation": state["seed"]["max_activation"],
+    }
     return fields, context

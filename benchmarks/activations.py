@@ -50,7 +50,7 @@ def bf16_peak_flops(n: int = 2048, reps: int = 8) -> float:
         t = time.perf_counter()
         a @ b
         best = min(best, time.perf_counter() - t)
-    return 2 * n ** 3 / best
+    return 2 * n**3 / best
 
 
 def corpus_texts(corpus_spec: str, tokenizer, n: int, length: int) -> list[str]:
@@ -70,8 +70,11 @@ def linear_flops_per_token(subject, engine) -> float:
     total, handles = [0.0], []
     for module in subject.model.modules():
         if isinstance(module, torch.nn.Linear):
-            handles.append(module.register_forward_hook(
-                lambda m, i, o: total.__setitem__(0, total[0] + 2 * m.in_features * m.out_features)))
+            handles.append(
+                module.register_forward_hook(
+                    lambda m, i, o: total.__setitem__(0, total[0] + 2 * m.in_features * m.out_features)
+                )
+            )
     try:
         engine.hidden(torch.tensor([[subject.sink_id]]), None)
     finally:
@@ -96,7 +99,9 @@ def baseline_hook(site) -> str:
     if site.read == "output":
         return site.module_name
     if site.layer == 0:
-        raise SystemExit(f"the baseline cannot read the input of {site.module_name} (HookedProxyLM hooks outputs)")
+        raise SystemExit(
+            f"the baseline cannot read the input of {site.module_name} (HookedProxyLM hooks outputs)"
+        )
     prefix, _, index = site.module_name.rpartition(".")
     if not index.isdigit():
         raise SystemExit(f"no baseline mapping for reading the input of {site.module_name}")
@@ -105,7 +110,7 @@ def baseline_hook(site) -> str:
 
 def chunks(items: list, size: int):
     for i in range(0, len(items), size):
-        yield items[i: i + size]
+        yield items[i : i + size]
 
 
 def time_engine(engine, texts: list[str], batch_size: int) -> float:
@@ -116,7 +121,9 @@ def time_engine(engine, texts: list[str], batch_size: int) -> float:
     return time.perf_counter() - start
 
 
-def time_baseline(hooked, sae, hook: str, stop_layer: int, texts: list[str], batch_size: int) -> tuple[float, bool]:
+def time_baseline(
+    hooked, sae, hook: str, stop_layer: int, texts: list[str], batch_size: int
+) -> tuple[float, bool]:
     """Seconds for all texts, and whether sae-lens really stopped the forward at the hook."""
     tok = hooked.tokenizer
     if tok.pad_token is None:
@@ -125,7 +132,9 @@ def time_baseline(hooked, sae, hook: str, stop_layer: int, texts: list[str], bat
     def one(batch):
         enc = tok(batch, return_tensors="pt", padding=True)
         with torch.no_grad():
-            logits, cache = hooked.run_with_cache(enc["input_ids"], names_filter=[hook], stop_at_layer=stop_layer)
+            logits, cache = hooked.run_with_cache(
+                enc["input_ids"], names_filter=[hook], stop_at_layer=stop_layer
+            )
             sae.encode(cache[hook].to(sae.dtype))
         return logits is None  # no logits: the forward ended at the hook
 
@@ -140,15 +149,23 @@ def main(argv=None) -> int:
     from sage import config
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--model", default=config.DEFAULT, help="model (default: the embedded SmolLM2-135M-Instruct)")
+    ap.add_argument(
+        "--model", default=config.DEFAULT, help="model (default: the embedded SmolLM2-135M-Instruct)"
+    )
     ap.add_argument("--sae", default=config.DEFAULT, help="SAE (default: the shipped default SAE)")
-    ap.add_argument("--corpus", default=config.DEFAULT, help="where the texts come from (default: default corpus)")
+    ap.add_argument(
+        "--corpus", default=config.DEFAULT, help="where the texts come from (default: default corpus)"
+    )
     ap.add_argument("--n-texts", type=int, default=128)
     ap.add_argument("--batch-size", type=int, default=ENGINE.batch_size)
     ap.add_argument("--max-length", type=int, default=128, help="tokens per text")
     ap.add_argument("--dtype", choices=sorted(DTYPES), help="engine dtype (default: SAGE's, bfloat16)")
-    ap.add_argument("--baseline-dtype", choices=["auto", *sorted(DTYPES)], default="auto",
-                    help="baseline dtype (auto: whatever from_pretrained loads by default)")
+    ap.add_argument(
+        "--baseline-dtype",
+        choices=["auto", *sorted(DTYPES)],
+        default="auto",
+        help="baseline dtype (auto: whatever from_pretrained loads by default)",
+    )
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
 
@@ -165,39 +182,61 @@ def main(argv=None) -> int:
 
     hook = baseline_hook(subject.site)
     kwargs = {} if args.baseline_dtype == "auto" else {"dtype": DTYPES[args.baseline_dtype]}
-    hooked = load_model("AutoModelForCausalLM", resolve_model_path(args.model), device="cpu",
-                        model_from_pretrained_kwargs=kwargs, hook_names=[hook])
+    hooked = load_model(
+        "AutoModelForCausalLM",
+        resolve_model_path(args.model),
+        device="cpu",
+        model_from_pretrained_kwargs=kwargs,
+        hook_names=[hook],
+    )
     hooked.eval()
     baseline_dtype = next(hooked.model.parameters()).dtype
 
     peak = bf16_peak_flops()
     t_engine = time_engine(engine, texts, args.batch_size)
-    t_base, base_stopped = time_baseline(hooked, subject.sae, hook, subject.site.layer + 1, texts, args.batch_size)
+    t_base, base_stopped = time_baseline(
+        hooked, subject.sae, hook, subject.site.layer + 1, texts, args.batch_size
+    )
     peak = max(peak, bf16_peak_flops())  # again after the runs: the better of the two
     flops = engine_flops(subject, engine, lengths)
 
     res = {
-        "model": subject.model_id, "sae": subject.info()["sae"], "hook": subject.site.hook_name,
-        "hf_module": subject.site.module_name, "texts": len(texts), "tokens": n_tokens,
-        "batch_size": args.batch_size, "threads": torch.get_num_threads(),
+        "model": subject.model_id,
+        "sae": subject.info()["sae"],
+        "hook": subject.site.hook_name,
+        "hf_module": subject.site.module_name,
+        "texts": len(texts),
+        "tokens": n_tokens,
+        "batch_size": args.batch_size,
+        "threads": torch.get_num_threads(),
         "engine_dtype": str(subject.dtype).replace("torch.", ""),
-        "baseline_dtype": str(baseline_dtype).replace("torch.", ""), "baseline_stops_at_hook": base_stopped,
-        "engine_tokens_per_s": round(n_tokens / t_engine, 1), "baseline_tokens_per_s": round(n_tokens / t_base, 1),
+        "baseline_dtype": str(baseline_dtype).replace("torch.", ""),
+        "baseline_stops_at_hook": base_stopped,
+        "engine_tokens_per_s": round(n_tokens / t_engine, 1),
+        "baseline_tokens_per_s": round(n_tokens / t_base, 1),
         "speedup": round(t_base / t_engine, 2),
-        "engine_gflop": round(flops / 1e9, 2), "engine_tflop_per_s": round(flops / t_engine / 1e12, 4),
-        "bf16_peak_tflop_per_s": round(peak / 1e12, 3), "fraction_of_bf16_peak": round(flops / t_engine / peak, 4),
+        "engine_gflop": round(flops / 1e9, 2),
+        "engine_tflop_per_s": round(flops / t_engine / 1e12, 4),
+        "bf16_peak_tflop_per_s": round(peak / 1e12, 3),
+        "fraction_of_bf16_peak": round(flops / t_engine / peak, 4),
     }
     if args.json:
         print(json.dumps(res, indent=2))
         return 0
-    print(f"{res['model']} + {res['sae']} at {res['hook']} ({res['hf_module']}); {res['texts']} texts x "
-          f"{args.max_length} tokens = {n_tokens} tokens, batch {args.batch_size}, {res['threads']} threads")
+    print(
+        f"{res['model']} + {res['sae']} at {res['hook']} ({res['hf_module']}); {res['texts']} texts x "
+        f"{args.max_length} tokens = {n_tokens} tokens, batch {args.batch_size}, {res['threads']} threads"
+    )
     print(f"  SAGE engine ({res['engine_dtype']}): {res['engine_tokens_per_s']:>10.1f} tokens/s")
-    print(f"  sae-lens HookedProxyLM baseline ({res['baseline_dtype']}, "
-          f"{'stops' if base_stopped else 'does not stop'} at the hook): {res['baseline_tokens_per_s']:>10.1f} tokens/s")
+    print(
+        f"  sae-lens HookedProxyLM baseline ({res['baseline_dtype']}, "
+        f"{'stops' if base_stopped else 'does not stop'} at the hook): {res['baseline_tokens_per_s']:>10.1f} tokens/s"
+    )
     print(f"  ratio (engine / baseline):  {res['speedup']:.2f}x")
-    print(f"  engine: {res['engine_tflop_per_s']:.3f} TFLOP/s = {res['fraction_of_bf16_peak']:.1%} of this CPU's bf16 "
-          f"matmul peak, {res['bf16_peak_tflop_per_s']:.2f} TFLOP/s (measured in this run, 2048^3 bf16 matmul)")
+    print(
+        f"  engine: {res['engine_tflop_per_s']:.3f} TFLOP/s = {res['fraction_of_bf16_peak']:.1%} of this CPU's bf16 "
+        f"matmul peak, {res['bf16_peak_tflop_per_s']:.2f} TFLOP/s (measured in this run, 2048^3 bf16 matmul)"
+    )
     return 0
 
 

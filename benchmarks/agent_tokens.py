@@ -47,7 +47,9 @@ class CountingScriptedExplainer(Backend):
         data = answer(req.task, len(self.calls))
         sizes = [self.count(m["content"]) for m in messages]
         reply = self.count(json.dumps(data))
-        self.calls.append({"task": req.task, "roles": [m["role"] for m in messages], "sizes": sizes, "reply": reply})
+        self.calls.append(
+            {"task": req.task, "roles": [m["role"] for m in messages], "sizes": sizes, "reply": reply}
+        )
         return data, Usage(sum(sizes), reply)
 
 
@@ -88,9 +90,13 @@ def main(argv=None) -> int:
     ap.add_argument("--corpus", default="default", help="corpus, with --model (default: default)")
     ap.add_argument("--features", type=int, default=3, help="features to average over (most frequent ones)")
     ap.add_argument("--max-rounds", type=int, default=6)
-    ap.add_argument("--count", choices=["auto", "tokenizer", "chars"], default="auto",
-                    help="how to count tokens: the subject's tokenizer, or ~4 characters a token "
-                         "(auto: the tokenizer with --model, chars for the tiny fixtures, whose toy BPE has 400 tokens)")
+    ap.add_argument(
+        "--count",
+        choices=["auto", "tokenizer", "chars"],
+        default="auto",
+        help="how to count tokens: the subject's tokenizer, or ~4 characters a token "
+        "(auto: the tokenizer with --model, chars for the tiny fixtures, whose toy BPE has 400 tokens)",
+    )
     ap.add_argument("--json", action="store_true", help="print the table as JSON")
     args = ap.parse_args(argv)
 
@@ -103,7 +109,9 @@ def main(argv=None) -> int:
             opened = Session.open(args.model, args.sae, args.corpus, "offline")
             session = Session(opened.subject, opened.store, backend, opened.corpus_name)
         else:
-            os.environ.setdefault("SAGE_HOME", str(Path(tmp) / "sage_home"))  # keep fixture caches out of ~/.cache
+            os.environ.setdefault(
+                "SAGE_HOME", str(Path(tmp) / "sage_home")
+            )  # keep fixture caches out of ~/.cache
             session = tiny_session(Path(tmp), backend)
         if args.count == "auto":
             args.count = "tokenizer" if args.model else "chars"
@@ -121,8 +129,15 @@ def main(argv=None) -> int:
                 transcript += transcript_cost(backend.calls)
                 calls += len(backend.calls)
             n = len(features)
-            rows.append({"rounds": rounds, "llm_calls": calls / n, "sage_tokens": round(sage_tokens / n),
-                         "transcript_tokens": round(transcript / n), "ratio": round(transcript / sage_tokens, 2)})
+            rows.append(
+                {
+                    "rounds": rounds,
+                    "llm_calls": calls / n,
+                    "sage_tokens": round(sage_tokens / n),
+                    "transcript_tokens": round(transcript / n),
+                    "ratio": round(transcript / sage_tokens, 2),
+                }
+            )
 
     for prev, row in zip([None, *rows], rows):
         row["sage_delta"] = row["sage_tokens"] - (prev["sage_tokens"] if prev else 0)
@@ -130,16 +145,22 @@ def main(argv=None) -> int:
     if args.json:
         print(json.dumps({"features": features, "count": args.count, "rows": rows}, indent=2))
         return 0
-    print(f"LLM tokens per feature (mean over features {features}; counted by {args.count}); "
-          "delta = added by that round")
+    print(
+        f"LLM tokens per feature (mean over features {features}; counted by {args.count}); "
+        "delta = added by that round"
+    )
     print(f"{'rounds':>6} {'calls':>6} {'SAGE':>9} {'delta':>7} {'transcript':>11} {'delta':>7} {'ratio':>6}")
     for r in rows:
-        print(f"{r['rounds']:>6} {r['llm_calls']:>6.1f} {r['sage_tokens']:>9} {r['sage_delta']:>7} "
-              f"{r['transcript_tokens']:>11} {r['transcript_delta']:>7} {r['ratio']:>6.2f}")
+        print(
+            f"{r['rounds']:>6} {r['llm_calls']:>6.1f} {r['sage_tokens']:>9} {r['sage_delta']:>7} "
+            f"{r['transcript_tokens']:>11} {r['transcript_delta']:>7} {r['ratio']:>6.2f}"
+        )
     per_round = [r["sage_delta"] for r in rows[1:]]
     grow = [r["transcript_delta"] for r in rows[1:]]
-    print(f"SAGE adds {min(per_round)}-{max(per_round)} tokens per round (linear); the transcript adds "
-          f"{grow[0]} in round 2 and {grow[-1]} in round {rows[-1]['rounds']} (quadratic).")
+    print(
+        f"SAGE adds {min(per_round)}-{max(per_round)} tokens per round (linear); the transcript adds "
+        f"{grow[0]} in round 2 and {grow[-1]} in round {rows[-1]['rounds']} (quadratic)."
+    )
     return 0
 
 

@@ -1,6 +1,6 @@
 """Explain one feature of the embedded default from Python and print what SAGE found.
 
-    python examples/explain_one.py 4213
+python examples/explain_one.py 4213
 """
 
 import sys

@@ -4,19 +4,19 @@
 from __future__ import annotations
 
 import json
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 
 
-@lru_cache(maxsize=None)
+@cache
 def schema(name: str) -> dict:
     """The JSON Schema `prompts/schemas/<name>.json`, with `$ref`s to sibling schemas resolvable by `validator`."""
     return json.loads((HERE / "schemas" / f"{name}.json").read_text())
 
 
-@lru_cache(maxsize=None)
+@cache
 def template(name: str) -> str:
     """The prompt template `prompts/<name>.md` (Python `str.format` fields)."""
     return (HERE / f"{name}.md").read_text()
@@ -27,7 +27,8 @@ def validator(name: str):
     from jsonschema import Draft202012Validator
     from referencing import Registry, Resource
 
-    resources = [(p.name, Resource.from_contents(json.loads(p.read_text())))
-                 for p in (HERE / "schemas").glob("*.json")]
+    resources = [
+        (p.name, Resource.from_contents(json.loads(p.read_text()))) for p in (HERE / "schemas").glob("*.json")
+    ]
     registry = Registry().with_resources(resources)
     return Draft202012Validator(schema(name), registry=registry)

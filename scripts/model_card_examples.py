@@ -37,8 +37,10 @@ def main() -> None:
     stats = {f: store.feature_stats(f) for f in range(subject.d_sae)}
     pool = [f for f, s in stats.items() if FREQ_RANGE[0] <= s.frequency <= FREQ_RANGE[1]]
     chosen = sorted(random.Random(args.seed).sample(pool, min(args.n, len(pool))))
-    print(f"{len(pool)} of {subject.d_sae} features fire on {FREQ_RANGE[0]:.2%}-{FREQ_RANGE[1]:.0%} of tokens; "
-          f"{len(chosen)} drawn with seed {args.seed}.\n")
+    print(
+        f"{len(pool)} of {subject.d_sae} features fire on {FREQ_RANGE[0]:.2%}-{FREQ_RANGE[1]:.0%} of tokens; "
+        f"{len(chosen)} drawn with seed {args.seed}.\n"
+    )
     print("| feature | frequency | max act | top tokens | MI words | strongest context |")
     print("|---|---|---|---|---|---|")
     for f in chosen:
@@ -47,10 +49,12 @@ def main() -> None:
         words = ", ".join(w for w, _ in mi_words(subject, f, top=5))
         ctx = top[0].marked_text()
         mark = ctx.index("[[")
-        snippet = ("…" if mark > 60 else "") + ctx[max(0, mark - 60): mark + 40] + "…"
+        snippet = ("…" if mark > 60 else "") + ctx[max(0, mark - 60) : mark + 40] + "…"
         s = stats[f]
-        print(f"| {f} | {s.frequency:.3%} | {s.max_activation:.2f} | {_cell(tokens)} | {_cell(words)} | "
-              f"{_cell(snippet, 120)} |")
+        print(
+            f"| {f} | {s.frequency:.3%} | {s.max_activation:.2f} | {_cell(tokens)} | {_cell(words)} | "
+            f"{_cell(snippet, 120)} |"
+        )
 
 
 if __name__ == "__main__":

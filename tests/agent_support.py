@@ -13,7 +13,12 @@ import pytest
 from sage.testing import PROBE_WORDS, answer, build_store, live_features, write_corpus  # noqa: F401
 
 #: schema title (sent in OpenAI's response_format and Anthropic's tool input_schema) -> agent task
-TASK_OF_TITLE = {"Hypotheses": "hypothesize", "Probes": "design", "Analysis": "analyze", "Conclusion": "conclude"}
+TASK_OF_TITLE = {
+    "Hypotheses": "hypothesize",
+    "Probes": "design",
+    "Analysis": "analyze",
+    "Conclusion": "conclude",
+}
 TASKS = ("hypothesize", "design", "analyze", "conclude")
 
 

@@ -23,17 +23,30 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Callable, Union
+from typing import Union
 
-OPENAI_ERRORS = {400: ("invalid_request_error", None), 401: ("invalid_request_error", "invalid_api_key"),
-                 403: ("invalid_request_error", "unsupported_country_region_territory"),
-                 404: ("invalid_request_error", "model_not_found"), 429: ("requests", "rate_limit_exceeded"),
-                 500: ("server_error", None), 503: ("server_error", None)}
-ANTHROPIC_ERRORS = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
-                    404: "not_found_error", 413: "request_too_large", 429: "rate_limit_error", 500: "api_error",
-                    529: "overloaded_error"}
+OPENAI_ERRORS = {
+    400: ("invalid_request_error", None),
+    401: ("invalid_request_error", "invalid_api_key"),
+    403: ("invalid_request_error", "unsupported_country_region_territory"),
+    404: ("invalid_request_error", "model_not_found"),
+    429: ("requests", "rate_limit_exceeded"),
+    500: ("server_error", None),
+    503: ("server_error", None),
+}
+ANTHROPIC_ERRORS = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    500: "api_error",
+    529: "overloaded_error",
+}
 
 
 @dataclass
@@ -48,7 +61,7 @@ class Reply:
     logprobs: OpenAI only: one `{token: logprob}` per generated position, sent as `top_logprobs`.
     """
 
-    content: Union[str, dict, None] = None
+    content: str | dict | None = None
     status: int = 200
     message: str = ""
     delay: float = 0.0
@@ -77,8 +90,15 @@ class ScriptedServer:
     `usage_served` (input, output tokens reported in successful replies).
     """
 
-    def __init__(self, protocol: str, script: Script, *, api_key: str | None = None, max_requests: int = 64,
-                 lifetime_s: float = 120.0):
+    def __init__(
+        self,
+        protocol: str,
+        script: Script,
+        *,
+        api_key: str | None = None,
+        max_requests: int = 64,
+        lifetime_s: float = 120.0,
+    ):
         if protocol not in ("openai", "anthropic"):
             raise ValueError(f"protocol must be 'openai' or 'anthropic', not {protocol!r}")
         self.protocol = protocol
@@ -105,7 +125,7 @@ class ScriptedServer:
         root = f"http://127.0.0.1:{self.port}"
         return root + "/v1" if self.protocol == "openai" else root
 
-    def start(self) -> "ScriptedServer":
+    def start(self) -> ScriptedServer:
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -117,7 +137,9 @@ class ScriptedServer:
 
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._httpd.daemon_threads = True
-        threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        ).start()
         timer = threading.Timer(self.lifetime_s, self.stop)
         timer.daemon = True
         timer.start()
@@ -129,7 +151,7 @@ class ScriptedServer:
             self._httpd.shutdown()
             self._httpd.server_close()
 
-    def __enter__(self) -> "ScriptedServer":
+    def __enter__(self) -> ScriptedServer:
         return self.start()
 
     def __exit__(self, *exc) -> None:
@@ -158,7 +180,9 @@ class ScriptedServer:
         with self._lock:
             self.request_headers.append({k.lower(): v for k, v in h.headers.items()})
         if self.api_key is not None and self._key_of(h) != self.api_key:
-            reply = fail(401, "Incorrect API key provided." if self.protocol == "openai" else "invalid x-api-key")
+            reply = fail(
+                401, "Incorrect API key provided." if self.protocol == "openai" else "invalid x-api-key"
+            )
             with self._lock:
                 self.requests.append(body)
         else:
@@ -169,7 +193,9 @@ class ScriptedServer:
             time.sleep(reply.delay)
         if reply.status != 200:
             return self._send(h, reply.status, self._error_body(reply.status, reply.message), reply.headers)
-        payload = self._openai_ok(body, reply) if self.protocol == "openai" else self._anthropic_ok(body, reply)
+        payload = (
+            self._openai_ok(body, reply) if self.protocol == "openai" else self._anthropic_ok(body, reply)
+        )
         self._send(h, 200, payload, reply.headers)
 
     def _key_of(self, h) -> str | None:
@@ -194,8 +220,9 @@ class ScriptedServer:
 
     def _error_body(self, status: int, message: str) -> dict:
         if self.protocol == "openai":
-            etype, code = OPENAI_ERRORS.get(status, ("server_error" if status >= 500 else "invalid_request_error",
-                                                     None))
+            etype, code = OPENAI_ERRORS.get(
+                status, ("server_error" if status >= 500 else "invalid_request_error", None)
+            )
             return {"error": {"message": message, "type": etype, "param": None, "code": code}}
         etype = ANTHROPIC_ERRORS.get(status, "api_error" if status >= 500 else "invalid_request_error")
         return {"type": "error", "error": {"type": etype, "message": message}}
@@ -213,31 +240,63 @@ class ScriptedServer:
         n_in, n_out = self._usage(body, reply, text or "")
         logprobs = None
         if reply.logprobs is not None:
-            logprobs = {"refusal": None, "content": [
-                {"token": max(pos, key=pos.get), "logprob": max(pos.values()), "bytes": None,
-                 "top_logprobs": [{"token": t, "logprob": lp, "bytes": list(t.encode())} for t, lp in pos.items()]}
-                for pos in reply.logprobs]}
+            logprobs = {
+                "refusal": None,
+                "content": [
+                    {
+                        "token": max(pos, key=pos.get),
+                        "logprob": max(pos.values()),
+                        "bytes": None,
+                        "top_logprobs": [
+                            {"token": t, "logprob": lp, "bytes": list(t.encode())} for t, lp in pos.items()
+                        ],
+                    }
+                    for pos in reply.logprobs
+                ],
+            }
         return {
-            "id": f"chatcmpl-scripted-{len(self.served)}", "object": "chat.completion", "created": int(time.time()),
-            "model": body.get("model", "scripted"), "system_fingerprint": None,
-            "choices": [{"index": 0, "finish_reason": "stop", "logprobs": logprobs,
-                         "message": {"role": "assistant", "content": text, "refusal": None}}],
+            "id": f"chatcmpl-scripted-{len(self.served)}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": body.get("model", "scripted"),
+            "system_fingerprint": None,
+            "choices": [
+                {
+                    "index": 0,
+                    "finish_reason": "stop",
+                    "logprobs": logprobs,
+                    "message": {"role": "assistant", "content": text, "refusal": None},
+                }
+            ],
             "usage": {"prompt_tokens": n_in, "completion_tokens": n_out, "total_tokens": n_in + n_out},
         }
 
     def _anthropic_ok(self, body: dict, reply: Reply) -> dict:
         if isinstance(reply.content, dict):
             tool = (body.get("tool_choice") or {}).get("name") or "tool"
-            content = [{"type": "tool_use", "id": f"toolu_scripted_{len(self.served)}", "name": tool,
-                        "input": reply.content}]
+            content = [
+                {
+                    "type": "tool_use",
+                    "id": f"toolu_scripted_{len(self.served)}",
+                    "name": tool,
+                    "input": reply.content,
+                }
+            ]
             text, stop = json.dumps(reply.content), "tool_use"
         else:
             text, stop = reply.content or "", "end_turn"
             content = [{"type": "text", "text": text}]
         n_in, n_out = self._usage(body, reply, text)
-        return {"id": f"msg_scripted_{len(self.served)}", "type": "message", "role": "assistant",
-                "model": body.get("model", "scripted"), "content": content, "stop_reason": stop,
-                "stop_sequence": None, "usage": {"input_tokens": n_in, "output_tokens": n_out}}
+        return {
+            "id": f"msg_scripted_{len(self.served)}",
+            "type": "message",
+            "role": "assistant",
+            "model": body.get("model", "scripted"),
+            "content": content,
+            "stop_reason": stop,
+            "stop_sequence": None,
+            "usage": {"input_tokens": n_in, "output_tokens": n_out},
+        }
 
 
 def serve(protocol: str, script: Script, **kwargs) -> ScriptedServer:

@@ -82,8 +82,10 @@ def test_killed_halfway_then_resume_redoes_no_finished_feature(store, features, 
     assert done_once(out) == sorted(features[: k - 1])
 
     again = CountingOffline()
-    summary = explain_batch(features, out, session=session(store, again), resume=True, progress=False, max_rounds=2)
-    assert again.started == features[k - 1:]  # only the unfinished features were explained
+    summary = explain_batch(
+        features, out, session=session(store, again), resume=True, progress=False, max_rounds=2
+    )
+    assert again.started == features[k - 1 :]  # only the unfinished features were explained
     assert summary["skipped"] == k - 1 and summary["done"] == N - k + 1 and summary["failed"] == 0
     assert done_once(out) == sorted(features)
     for rec in records(out):
@@ -100,7 +102,9 @@ def test_a_torn_last_line_is_redone_and_the_file_stays_valid_jsonl(store, featur
     assert done_features(out) == set(features[:3]) - {torn}
 
     again = CountingOffline()
-    summary = explain_batch(features, out, session=session(store, again), resume=True, progress=False, max_rounds=2)
+    summary = explain_batch(
+        features, out, session=session(store, again), resume=True, progress=False, max_rounds=2
+    )
     assert sorted(again.started) == sorted({torn, *features[3:]})
     assert summary["skipped"] == 2 and summary["done"] == N - 2
     assert done_once(out) == sorted(features)  # every line parses: the torn tail did not corrupt the next one
@@ -121,13 +125,16 @@ def test_a_failing_feature_is_recorded_and_the_batch_goes_on(store, features, tm
     summary = explain_batch(features, out, session=session(store), progress=False, max_rounds=1)
     assert summary["failed"] == 1 and summary["done"] == N - 1
     errors = [r for r in records(out) if "error" in r]
-    assert errors == [{"feature": {"index": bad},
-                       "error": "RuntimeError: simulated failure while reading the store"}]
+    assert errors == [
+        {"feature": {"index": bad}, "error": "RuntimeError: simulated failure while reading the store"}
+    ]
     assert done_once(out) == sorted(set(features) - {bad})
 
     monkeypatch.setattr(store, "feature_stats", real)  # fixed: resume retries only the failed feature
     again = CountingOffline()
-    summary = explain_batch(features, out, session=session(store, again), resume=True, progress=False, max_rounds=1)
+    summary = explain_batch(
+        features, out, session=session(store, again), resume=True, progress=False, max_rounds=1
+    )
     assert again.started == [bad] and summary["done"] == 1 and summary["failed"] == 0
     assert done_once(out) == sorted(features)
 
@@ -142,7 +149,9 @@ def test_existing_output_without_resume_is_refused(store, features, tmp_path):
 def test_out_of_range_feature_is_refused_before_any_work(store, features, tmp_path):
     backend = CountingOffline()
     with pytest.raises(ConfigError, match="out of range"):
-        explain_batch([features[0], 10**6], tmp_path / "r.jsonl", session=session(store, backend), progress=False)
+        explain_batch(
+            [features[0], 10**6], tmp_path / "r.jsonl", session=session(store, backend), progress=False
+        )
     assert backend.started == [] and not (tmp_path / "r.jsonl").exists()
 
 
@@ -162,7 +171,9 @@ def test_concurrent_features_match_sequential_ones(store, features, reference, t
 
     monkeypatch.setattr(store.engine, "hidden", exclusive)
     out = tmp_path / "r.jsonl"
-    summary = explain_batch(features, out, session=session(store), concurrency=3, progress=False, max_rounds=2)
+    summary = explain_batch(
+        features, out, session=session(store), concurrency=3, progress=False, max_rounds=2
+    )
     assert summary["done"] == N and overlaps and not any(overlaps)
     for rec in records(out):
         assert comparable(rec) == comparable(reference[rec["feature"]["index"]])

@@ -47,6 +47,7 @@ def feature(store):
 @pytest.fixture
 def session_for(store, monkeypatch):
     """A Session whose explainer is the real SDK client of `srv.protocol`, pointed at `srv`."""
+
     def make(srv, **options) -> Session:
         if srv.protocol == "openai":
             monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
@@ -56,6 +57,7 @@ def session_for(store, monkeypatch):
             monkeypatch.setenv("ANTHROPIC_BASE_URL", srv.url)
         backend = make_backend(SPECS[srv.protocol], retry=FAST, **options)
         return Session(store.subject, store, backend, "tiny")
+
     return make
 
 
@@ -88,7 +90,9 @@ def test_full_run_asks_each_task_once_per_step(protocol, session_for, feature):
 
 @BOTH
 def test_malformed_json_then_valid_answer_completes_and_counts_attempts(protocol, session_for, feature):
-    script = Script({0: ok('{"hypotheses": [{"text": "cut off', input_tokens=IN_TOKENS, output_tokens=OUT_TOKENS)})
+    script = Script(
+        {0: ok('{"hypotheses": [{"text": "cut off', input_tokens=IN_TOKENS, output_tokens=OUT_TOKENS)}
+    )
     with serve(protocol, script) as srv:
         e = explain(feature, session=session_for(srv), max_rounds=2)
     data = check_valid(e)
@@ -103,12 +107,23 @@ def test_malformed_json_then_valid_answer_completes_and_counts_attempts(protocol
 
 @BOTH
 def test_rate_limit_and_server_error_are_retried(protocol, session_for, feature):
-    script = Script({0: fail(429, headers={"retry-after-ms": "1"}), 4: fail(500 if protocol == "openai" else 529)})
+    script = Script(
+        {0: fail(429, headers={"retry-after-ms": "1"}), 4: fail(500 if protocol == "openai" else 529)}
+    )
     with serve(protocol, script) as srv:
         e = explain(feature, session=session_for(srv), max_rounds=2)
     data = check_valid(e)
     sent = tasks_sent(srv)
-    assert sent == ["hypothesize", "hypothesize", "design", "analyze", "design", "design", "analyze", "conclude"]
+    assert sent == [
+        "hypothesize",
+        "hypothesize",
+        "design",
+        "analyze",
+        "design",
+        "design",
+        "analyze",
+        "conclude",
+    ]
     assert [r.status for r in srv.served].count(200) == 6
     assert data["stop_reason"] == "max_rounds" and data["concluded_by"] == SPECS[protocol]
     assert data["cost"]["llm_calls"] == 6 and data["cost"]["input_tokens"] == 6 * IN_TOKENS
@@ -164,8 +179,9 @@ def counters(store, monkeypatch):
 
 
 @BOTH
-def test_interrupt_during_a_call_then_resume_redoes_no_finished_node(protocol, session_for, feature, counters,
-                                                                      tmp_path):
+def test_interrupt_during_a_call_then_resume_redoes_no_finished_node(
+    protocol, session_for, feature, counters, tmp_path
+):
     """Ctrl-C (KeyboardInterrupt) while the 4th call (round-2 design) is under way; resume finishes the run."""
     with serve(protocol, Script()) as srv:  # the reference: one uninterrupted run
         reference = explain(feature, session=session_for(srv), max_rounds=2).to_dict()
@@ -190,14 +206,17 @@ def test_interrupt_during_a_call_then_resume_redoes_no_finished_node(protocol, s
 
     with serve(protocol, script) as srv2:  # a new process would build a fresh backend and session
         e = explain(feature, session=session_for(srv2), max_rounds=2, checkpoint_db=db, resume=True)
-    assert tasks_sent(srv2) == TWO_ROUNDS[3:]  # design, analyze (round 2), conclude: nothing finished is redone
+    assert (
+        tasks_sent(srv2) == TWO_ROUNDS[3:]
+    )  # design, analyze (round 2), conclude: nothing finished is redone
     assert counters == {"probe": 2, "seed": 1}  # round 1's probes were not run again, nor the seed
     assert strip_timings(check_valid(e)) == strip_timings(reference)
 
 
 @BOTH
-def test_interrupt_in_the_probe_node_then_resume_reruns_only_that_node(protocol, session_for, feature, counters,
-                                                                         tmp_path):
+def test_interrupt_in_the_probe_node_then_resume_reruns_only_that_node(
+    protocol, session_for, feature, counters, tmp_path
+):
     script, db = Script(), tmp_path / "ck.sqlite"
 
     def on_event(msg: str):  # raised inside the round-2 probe node, after the model ran
@@ -206,13 +225,13 @@ def test_interrupt_in_the_probe_node_then_resume_reruns_only_that_node(protocol,
             raise KeyboardInterrupt
 
     interrupted: list = []
-    with serve(protocol, script) as srv:
-        with pytest.raises(KeyboardInterrupt):
-            explain(feature, session=session_for(srv), max_rounds=2, checkpoint_db=db, on_event=on_event)
+    with serve(protocol, script) as srv, pytest.raises(KeyboardInterrupt):
+        explain(feature, session=session_for(srv), max_rounds=2, checkpoint_db=db, on_event=on_event)
     assert tasks_sent(srv) == TWO_ROUNDS[:4] and counters["probe"] == 2
     with serve(protocol, script) as srv2:
-        e = explain(feature, session=session_for(srv2), max_rounds=2, checkpoint_db=db, resume=True,
-                    on_event=on_event)
+        e = explain(
+            feature, session=session_for(srv2), max_rounds=2, checkpoint_db=db, resume=True, on_event=on_event
+        )
     assert tasks_sent(srv2) == TWO_ROUNDS[4:]
     assert counters == {"probe": 3, "seed": 1}  # only the interrupted probe node ran again
     data = check_valid(e)
@@ -221,8 +240,9 @@ def test_interrupt_in_the_probe_node_then_resume_reruns_only_that_node(protocol,
 
 
 @BOTH
-def test_permanent_failure_concludes_then_resume_continues_from_the_failed_node(protocol, session_for, feature,
-                                                                                 counters, tmp_path):
+def test_permanent_failure_concludes_then_resume_continues_from_the_failed_node(
+    protocol, session_for, feature, counters, tmp_path
+):
     """A 401 on the 4th call ends the run (recorded, concluded from round 1); after the key is fixed,
     resume re-asks only the failed call and what follows it."""
     script, db = Script({3: fail(401)}), tmp_path / "ck.sqlite"
@@ -251,6 +271,8 @@ def test_resume_of_a_finished_run_makes_no_call(protocol, session_for, feature, 
     with serve(protocol, Script()) as srv:
         first = explain(feature, session=session_for(srv), max_rounds=2, checkpoint_db=db).to_dict()
     with serve(protocol, Script()) as srv2:
-        again = explain(feature, session=session_for(srv2), max_rounds=2, checkpoint_db=db, resume=True).to_dict()
+        again = explain(
+            feature, session=session_for(srv2), max_rounds=2, checkpoint_db=db, resume=True
+        ).to_dict()
     assert srv2.requests == [] and counters == {"probe": 2, "seed": 1}
     assert strip_timings(again) == strip_timings(first)

@@ -127,8 +127,12 @@ def test_unknown_feature_is_a_config_error_naming_the_range(session, bad):
 
 def test_max_probes_budget_stops_the_custom_graph(session, feature):
     """The graph builder for custom pipelines, with a probe budget smaller than one round."""
-    rt = Runtime(subject=session.subject, store=session.store, backend=session.backend,
-                 budgets=BudgetConfig(max_rounds=5, max_probes=4, probes_per_round=24))
+    rt = Runtime(
+        subject=session.subject,
+        store=session.store,
+        backend=session.backend,
+        budgets=BudgetConfig(max_rounds=5, max_probes=4, probes_per_round=24),
+    )
     final = build_graph(rt).invoke({"feature": feature}, {"recursion_limit": recursion_limit(rt)})
     assert final["probes_run"] == 4 and final["round"] == 1
     assert final["stop_reason"] == "budget:max_probes"
@@ -137,6 +141,7 @@ def test_max_probes_budget_stops_the_custom_graph(session, feature):
 
 def test_a_failing_probe_stops_the_run_with_an_error(session, feature, monkeypatch):
     """The probe node never makes up activations: an engine failure surfaces as an error."""
+
     def broken(*args, **kwargs):
         raise RuntimeError("simulated engine failure")
 
@@ -155,7 +160,10 @@ def test_tokens_per_round_stay_flat_and_transcript_cost_is_quadratic(session, fe
     for rounds in (1, 2, 3, 4):
         backend.calls = []
         cost = explain(feature, session=scripted, max_rounds=rounds).to_dict()["cost"]
-        assert sum(sum(c["sizes"]) + c["reply"] for c in backend.calls) == cost["input_tokens"] + cost["output_tokens"]
+        assert (
+            sum(sum(c["sizes"]) + c["reply"] for c in backend.calls)
+            == cost["input_tokens"] + cost["output_tokens"]
+        )
         sent.append(cost["input_tokens"] + cost["output_tokens"])
         resent.append(transcript_cost(backend.calls))
     per_round = [b - a for a, b in zip(sent, sent[1:])]
@@ -167,7 +175,9 @@ def test_tokens_per_round_stay_flat_and_transcript_cost_is_quadratic(session, fe
 def test_transcript_cost_counts_every_earlier_message_again():
     from benchmarks.agent_tokens import transcript_cost
 
-    calls = [{"roles": ["system", "user"], "sizes": [10, 5], "reply": 2},
-             {"roles": ["system", "user"], "sizes": [10, 7], "reply": 3}]
+    calls = [
+        {"roles": ["system", "user"], "sizes": [10, 5], "reply": 2},
+        {"roles": ["system", "user"], "sizes": [10, 7], "reply": 3},
+    ]
     # call 1: 10 + 5 + 2; call 2: 10 + (5 + 2) + 7 + 3
     assert transcript_cost(calls) == 17 + 27

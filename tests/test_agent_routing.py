@@ -18,7 +18,11 @@ from sage.llm.pricing import PriceTable
 
 B = BudgetConfig(max_rounds=3, max_probes=10, max_llm_tokens=1000, max_usd=0.5)
 OPEN = [{"id": "H1", "status": "open"}, {"id": "H2", "status": "refuted"}, {"id": "H3", "status": "refined"}]
-DECIDED = [{"id": "H1", "status": "confirmed"}, {"id": "H2", "status": "refuted"}, {"id": "H3", "status": "refuted"}]
+DECIDED = [
+    {"id": "H1", "status": "confirmed"},
+    {"id": "H2", "status": "refuted"},
+    {"id": "H3", "status": "refuted"},
+]
 
 
 def usage(tokens_in=0, tokens_out=0, usd=0.0) -> dict:
@@ -30,15 +34,18 @@ def test_within_every_budget_nothing_is_exhausted():
     assert budget_exhausted({"usage": usage(600, 399, 0.49), "probes_run": 9}, B) is None
 
 
-@pytest.mark.parametrize("state, reason", [
-    ({"usage": usage(1000, 0)}, "budget:max_llm_tokens"),
-    ({"usage": usage(700, 300)}, "budget:max_llm_tokens"),  # input and output tokens both count
-    ({"usage": usage(0, 1200)}, "budget:max_llm_tokens"),
-    ({"usage": usage(10, 10, 0.5)}, "budget:max_usd"),
-    ({"usage": usage(10, 10, 2.0)}, "budget:max_usd"),
-    ({"probes_run": 10}, "budget:max_probes"),
-    ({"probes_run": 11, "usage": usage(5, 5, 0.01)}, "budget:max_probes"),
-])
+@pytest.mark.parametrize(
+    "state, reason",
+    [
+        ({"usage": usage(1000, 0)}, "budget:max_llm_tokens"),
+        ({"usage": usage(700, 300)}, "budget:max_llm_tokens"),  # input and output tokens both count
+        ({"usage": usage(0, 1200)}, "budget:max_llm_tokens"),
+        ({"usage": usage(10, 10, 0.5)}, "budget:max_usd"),
+        ({"usage": usage(10, 10, 2.0)}, "budget:max_usd"),
+        ({"probes_run": 10}, "budget:max_probes"),
+        ({"probes_run": 11, "usage": usage(5, 5, 0.01)}, "budget:max_probes"),
+    ],
+)
 def test_each_budget_is_enforced_at_its_limit(state, reason):
     assert budget_exhausted(state, B) == reason
 
@@ -74,11 +81,14 @@ def test_converged_is_reported_before_max_rounds_and_a_budget_before_both():
     assert review_decision({**state, "probes_run": 10}, B) == "budget:max_probes"
 
 
-@pytest.mark.parametrize("name, value, reason", [
-    ("usage", usage(999, 1), "budget:max_llm_tokens"),
-    ("usage", usage(1, 1, 0.75), "budget:max_usd"),
-    ("probes_run", 12, "budget:max_probes"),
-])
+@pytest.mark.parametrize(
+    "name, value, reason",
+    [
+        ("usage", usage(999, 1), "budget:max_llm_tokens"),
+        ("usage", usage(1, 1, 0.75), "budget:max_usd"),
+        ("probes_run", 12, "budget:max_probes"),
+    ],
+)
 def test_review_stops_on_a_spent_budget_in_round_one(name, value, reason):
     state = {"round": 1, "hypotheses": OPEN, "usage": usage(), "probes_run": 0, name: value}
     assert review_decision(state, B) == reason
@@ -110,7 +120,9 @@ class Counting(Backend):
 
     def _call(self, messages, schema, req):
         self.calls += 1
-        return {"labels": ["x"], "description": "a description", "best_hypothesis_ids": []}, Usage(*self.tokens)
+        return {"labels": ["x"], "description": "a description", "best_hypothesis_ids": []}, Usage(
+            *self.tokens
+        )
 
 
 class FakeSubject:
@@ -139,7 +151,9 @@ def test_ask_adds_usage_and_reports_the_budget_its_call_spent():
     data, used, stop = ask(runtime(backend), state, "conclude", "conclude", FIELDS, {}, "conclusion")
     assert data["labels"] == ["x"] and stop is None
     assert (used["input_tokens"], used["output_tokens"], used["llm_calls"]) == (300, 200, 1)
-    data, used, stop = ask(runtime(backend), {"usage": used}, "conclude", "conclude", FIELDS, {}, "conclusion")
+    data, used, stop = ask(
+        runtime(backend), {"usage": used}, "conclude", "conclude", FIELDS, {}, "conclusion"
+    )
     assert data is not None and used["input_tokens"] + used["output_tokens"] == 1000
     assert stop == "budget:max_llm_tokens" and backend.calls == 2
 
@@ -149,24 +163,39 @@ def test_ask_counts_usd_from_the_price_table_and_stops_at_max_usd():
     backend.price_model = "priced-model"
     backend.prices = PriceTable({"priced-model": {"input": 2.0, "output": 4.0}})
     budgets = BudgetConfig(max_usd=0.5, max_llm_tokens=10**9)
-    _, used, stop = ask(runtime(backend, budgets), {"usage": empty_usage()}, "conclude", "conclude", FIELDS, {},
-                        "conclusion")
+    _, used, stop = ask(
+        runtime(backend, budgets), {"usage": empty_usage()}, "conclude", "conclude", FIELDS, {}, "conclusion"
+    )
     assert used["usd"] == pytest.approx(0.4) and stop is None
-    _, used, stop = ask(runtime(backend, budgets), {"usage": used}, "conclude", "conclude", FIELDS, {}, "conclusion")
+    _, used, stop = ask(
+        runtime(backend, budgets), {"usage": used}, "conclude", "conclude", FIELDS, {}, "conclusion"
+    )
     assert used["usd"] == pytest.approx(0.8) and stop == "budget:max_usd"
-    _, _, stop = ask(runtime(backend, budgets), {"usage": used}, "conclude", "conclude", FIELDS, {}, "conclusion")
+    _, _, stop = ask(
+        runtime(backend, budgets), {"usage": used}, "conclude", "conclude", FIELDS, {}, "conclusion"
+    )
     assert stop == "budget:max_usd" and backend.calls == 2
 
 
-@pytest.mark.parametrize("kwargs", [{"max_rounds": 0}, {"max_probes": -1}, {"probes_per_round": 2.5},
-                                    {"max_llm_tokens": True}, {"max_usd": -0.01}, {"max_usd": float("nan")}])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"max_rounds": 0},
+        {"max_probes": -1},
+        {"probes_per_round": 2.5},
+        {"max_llm_tokens": True},
+        {"max_usd": -0.01},
+        {"max_usd": float("nan")},
+    ],
+)
 def test_budget_config_rejects_impossible_limits(kwargs):
     with pytest.raises(ConfigError):
         BudgetConfig(**kwargs)
 
 
-@pytest.mark.parametrize("kwargs", [{"active_threshold": 0.0}, {"active_threshold": 1.5}, {"n_top": 0},
-                                    {"max_refinements": -1}])
+@pytest.mark.parametrize(
+    "kwargs", [{"active_threshold": 0.0}, {"active_threshold": 1.5}, {"n_top": 0}, {"max_refinements": -1}]
+)
 def test_agent_config_rejects_impossible_settings(kwargs):
     with pytest.raises(ConfigError):
         AgentConfig(**kwargs)

@@ -25,8 +25,10 @@ alias-headword
 
 def test_dictd_entries_keep_paragraphs_and_cross_reference_words():
     entries = list(_dictd_entries(DICTD))
-    assert entries[1] == ("16 bit: <architecture> Using words containing sixteen bits. See also 16-bit application."
-                          "\n\nSecond paragraph.")
+    assert entries[1] == (
+        "16 bit: <architecture> Using words containing sixteen bits. See also 16-bit application."
+        "\n\nSecond paragraph."
+    )
     # a second headword line is an alias, not a body line
     assert entries[2] == "cdr: /ku'dr/, vt.\n\n[from LISP] To skip past the first item."
     assert len(entries) == 3

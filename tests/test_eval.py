@@ -16,7 +16,17 @@ from sage.store.activation_store import Context
 from tests.fixtures import TEXTS
 
 WORDS = sorted({w.strip('.,!:"#()+').lower() for t in TEXTS for w in t.split()} - {""}) + [
-    "zebra", "river", "mountain", "green", "happy", "money", "house", "water", "music", "table"]
+    "zebra",
+    "river",
+    "mountain",
+    "green",
+    "happy",
+    "money",
+    "house",
+    "water",
+    "music",
+    "table",
+]
 CAT = {"type": "token_set", "tokens": ["cat"]}
 
 
@@ -38,8 +48,12 @@ def store(tiny_subject, corpus_path, tmp_path_factory):
     from sage.data.corpus import from_paths
     from sage.store.activation_store import ActivationStore, StoreConfig
 
-    s = ActivationStore(tiny_subject, from_paths([corpus_path]), StoreConfig(context_len=12, top_k=32),
-                        root=tmp_path_factory.mktemp("eval_store"))
+    s = ActivationStore(
+        tiny_subject,
+        from_paths([corpus_path]),
+        StoreConfig(context_len=12, top_k=32),
+        root=tmp_path_factory.mktemp("eval_store"),
+    )
     s.mine(progress=False)
     return s
 
@@ -77,16 +91,28 @@ def _ctx(cid, words, cat_act=1.0):
     return Context(cid, list(range(len(tokens))), tokens, acts)
 
 
-ACTIVATING = (_ctx(1, [" the", " cat", " sat", " on", " a", " cat", " mat"]),
-              _ctx(2, ["A", " black", " cat", " ran", " home"]),
-              _ctx(3, [" my", " cat", " is", " old"]))
-NEGATIVES = (_ctx(11, [" the", " dog", " sat", " down", " here"]), _ctx(12, [" a", " red", " car", " went", " by"]),
-             _ctx(13, [" we", " ate", " the", " soup", " today"]))
+ACTIVATING = (
+    _ctx(1, [" the", " cat", " sat", " on", " a", " cat", " mat"]),
+    _ctx(2, ["A", " black", " cat", " ran", " home"]),
+    _ctx(3, [" my", " cat", " is", " old"]),
+)
+NEGATIVES = (
+    _ctx(11, [" the", " dog", " sat", " down", " here"]),
+    _ctx(12, [" a", " red", " car", " went", " by"]),
+    _ctx(13, [" we", " ate", " the", " soup", " today"]),
+)
 
 
 def _held(activating=ACTIVATING, negatives=NEGATIVES, reference=1.0):
-    return HeldOut(feature=0, max_activation=2.0, reference=reference, activating=tuple(activating),
-                   negatives=tuple(negatives), seen_ids=frozenset(), exclude_texts=frozenset())
+    return HeldOut(
+        feature=0,
+        max_activation=2.0,
+        reference=reference,
+        activating=tuple(activating),
+        negatives=tuple(negatives),
+        seen_ids=frozenset(),
+        exclude_texts=frozenset(),
+    )
 
 
 def _expl(pred, labels=("cat",), description="Fires on the word 'cat'."):
@@ -108,15 +134,20 @@ def test_held_out_excludes_everything_the_explainer_saw(store, session):
         held = held_out(store, f)
         ids = {c.context_id for c in held.activating} | {c.context_id for c in held.negatives}
         assert held.activating and held.negatives
-        seen = ({c.context_id for c in store.top(f, 16)} | {c.context_id for c in store.quantile_samples(f, 5, 2, exclude_top=16)}
-                | {c.context_id for c in store.random_negatives(f, 6)})
+        seen = (
+            {c.context_id for c in store.top(f, 16)}
+            | {c.context_id for c in store.quantile_samples(f, 5, 2, exclude_top=16)}
+            | {c.context_id for c in store.random_negatives(f, 6)}
+        )
         assert seen <= explainer_seen_ids(store, f) and not ids & seen
         assert not ids & {c.context_id for c in store.top(f, 10)}
         assert all(c.max_act > 0 for c in held.activating) and all(c.max_act == 0 for c in held.negatives)
         assert len({c.context_id for c in held.activating}) == len(held.activating)
         again = held_out(store, f)  # fixed seed: the same data every time
         assert [c.context_id for c in again.activating] == [c.context_id for c in held.activating]
-        assert held.reference == pytest.approx(sum(c.max_act for c in store.top(f, 10)) / len(store.top(f, 10)))
+        assert held.reference == pytest.approx(
+            sum(c.max_act for c in store.top(f, 10)) / len(store.top(f, 10))
+        )
         # contexts the agent probed (corpus probes are in its evidence) are never scored
         expl = explain(f, session=session).to_dict()
         probed = evidence_texts([expl])
@@ -144,12 +175,18 @@ def test_offline_scorer_perfect_anti_and_without_predicate(store):
     groups = ["predictive", "detection", "fuzzing", "simulation"]
     rec = score_explanation(_expl(CAT), _held(), scorer, CatEngine(), groups, method="x")
     m = rec["metrics"]
-    assert m["predictive_r_pooled"] == pytest.approx(1.0) and m["predictive_r_per_context"] == pytest.approx(1.0)
+    assert m["predictive_r_pooled"] == pytest.approx(1.0) and m["predictive_r_per_context"] == pytest.approx(
+        1.0
+    )
     assert (m["detection_accuracy"], m["detection_f1"], m["detection_balanced_accuracy"]) == (1.0, 1.0, 1.0)
     assert (m["fuzzing_accuracy"], m["fuzzing_f1"], m["fuzzing_balanced_accuracy"]) == (1.0, 1.0, 1.0)
     assert m["simulation_r"] is None and "log-probabilities" in rec["not_computed"]["simulation"]
-    anti = score_explanation(_expl({"type": "not", "arg": CAT}), _held(), scorer, CatEngine(), groups)["metrics"]
-    assert anti["predictive_r_pooled"] == pytest.approx(-1.0) and anti["predictive_r_per_context"] == pytest.approx(-1.0)
+    anti = score_explanation(_expl({"type": "not", "arg": CAT}), _held(), scorer, CatEngine(), groups)[
+        "metrics"
+    ]
+    assert anti["predictive_r_pooled"] == pytest.approx(-1.0) and anti[
+        "predictive_r_per_context"
+    ] == pytest.approx(-1.0)
     assert anti["detection_accuracy"] == 0.5 and anti["detection_balanced_accuracy"] == 0.5  # says yes to all
     none = score_explanation(_expl(None), _held(), scorer, CatEngine(), list(METRIC_GROUPS))
     assert all(v is None for v in none["metrics"].values())
@@ -157,12 +194,21 @@ def test_offline_scorer_perfect_anti_and_without_predicate(store):
 
 
 def test_empty_activation_is_not_computed(store):
-    rec = score_explanation(_expl(CAT), _held(activating=(), reference=0.0), OfflineScorer(store), CatEngine(),
-                            list(METRIC_GROUPS))
+    rec = score_explanation(
+        _expl(CAT),
+        _held(activating=(), reference=0.0),
+        OfflineScorer(store),
+        CatEngine(),
+        list(METRIC_GROUPS),
+    )
     assert all(v is None for v in rec["metrics"].values())
     assert "never fires" in rec["not_computed"]["generative"]
-    failed = score_explanation({"feature": {"index": 0}, "error": "boom"}, _held(), OfflineScorer(store), CatEngine())
-    assert all(v is None for v in failed["metrics"].values()) and "boom" in failed["not_computed"]["predictive"]
+    failed = score_explanation(
+        {"feature": {"index": 0}, "error": "boom"}, _held(), OfflineScorer(store), CatEngine()
+    )
+    assert (
+        all(v is None for v in failed["metrics"].values()) and "boom" in failed["not_computed"]["predictive"]
+    )
 
 
 def test_offline_generation_retrieves_unseen_matching_contexts(store):
@@ -171,13 +217,19 @@ def test_offline_generation_retrieves_unseen_matching_contexts(store):
     held = held_out(store, f)
     texts = scorer.generate(_expl(CAT), held, 5)
     assert 0 < len(texts) <= 5 and all("cat" in t.lower() for t in texts)
-    unseen = {c.text for c in store.contexts(f, store.search(sorted(scorer.trigger_ids(CAT)), limit=1000,
-                                                             exclude=sorted(held.excluded_ids)))}
+    unseen = {
+        c.text
+        for c in store.contexts(
+            f, store.search(sorted(scorer.trigger_ids(CAT)), limit=1000, exclude=sorted(held.excluded_ids))
+        )
+    }
     assert all(any(t in u for u in unseen) for t in texts)  # each is cut from a context no one saw
     assert scorer.trigger_ids({"type": "not", "arg": CAT}) is None
     preceded = scorer.trigger_ids({"type": "preceded_by", "tokens": ["cat"], "window": 2})
     assert preceded == scorer.trigger_ids(CAT)
-    rec = score_explanation(_expl({"type": "token_set", "tokens": ["qqqqzz"]}), held, scorer, store.engine, ["generative"])
+    rec = score_explanation(
+        _expl({"type": "token_set", "tokens": ["qqqqzz"]}), held, scorer, store.engine, ["generative"]
+    )
     assert rec["metrics"]["generative_accuracy"] is None and rec["not_computed"]["generative"]
 
 
@@ -202,12 +254,18 @@ class ScriptedScorerLLM(Backend):
         text = prompt.split('"""')[1] if '"""' in prompt else ""
         reply = {
             "eval_generate": lambda: {"sentences": ["A cat sat.", "The cat ran off.", "Nothing to see."]},
-            "eval_predict": lambda: {"activations": [{"index": i, "activation": 10} for i, t in
-                                                     enumerate(self._tokens(prompt)) if t.strip() == "cat"]
-                                     + [{"index": 999, "activation": 5}]},  # out of range: ignored
+            "eval_predict": lambda: {
+                "activations": [
+                    {"index": i, "activation": 10}
+                    for i, t in enumerate(self._tokens(prompt))
+                    if t.strip() == "cat"
+                ]
+                + [{"index": 999, "activation": 5}]
+            },  # out of range: ignored
             "eval_detect": lambda: {"activates": "cat" in text},
-            "eval_fuzz": lambda: {"correctly_marked": all("cat" in span.split(">>")[0]
-                                                          for span in text.split("<<")[1:])},
+            "eval_fuzz": lambda: {
+                "correctly_marked": all("cat" in span.split(">>")[0] for span in text.split("<<")[1:])
+            },
         }[req.task]()
         return reply, Usage(100, 10)
 
@@ -216,26 +274,42 @@ class ScriptedScorerLLM(Backend):
             return super().top_logprobs(messages, n, max_tokens)
         out = []
         for t in self._tokens(messages[-1]["content"]):
-            out += [{"10": math.log(0.9), "9": math.log(0.1)} if t.strip() == "cat" else {"0": 0.0}, {"\n": 0.0}]
+            out += [
+                {"10": math.log(0.9), "9": math.log(0.1)} if t.strip() == "cat" else {"0": 0.0},
+                {"\n": 0.0},
+            ]
         return out
 
 
 def test_llm_scorer_with_a_scripted_backend():
     backend = ScriptedScorerLLM()
-    rec = score_explanation(_expl(None), _held(), LLMScorer(backend), CatEngine(), list(METRIC_GROUPS), method="m")
+    rec = score_explanation(
+        _expl(None), _held(), LLMScorer(backend), CatEngine(), list(METRIC_GROUPS), method="m"
+    )
     m = rec["metrics"]
-    assert m["generative_accuracy"] == pytest.approx(2 / 3)  # two of its three sentences reach 0.5 x reference
+    assert m["generative_accuracy"] == pytest.approx(
+        2 / 3
+    )  # two of its three sentences reach 0.5 x reference
     assert m["predictive_r_pooled"] == pytest.approx(1.0)
     assert m["detection_accuracy"] == 1.0 and m["fuzzing_accuracy"] == 1.0 and m["fuzzing_f1"] == 1.0
     assert m["simulation_r"] == pytest.approx(1.0)
     assert rec["usage"]["input_tokens"] > 0 and rec["scorer"] == "scripted-scorer"
     # the scorer reads the explanation, never the activations
     assert all("Fires on the word 'cat'" in p for p in backend.prompts)
-    no_lp = score_explanation(_expl(None), _held(), LLMScorer(ScriptedScorerLLM(logprobs=False)), CatEngine(),
-                              ["simulation"])
-    assert no_lp["metrics"]["simulation_r"] is None and "log-probabilities" in no_lp["not_computed"]["simulation"]
-    broken = score_explanation(_expl(None), _held(), LLMScorer(ScriptedScorerLLM(fail=True)), CatEngine(), ["detection"])
-    assert broken["metrics"]["detection_accuracy"] is None and "scorer error" in broken["not_computed"]["detection"]
+    no_lp = score_explanation(
+        _expl(None), _held(), LLMScorer(ScriptedScorerLLM(logprobs=False)), CatEngine(), ["simulation"]
+    )
+    assert (
+        no_lp["metrics"]["simulation_r"] is None
+        and "log-probabilities" in no_lp["not_computed"]["simulation"]
+    )
+    broken = score_explanation(
+        _expl(None), _held(), LLMScorer(ScriptedScorerLLM(fail=True)), CatEngine(), ["detection"]
+    )
+    assert (
+        broken["metrics"]["detection_accuracy"] is None
+        and "scorer error" in broken["not_computed"]["detection"]
+    )
 
 
 def test_parse_metrics():
@@ -277,7 +351,9 @@ def test_compare_end_to_end_and_resume(session, store, tmp_path):
         assert line.count("(n=3)") == 3  # each of the three methods scored on every feature
     assert "win rate sage vs one-shot" in table and "win rate sage vs mi" in table
     assert (out / "scores.png").read_bytes()[:4] == b"\x89PNG"
-    assert result["summary"]["metrics"]["simulation_r"]["methods"]["sage"]["mean"] is None  # offline: not computed
+    assert (
+        result["summary"]["metrics"]["simulation_r"]["methods"]["sage"]["mean"] is None
+    )  # offline: not computed
     scores = (out / "scores.jsonl").read_text().splitlines()
     assert len(scores) == 9
 
@@ -296,24 +372,78 @@ def test_compare_end_to_end_and_resume(session, store, tmp_path):
 def test_cli_compare_and_eval(tiny_model_dir, tiny_sae_dir, corpus_path, small_vocab, tmp_path, capsys):
     from sage.cli.app import main
 
-    common = ["--model", str(tiny_model_dir), "--sae", str(tiny_sae_dir), "--dtype", "float32",
-              "--corpus", str(corpus_path)]
+    common = [
+        "--model",
+        str(tiny_model_dir),
+        "--sae",
+        str(tiny_sae_dir),
+        "--dtype",
+        "float32",
+        "--corpus",
+        str(corpus_path),
+    ]
     out = tmp_path / "cmp"
-    assert main(["compare", "--features", "0,3", "--methods", "mi,sage", "--metrics", "predictive,detection",
-                 "--out", str(out), *common]) == 0
+    assert (
+        main(
+            [
+                "compare",
+                "--features",
+                "0,3",
+                "--methods",
+                "mi,sage",
+                "--metrics",
+                "predictive,detection",
+                "--out",
+                str(out),
+                *common,
+            ]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
     assert "| predictive_r_pooled |" in printed and "win rate sage vs mi" in printed
     assert "generative_accuracy" not in printed
     eval_out = tmp_path / "eval.jsonl"
-    assert main(["eval", "--results", str(out / "explanations_sage.jsonl"), "--metrics", "predictive",
-                 "--out", str(eval_out), *common]) == 0
+    assert (
+        main(
+            [
+                "eval",
+                "--results",
+                str(out / "explanations_sage.jsonl"),
+                "--metrics",
+                "predictive",
+                "--out",
+                str(eval_out),
+                *common,
+            ]
+        )
+        == 0
+    )
     records = [json.loads(x) for x in eval_out.read_text().splitlines()]
     assert sorted(r["feature"] for r in records) == [0, 3]
-    assert all(r["method"] == "explanations_sage" and set(r["metrics"]) == {"predictive_r_pooled",
-                                                                             "predictive_r_per_context"} for r in records)
+    assert all(
+        r["method"] == "explanations_sage"
+        and set(r["metrics"]) == {"predictive_r_pooled", "predictive_r_per_context"}
+        for r in records
+    )
     # bad input: one clear line, exit 2
-    assert main(["eval", "--results", str(out / "explanations_sage.jsonl"), "--out", str(eval_out), *common]) == 2
-    assert main(["eval", "--results", str(tmp_path / "missing.jsonl"), "--out", str(tmp_path / "e2.jsonl"), *common]) == 2
+    assert (
+        main(["eval", "--results", str(out / "explanations_sage.jsonl"), "--out", str(eval_out), *common])
+        == 2
+    )
+    assert (
+        main(
+            [
+                "eval",
+                "--results",
+                str(tmp_path / "missing.jsonl"),
+                "--out",
+                str(tmp_path / "e2.jsonl"),
+                *common,
+            ]
+        )
+        == 2
+    )
     assert main(["compare", "--features", "0", "--methods", "sage,magic", "--out", str(out), *common]) == 2
     assert main(["compare", "--features", "0", "--metrics", "bogus", "--out", str(out), *common]) == 2
     err = capsys.readouterr().err
@@ -326,5 +456,10 @@ def test_compare_default_out_names_the_selection():
 
     from sage.cli.compare import default_out
 
-    assert default_out(Namespace(random=50, seed=1, features_file=None, features=None)) == Path("sage-compare-random50-seed1")
-    assert default_out(Namespace(random=None, seed=0, features_file=Path("x/mine.txt"), features=None)).name == "sage-compare-mine"
+    assert default_out(Namespace(random=50, seed=1, features_file=None, features=None)) == Path(
+        "sage-compare-random50-seed1"
+    )
+    assert (
+        default_out(Namespace(random=None, seed=0, features_file=Path("x/mine.txt"), features=None)).name
+        == "sage-compare-mine"
+    )

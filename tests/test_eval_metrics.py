@@ -51,7 +51,9 @@ def test_correlation_scores_pooled_and_per_context():
     assert mixed["pooled"] == pytest.approx(np.corrcoef(flat_p, flat_a)[0, 1])
     empty = correlation_scores([], [])
     assert empty["pooled"] is None and empty["per_context"] is None
-    silent = correlation_scores([[0.0, 0.0]], [[0.0, 0.0]])  # a feature that never fires: nothing to correlate
+    silent = correlation_scores(
+        [[0.0, 0.0]], [[0.0, 0.0]]
+    )  # a feature that never fires: nothing to correlate
     assert silent["pooled"] is None and silent["per_context"] is None
     with pytest.raises(ValueError):
         correlation_scores([[1.0]], [[1.0, 2.0]])
@@ -72,7 +74,11 @@ def test_classification_perfect_inverted_random_and_degenerate():
     inverted = classification_scores([not t for t in truth], truth)
     assert (inverted["accuracy"], inverted["f1"], inverted["balanced_accuracy"]) == (0.0, 0.0, 0.0)
     always = classification_scores([True] * 6, truth)  # says "activating" to everything
-    assert always["accuracy"] == 0.5 and always["balanced_accuracy"] == 0.5 and always["f1"] == pytest.approx(2 / 3)
+    assert (
+        always["accuracy"] == 0.5
+        and always["balanced_accuracy"] == 0.5
+        and always["f1"] == pytest.approx(2 / 3)
+    )
     rng = np.random.default_rng(1)
     big_truth = list(rng.random(4000) < 0.5)
     rand = classification_scores(list(rng.random(4000) < 0.5), big_truth)
@@ -88,15 +94,22 @@ def test_digit_expected_value():
     assert digit_expected_value({"3": 0.0}) == pytest.approx(3.0)
     lp = {"0": math.log(0.5), " 10": math.log(0.25), "10": math.log(0.25), "hello": math.log(0.9)}
     assert digit_expected_value(lp) == pytest.approx(5.0)  # " 10" and "10" pool; words are ignored
-    assert digit_expected_value({"2": math.log(0.1), "4": math.log(0.1)}) == pytest.approx(3.0)  # renormalised
+    assert digit_expected_value({"2": math.log(0.1), "4": math.log(0.1)}) == pytest.approx(
+        3.0
+    )  # renormalised
     assert digit_expected_value({"11": 0.0, "07": 0.0, "x": 0.0}) is None
     assert digit_expected_value({}) is None
 
 
 def test_simulated_values_parses_one_number_per_token():
     lp = math.log
-    positions = [{"7": lp(0.5), "3": lp(0.5)}, {"\n": 0.0}, {"0": lp(0.9), "10": lp(0.1)}, {"\n": 0.0},
-                 {"10": lp(0.8), "9": lp(0.2)}]
+    positions = [
+        {"7": lp(0.5), "3": lp(0.5)},
+        {"\n": 0.0},
+        {"0": lp(0.9), "10": lp(0.1)},
+        {"\n": 0.0},
+        {"10": lp(0.8), "9": lp(0.2)},
+    ]
     assert simulated_values(positions, 3) == pytest.approx([5.0, 1.0, 9.8])
     assert simulated_values(positions, 4) is None  # fewer numbers than tokens: not computed
     split_ten = [{"1": 0.0}, {"0": 0.0}, {"\n": 0.0}, {"4": 0.0}]  # "10" written as "1","0": one number

@@ -37,7 +37,9 @@ def test_hook_reads_the_right_tensor(arch_model, kind):
         # resid_post = resid_pre + attn_out + mlp_out in every listed architecture (Gemma-2's post-norms included)
         attn = HookCapture(model, resolve_hook(model, "blocks.1.hook_attn_out"))(ids)
         mlp = HookCapture(model, resolve_hook(model, "blocks.1.hook_mlp_out"))(ids)
-        torch.testing.assert_close(out.hidden_states[1] + attn + mlp, out.hidden_states[2], rtol=1e-4, atol=1e-4)
+        torch.testing.assert_close(
+            out.hidden_states[1] + attn + mlp, out.hidden_states[2], rtol=1e-4, atol=1e-4
+        )
         assert got.shape == out.hidden_states[2].shape
 
 

@@ -36,11 +36,24 @@ def test_the_sink_rule_follows_engine_skip_positions(monkeypatch):
 
 
 def test_rule_based_conclusion_names_the_best_confirmed_hypothesis():
-    hyps = [{**new_hypothesis("H1", "x", "lexical", "primary", {"type": "token_set", "tokens": ["cat"]}),
-             "status": "confirmed", "precision": 0.9, "recall": 0.8, "f1": 0.85},
-            {**new_hypothesis("H2", "y", "syntactic-structural", "control",
-                              {"type": "structural", "property": "word_start"}),
-             "status": "refuted", "precision": 0.1, "recall": 0.1, "f1": 0.1}]
+    hyps = [
+        {
+            **new_hypothesis("H1", "x", "lexical", "primary", {"type": "token_set", "tokens": ["cat"]}),
+            "status": "confirmed",
+            "precision": 0.9,
+            "recall": 0.8,
+            "f1": 0.85,
+        },
+        {
+            **new_hypothesis(
+                "H2", "y", "syntactic-structural", "control", {"type": "structural", "property": "word_start"}
+            ),
+            "status": "refuted",
+            "precision": 0.1,
+            "recall": 0.1,
+            "f1": 0.1,
+        },
+    ]
     top = {"tokens": ["<s>", " the", " cat"], "acts": [5.0, 0.1, 1.0]}
     c = conclude_from_evidence({"hypotheses": hyps, "top": [top], "strongest_probe": None, "n_probes": 0})
     assert c["labels"] == ["lexical: 'cat'"] and c["best_hypothesis_ids"] == ["H1"]

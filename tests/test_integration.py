@@ -35,7 +35,7 @@ def test_shipped_sae_loads_with_plain_sae_lens_and_matches_the_model(default_sub
     assert meta.model_name == "SmolLM2-135M-Instruct"
     assert default_subject.site.module_name == meta.hf_hook_name
     size = sum(p.stat().st_size for p in config.DEFAULT_SAE_DIR.iterdir())
-    assert size <= 25 * 2 ** 20
+    assert size <= 25 * 2**20
 
 
 def test_shipped_sae_meets_its_targets_on_heldout_default_corpus_text(default_subject):
@@ -73,9 +73,13 @@ def test_early_exit_equals_full_forward_on_the_real_model(default_subject):
     from sage.model.engine import ActivationEngine
 
     eng = ActivationEngine(default_subject)
-    ids, mask = eng.pad(eng.tokenize(["The cat sat on the mat.", "Paris is the capital of France, said she."]))
+    ids, mask = eng.pad(
+        eng.tokenize(["The cat sat on the mat.", "Paris is the capital of France, said she."])
+    )
     with torch.no_grad():
-        full = default_subject.model(input_ids=ids, attention_mask=mask, output_hidden_states=True).hidden_states
+        full = default_subject.model(
+            input_ids=ids, attention_mask=mask, output_hidden_states=True
+        ).hidden_states
     torch.testing.assert_close(eng.hidden(ids, mask), full[default_subject.site.layer + 1])
     # the sink position really is the massive-activation position, and we exclude it
     norms = full[default_subject.site.layer + 1][0].float().norm(dim=-1)
@@ -105,8 +109,10 @@ def test_explain_end_to_end_offline_on_a_small_store(default_subject, tmp_path):
 
     store = ActivationStore(default_subject, load_corpus("default"), StoreConfig(), root=tmp_path / "stores")
     store.mine(max_tokens=40_000, progress=False)
-    feature = max(range(default_subject.d_sae), key=lambda f: store.feature_stats(f).frequency if
-                  store.feature_stats(f).frequency < 0.05 else 0.0)
+    feature = max(
+        range(default_subject.d_sae),
+        key=lambda f: store.feature_stats(f).frequency if store.feature_stats(f).frequency < 0.05 else 0.0,
+    )
     session = Session(default_subject, store, make_backend("offline"), "default")
     expl = explain(feature, session=session, max_rounds=2, checkpoint_db=tmp_path / "ck.sqlite")
     data = expl.to_dict()

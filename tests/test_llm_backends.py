@@ -11,21 +11,29 @@ from tests.scripted_servers import fail, ok, serve
 FAST = RetryConfig(max_attempts=3, initial_wait=0.001, max_wait=0.01, timeout=5.0)
 VALID = {"type": "token_set", "tokens": ["the", "a"]}
 VIOLATING = {"type": "token_set"}  # predicate.json: a token_set needs "tokens"
-REQ = LLMRequest(task="predicate", schema_name="predicate",
-                 messages=[{"role": "system", "content": "You write predicates."},
-                           {"role": "user", "content": "Which tokens?"}], max_tokens=64)
+REQ = LLMRequest(
+    task="predicate",
+    schema_name="predicate",
+    messages=[
+        {"role": "system", "content": "You write predicates."},
+        {"role": "user", "content": "Which tokens?"},
+    ],
+    max_tokens=64,
+)
 OPENAI_MODEL, ANTHROPIC_MODEL = "gpt-4o-mini", "claude-haiku-4-5-20251001"
 
 
 @pytest.fixture
 def backend(monkeypatch):
     """Backends for the openai: / anthropic: specs, routed to a scripted server by the SDKs' base-URL variables."""
+
     def make(srv, model=None, **kw):
         if srv.protocol == "openai":
             monkeypatch.setenv("OPENAI_BASE_URL", srv.url)
             return OpenAIBackend(model or OPENAI_MODEL, api_key="sk-test", retry=FAST, **kw)
         monkeypatch.setenv("ANTHROPIC_BASE_URL", srv.url)
         return AnthropicBackend(model or ANTHROPIC_MODEL, api_key="sk-ant-test", retry=FAST, **kw)
+
     return make
 
 
@@ -51,8 +59,13 @@ def test_valid_answer_and_wire_format(protocol, backend):
 
 
 def test_malformed_json_then_valid_is_reasked_and_usage_summed(backend):
-    with serve("openai", [ok('{"type": "token_set", "tokens": ["the"', input_tokens=50, output_tokens=10),
-                          ok(VALID, input_tokens=70, output_tokens=12)]) as srv:
+    with serve(
+        "openai",
+        [
+            ok('{"type": "token_set", "tokens": ["the"', input_tokens=50, output_tokens=10),
+            ok(VALID, input_tokens=70, output_tokens=12),
+        ],
+    ) as srv:
         resp = backend(srv).complete(REQ)
     assert resp.data == VALID and resp.attempts == 2
     assert (resp.usage.input_tokens, resp.usage.output_tokens) == (120, 22)
@@ -74,9 +87,13 @@ def test_schema_violation_every_time_fails_clearly(protocol, backend):
             backend(srv, max_schema_retries=2).complete(REQ)
     err = info.value
     assert len(srv.requests) == 3 and err.attempts == 3
-    assert "no valid predicate output after 3 attempts" in str(err) and "'tokens' is a required property" in str(err)
+    assert "no valid predicate output after 3 attempts" in str(
+        err
+    ) and "'tokens' is a required property" in str(err)
     assert err.usage.input_tokens == 30  # the tokens spent are still accounted
-    assert "'tokens' is a required property" in srv.requests[2]["messages"][-1]["content"]  # the error was fed back
+    assert (
+        "'tokens' is a required property" in srv.requests[2]["messages"][-1]["content"]
+    )  # the error was fed back
 
 
 @BOTH
@@ -173,9 +190,8 @@ def test_openai_top_logprobs(backend):
 
 
 def test_anthropic_has_no_logprobs(backend):
-    with serve("anthropic", []) as srv:
-        with pytest.raises(NotImplementedError):
-            backend(srv).top_logprobs([{"role": "user", "content": "x"}])
+    with serve("anthropic", []) as srv, pytest.raises(NotImplementedError):
+        backend(srv).top_logprobs([{"role": "user", "content": "x"}])
 
 
 def test_script_callable_and_exhaustion(backend):
@@ -187,6 +203,5 @@ def test_script_callable_and_exhaustion(backend):
         for _ in range(3):
             b.complete(REQ)
     assert b.total_usage.input_tokens == 1 + 2 + 3 and srv.usage_served == [6, 3]
-    with serve("openai", []) as srv:
-        with pytest.raises(ExplainerError, match="script exhausted"):
-            backend(srv).complete(REQ)
+    with serve("openai", []) as srv, pytest.raises(ExplainerError, match="script exhausted"):
+        backend(srv).complete(REQ)

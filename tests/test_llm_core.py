@@ -40,12 +40,15 @@ def test_usage_addition():
     assert total == Usage(4, 6, 0.75, False) and total.total_tokens == 10
 
 
-@pytest.mark.parametrize("rest, expected", [
-    ("http://127.0.0.1:8080/v1:smollm", ("http://127.0.0.1:8080/v1", "smollm")),
-    ("http://localhost:11434/v1:llama3:8b", ("http://localhost:11434/v1", "llama3:8b")),
-    ("https://api.example.com/v1/:org/model-x", ("https://api.example.com/v1", "org/model-x")),
-    ("http://myhost:qwen", ("http://myhost", "qwen")),
-])
+@pytest.mark.parametrize(
+    "rest, expected",
+    [
+        ("http://127.0.0.1:8080/v1:smollm", ("http://127.0.0.1:8080/v1", "smollm")),
+        ("http://localhost:11434/v1:llama3:8b", ("http://localhost:11434/v1", "llama3:8b")),
+        ("https://api.example.com/v1/:org/model-x", ("https://api.example.com/v1", "org/model-x")),
+        ("http://myhost:qwen", ("http://myhost", "qwen")),
+    ],
+)
 def test_parse_compatible(rest, expected):
     assert parse_compatible(rest) == expected
 
@@ -89,18 +92,23 @@ def test_price_lookup_snapshots_and_overrides(tmp_path, monkeypatch):
         PriceTable()
 
 
-@pytest.mark.parametrize("text, expected", [
-    ('{"a": 1}', {"a": 1}),
-    ('Here you go:\n```json\n{"a": {"b": [1, 2]}}\n```\nDone.', {"a": {"b": [1, 2]}}),
-    ('The answer is {"a": "}"} as requested', {"a": "}"}),
-    ('{bad} then {"a": 2}', {"a": 2}),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ('{"a": 1}', {"a": 1}),
+        ('Here you go:\n```json\n{"a": {"b": [1, 2]}}\n```\nDone.', {"a": {"b": [1, 2]}}),
+        ('The answer is {"a": "}"} as requested', {"a": "}"}),
+        ('{bad} then {"a": 2}', {"a": 2}),
+    ],
+)
 def test_extract_json(text, expected):
     assert extract_json(text) == expected
 
 
-@pytest.mark.parametrize("text, why", [("no json here", "no JSON object"), ('{"a": 1', "not valid JSON"),
-                                       ("[1, 2]", "no JSON object")])
+@pytest.mark.parametrize(
+    "text, why",
+    [("no json here", "no JSON object"), ('{"a": 1', "not valid JSON"), ("[1, 2]", "no JSON object")],
+)
 def test_extract_json_failures(text, why):
     with pytest.raises(ValueError, match=why):
         extract_json(text)
@@ -114,7 +122,9 @@ def test_bundled_schemas_are_self_contained():
         assert refs and all(r.startswith('"#') for r in refs)
     pred = {"type": "and", "all": [{"type": "not", "arg": {"type": "structural", "property": "digit"}}]}
     assert Draft202012Validator(bundled_schema("predicate")).is_valid(pred)
-    assert not Draft202012Validator(bundled_schema("predicate")).is_valid({"type": "and", "all": [{"type": "x"}]})
+    assert not Draft202012Validator(bundled_schema("predicate")).is_valid(
+        {"type": "and", "all": [{"type": "x"}]}
+    )
 
 
 def test_retry_then_success_and_retry_after_is_capped():
@@ -132,8 +142,15 @@ def test_retry_then_success_and_retry_after_is_capped():
 
 
 def test_complete_reasks_then_succeeds_with_dict_replies():
-    b = Scripted([TransientError("503"), {"type": "token_set"}, {"type": "digit"},
-                  {"type": "structural", "property": "digit"}], max_schema_retries=2)
+    b = Scripted(
+        [
+            TransientError("503"),
+            {"type": "token_set"},
+            {"type": "digit"},
+            {"type": "structural", "property": "digit"},
+        ],
+        max_schema_retries=2,
+    )
     resp = b.complete(REQ)
     assert resp.data == {"type": "structural", "property": "digit"} and resp.attempts == 3
     assert resp.usage == Usage(30, 6, 0.0, True) and b.total_usage == resp.usage

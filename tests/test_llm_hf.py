@@ -9,9 +9,18 @@ from sage.errors import ConfigError
 from sage.llm import ExplainerCallError, LLMRequest, make_backend
 from sage.llm.hf_backend import _with_schema
 
-REQ = LLMRequest(task="predicate", schema_name="predicate", max_tokens=24, messages=[
-    {"role": "system", "content": "You write token predicates as JSON."},
-    {"role": "user", "content": 'Give a predicate matching digit tokens, e.g. {"type": "structural", "property": "digit"}.'}])
+REQ = LLMRequest(
+    task="predicate",
+    schema_name="predicate",
+    max_tokens=24,
+    messages=[
+        {"role": "system", "content": "You write token predicates as JSON."},
+        {
+            "role": "user",
+            "content": 'Give a predicate matching digit tokens, e.g. {"type": "structural", "property": "digit"}.',
+        },
+    ],
+)
 
 
 def valid_or_clear_failure(backend, req=REQ):
@@ -21,7 +30,11 @@ def valid_or_clear_failure(backend, req=REQ):
         resp = backend.complete(req)
     except ExplainerCallError as exc:
         assert f"no valid predicate output after {n} attempts" in str(exc)
-        assert exc.attempts == n and exc.usage.input_tokens > 0 and 0 < exc.usage.output_tokens <= n * req.max_tokens
+        assert (
+            exc.attempts == n
+            and exc.usage.input_tokens > 0
+            and 0 < exc.usage.output_tokens <= n * req.max_tokens
+        )
         return None
     assert resp.data["type"] and 1 <= resp.attempts <= n and resp.usage.usd == 0.0
     return resp
@@ -29,7 +42,10 @@ def valid_or_clear_failure(backend, req=REQ):
 
 def test_schema_goes_into_the_system_message():
     msgs = _with_schema(REQ.messages, {"type": "object"})
-    assert msgs[0]["content"].startswith("You write token predicates") and '{"type":"object"}' in msgs[0]["content"]
+    assert (
+        msgs[0]["content"].startswith("You write token predicates")
+        and '{"type":"object"}' in msgs[0]["content"]
+    )
     assert _with_schema([{"role": "user", "content": "x"}], {})[0]["role"] == "system"
     assert REQ.messages[0]["content"] == "You write token predicates as JSON."
 
@@ -44,8 +60,9 @@ def test_hf_top_logprobs_match_a_forward_pass(tiny_model_dir):
     backend = make_backend(f"hf:{tiny_model_dir}")
     messages = [{"role": "user", "content": "The cat sat"}]
     (first,) = backend.top_logprobs(messages, n=5)
-    ids = backend.tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt",
-                                                return_dict=True)["input_ids"]
+    ids = backend.tokenizer.apply_chat_template(
+        messages, add_generation_prompt=True, return_tensors="pt", return_dict=True
+    )["input_ids"]
     with torch.no_grad():
         expected = torch.log_softmax(backend.model(ids).logits[0, -1].float(), -1).topk(5)
     assert len(first) <= 5 and max(first.values()) == pytest.approx(expected.values[0].item(), abs=1e-5)
@@ -77,5 +94,7 @@ def test_hf_default_smollm2():
     start = time.perf_counter()
     backend = make_backend("hf:default", max_schema_retries=1)
     resp = valid_or_clear_failure(backend, LLMRequest(REQ.task, REQ.messages, REQ.schema_name, max_tokens=16))
-    print(f"hf:default -> {'valid ' + str(resp.data) if resp else 'clear failure'} "
-          f"in {time.perf_counter() - start:.1f}s, usage {backend.total_usage}")
+    print(
+        f"hf:default -> {'valid ' + str(resp.data) if resp else 'clear failure'} "
+        f"in {time.perf_counter() - start:.1f}s, usage {backend.total_usage}"
+    )

@@ -34,13 +34,20 @@ def _shards(folder, n_shards=3, rows=512, d=16, seed=0):
     basis = torch.randn(32, d, generator=g)
     for i in range(n_shards):
         codes = torch.relu(torch.randn(rows, 32, generator=g) - 1.0)
-        save_file({"acts": (codes @ basis).to(torch.bfloat16)}, str(folder / "acts" / f"shard_{i:05d}.safetensors"))
+        save_file(
+            {"acts": (codes @ basis).to(torch.bfloat16)}, str(folder / "acts" / f"shard_{i:05d}.safetensors")
+        )
 
 
 def test_shard_batches_resume_is_exact(tmp_path):
     _shards(tmp_path)
     full = [b for _, b in zip(range(8), ShardBatches(tmp_path / "acts", 128, seed=1, mixing_shards=2))]
-    later = [b for _, b in zip(range(3), ShardBatches(tmp_path / "acts", 128, seed=1, mixing_shards=2, start_sample=5 * 128))]
+    later = [
+        b
+        for _, b in zip(
+            range(3), ShardBatches(tmp_path / "acts", 128, seed=1, mixing_shards=2, start_sample=5 * 128)
+        )
+    ]
     for a, b in zip(full[5:], later):
         torch.testing.assert_close(a, b)
 
@@ -49,8 +56,17 @@ def test_train_saves_sae_lens_format_and_resumes(tmp_path):
     from sae_lens import SAE
 
     _shards(tmp_path)
-    cfg = TrainSaeConfig(layer=1, d_sae=32, k=4, training_tokens=1536, contexts_per_shard=4, context_len=129,
-                         batch_size_tokens=128, n_checkpoints=2, lr=1e-3)
+    cfg = TrainSaeConfig(
+        layer=1,
+        d_sae=32,
+        k=4,
+        training_tokens=1536,
+        contexts_per_shard=4,
+        context_len=129,
+        batch_size_tokens=128,
+        n_checkpoints=2,
+        lr=1e-3,
+    )
     out = train_sae(cfg, tmp_path, tmp_path / "out", device="cpu")
     sae = SAE.load_from_disk(out)
     meta = sae.cfg.metadata

@@ -28,10 +28,9 @@ def test_hook_removed_after_generation_even_on_error(tiny_subject):
     def boom(h):
         raise RuntimeError("edit failed")
 
-    with pytest.raises(RuntimeError, match="edit failed"):
-        with residual_hook(tiny_subject, boom):
-            assert _hook_count(tiny_subject) == before + 1
-            tiny_subject.model.generate(torch.tensor([[0, 5, 6]]), max_new_tokens=3, do_sample=False)
+    with pytest.raises(RuntimeError, match="edit failed"), residual_hook(tiny_subject, boom):
+        assert _hook_count(tiny_subject) == before + 1
+        tiny_subject.model.generate(torch.tensor([[0, 5, 6]]), max_new_tokens=3, do_sample=False)
     assert _hook_count(tiny_subject) == before
 
     spec = SteerSpec((3,), "clamp", 2.0, (1.0,))
@@ -44,7 +43,9 @@ def test_positional_edit_follows_kv_cache_chunks():
     edit = PositionalEdit(lambda x: x + 1.0, "generated", prompt_len=5)
     prefill = torch.zeros(1, 5, 2)
     out = edit(prefill)
-    assert out[0, :4].eq(0).all() and out[0, 4].eq(1).all()  # only the last prompt position predicts a new token
+    assert (
+        out[0, :4].eq(0).all() and out[0, 4].eq(1).all()
+    )  # only the last prompt position predicts a new token
     for _ in range(3):  # then one position per call
         seen.append(edit(torch.zeros(1, 1, 2)))
     assert all(s.eq(1).all() for s in seen)
@@ -64,7 +65,9 @@ def test_positional_edit_keeps_bf16_values_exactly():
 
 def test_zero_strength_add_reproduces_unsteered_text(tiny_subject):
     spec = SteerSpec((3,), "add", 0.0, (1.0,))
-    res = steer(tiny_subject, "Once upon a time", spec, GenerationConfig(max_new_tokens=6, seed=3, temperature=0.9))
+    res = steer(
+        tiny_subject, "Once upon a time", spec, GenerationConfig(max_new_tokens=6, seed=3, temperature=0.9)
+    )
     assert res.steered.token_ids == res.unsteered.token_ids
     assert res.steered.hooked_positions > 0
     d = res.to_dict()
@@ -95,7 +98,9 @@ def test_feature_editor_strategies_on_the_sae(tiny_subject):
 
 def test_sweep_reports_each_strength(tiny_subject):
     spec = SteerSpec((3, 4), "amplify", 1.0, (1.0, 2.0))
-    res = sweep(tiny_subject, "The dog ran", spec, [0.5, 2.0], GenerationConfig(max_new_tokens=3), progress=False)
+    res = sweep(
+        tiny_subject, "The dog ran", spec, [0.5, 2.0], GenerationConfig(max_new_tokens=3), progress=False
+    )
     assert [s for s, _ in res.rows] == [0.5, 2.0]
     assert res.to_dict()["sweep"][1]["strength"] == 2.0
 

@@ -31,8 +31,23 @@ def test_select_dtc_json(run_cli):
 
 
 def test_steer_side_by_side_and_json(run_cli):
-    args = ("steer", "--feature", "3", "--strategy", "add", "--strength", "30", "--prompt", "Once upon a time",
-            "--max-act", "1.5", "--max-new-tokens", "5", "--temperature", "0")
+    args = (
+        "steer",
+        "--feature",
+        "3",
+        "--strategy",
+        "add",
+        "--strength",
+        "30",
+        "--prompt",
+        "Once upon a time",
+        "--max-act",
+        "1.5",
+        "--max-new-tokens",
+        "5",
+        "--temperature",
+        "0",
+    )
     code, out, _ = run_cli(*args)
     assert code == 0
     assert "unsteered" in out and "steered" in out and "perplexity" in out
@@ -43,33 +58,90 @@ def test_steer_side_by_side_and_json(run_cli):
 
 
 def test_steer_sweep(run_cli):
-    code, out, _ = run_cli("steer", "--feature", "3", "--feature", "4", "--strategy", "calibrate", "--sweep",
-                           "--strengths", "1,4", "--prompt", "The cat", "--max-act", "1.0", "--max-new-tokens", "3")
+    code, out, _ = run_cli(
+        "steer",
+        "--feature",
+        "3",
+        "--feature",
+        "4",
+        "--strategy",
+        "calibrate",
+        "--sweep",
+        "--strengths",
+        "1,4",
+        "--prompt",
+        "The cat",
+        "--max-act",
+        "1.0",
+        "--max-new-tokens",
+        "3",
+    )
     assert code == 0
     assert "strength" in out and "act f3" in out and "act f4" in out
 
 
 def test_steer_by_concept(run_cli, tmp_path):
     res = tmp_path / "r.jsonl"
-    res.write_text(json.dumps({"feature": {"index": 7}, "labels": ["royalty"], "description": "kings"}) + "\n")
-    code, out, _ = run_cli("steer", "--concept", "kings", "--results", str(res), "--strategy", "clamp",
-                           "--strength", "2", "--max-act", "1", "--prompt", "Once", "--max-new-tokens", "3", "--json")
+    res.write_text(
+        json.dumps({"feature": {"index": 7}, "labels": ["royalty"], "description": "kings"}) + "\n"
+    )
+    code, out, _ = run_cli(
+        "steer",
+        "--concept",
+        "kings",
+        "--results",
+        str(res),
+        "--strategy",
+        "clamp",
+        "--strength",
+        "2",
+        "--max-act",
+        "1",
+        "--prompt",
+        "Once",
+        "--max-new-tokens",
+        "3",
+        "--json",
+    )
     assert code == 0
     data = json.loads(out)
     assert data["steering"]["features"] == [7] and data["selected_by"]["concept"] == "kings"
-    code, out, _ = run_cli("select", "--criterion", "explanation", "--concept", "royalty", "--results", str(res))
+    code, out, _ = run_cli(
+        "select", "--criterion", "explanation", "--concept", "royalty", "--results", str(res)
+    )
     assert code == 0 and "royalty" in out
 
 
-@pytest.mark.parametrize("argv, message", [
-    (("steer", "--feature", "999", "--strength", "1", "--prompt", "x", "--max-act", "1"), "out of range"),
-    (("steer", "--feature", "3", "--prompt", "x"), "--strength is required"),
-    (("steer", "--strength", "1", "--prompt", "x"), "--feature"),
-    (("steer", "--feature", "3", "--feature", "4", "--strength", "1", "--prompt", "x", "--max-act", "1",
-      "--max-act", "2", "--max-act", "3"), "one per feature"),
-    (("select", "--criterion", "explanation"), "--concept"),
-    (("select", "--top", "0"), "--top"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (("steer", "--feature", "999", "--strength", "1", "--prompt", "x", "--max-act", "1"), "out of range"),
+        (("steer", "--feature", "3", "--prompt", "x"), "--strength is required"),
+        (("steer", "--strength", "1", "--prompt", "x"), "--feature"),
+        (
+            (
+                "steer",
+                "--feature",
+                "3",
+                "--feature",
+                "4",
+                "--strength",
+                "1",
+                "--prompt",
+                "x",
+                "--max-act",
+                "1",
+                "--max-act",
+                "2",
+                "--max-act",
+                "3",
+            ),
+            "one per feature",
+        ),
+        (("select", "--criterion", "explanation"), "--concept"),
+        (("select", "--top", "0"), "--top"),
+    ],
+)
 def test_bad_input_exits_2(run_cli, argv, message):
     code, _, err = run_cli(*argv)
     assert code == 2
@@ -79,6 +151,8 @@ def test_bad_input_exits_2(run_cli, argv, message):
 def test_steer_without_max_act_needs_a_mined_store(run_cli, tmp_path):
     corpus = tmp_path / "c.txt"
     corpus.write_text("The cat sat on the mat.\n")
-    code, _, err = run_cli("steer", "--feature", "3", "--strength", "1", "--prompt", "x", "--corpus", str(corpus))
+    code, _, err = run_cli(
+        "steer", "--feature", "3", "--strength", "1", "--prompt", "x", "--corpus", str(corpus)
+    )
     assert code == 2
     assert "not mined" in err and "--max-act" in err

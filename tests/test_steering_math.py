@@ -79,14 +79,17 @@ def test_amplify_zero_vector_with_shortfall_has_no_nan():
 
 def test_shortfall_is_proportional_and_clipped():
     codes = torch.tensor([[1.0, 3.0, 0.0]])
-    assert torch.equal(sm.shortfall(codes, [0, 1, 2], torch.tensor([2.0, 2.0, 2.0])), torch.tensor([[1.0, 0.0, 2.0]]))
+    assert torch.equal(
+        sm.shortfall(codes, [0, 1, 2], torch.tensor([2.0, 2.0, 2.0])), torch.tensor([[1.0, 0.0, 2.0]])
+    )
 
 
 def test_calibrate_leaves_inactive_positions_untouched():
     x = torch.randn(2, 4, 3)
     edited = x + 10.0
-    triggers = torch.tensor([[[0.0, 0.1], [0.6, 0.0], [0.0, 0.0], [0.5, 0.9]],
-                             [[0.0, 0.0], [0.0, 0.0], [0.0, 0.51], [0.2, 0.3]]])
+    triggers = torch.tensor(
+        [[[0.0, 0.1], [0.6, 0.0], [0.0, 0.0], [0.5, 0.9]], [[0.0, 0.0], [0.0, 0.0], [0.0, 0.51], [0.2, 0.3]]]
+    )
     out = sm.calibrate_edit(x, edited, triggers, threshold=0.5)
     active = torch.tensor([[False, True, False, True], [False, False, True, False]])
     assert torch.equal(out[active], edited[active])
@@ -99,7 +102,9 @@ def test_token_confidence_matches_hand_computation():
     c2 = -(math.log(0.5) + math.log(0.3)) / 2
     assert sm.token_confidence(logits, 2)[0].item() == pytest.approx(c2, rel=1e-6)
     assert torch.equal(sm.delta_token_confidence(logits, logits, 1), torch.zeros(2))
-    assert sm.delta_token_confidence(logits[1:], logits[:1], 1).item() == pytest.approx(math.log(0.5) - math.log(0.9))
+    assert sm.delta_token_confidence(logits[1:], logits[:1], 1).item() == pytest.approx(
+        math.log(0.5) - math.log(0.9)
+    )
     with pytest.raises(ValueError):
         sm.token_confidence(logits, 0)
 

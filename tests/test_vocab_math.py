@@ -24,8 +24,8 @@ def test_mi_ranking_matches_hand_computation():
 
     # Feature 0: s = [2, 0, 1].
     e = math.e
-    p_w = [e ** 2 / (e ** 2 + 1 + e), 1 / (e ** 2 + 1 + e), e / (e ** 2 + 1 + e)]  # softmax over words
-    p_c = [e ** 2 / (e ** 2 + 1), 1 / (1 + e), 0.5]  # softmax over the 2 features, per word
+    p_w = [e**2 / (e**2 + 1 + e), 1 / (e**2 + 1 + e), e / (e**2 + 1 + e)]  # softmax over words
+    p_c = [e**2 / (e**2 + 1), 1 / (1 + e), 0.5]  # softmax over the 2 features, per word
     expected = [p_w[i] * (math.log(p_c[i]) + math.log(2)) for i in range(3)]  # 0.3766, -0.0558, 0.0
     assert expected[0] == pytest.approx(0.37665, abs=1e-4)
     assert idx[0].tolist() == [0, 2, 1]
@@ -62,8 +62,10 @@ def test_chunked_equals_unchunked():
     j2, w2 = logit_lens_top(dirs, emb, keep=6, chunk=100, exclude=[0, 3])
     assert torch.equal(j1, j2) and torch.allclose(w1, w2)
     assert not set(j1.flatten().tolist()) & {0, 3}
-    assert torch.allclose(w1[:, 0], (dirs @ emb.T).masked_fill(torch.tensor([i in (0, 3) for i in range(23)]),
-                                                             -1e9).max(dim=1).values)
+    assert torch.allclose(
+        w1[:, 0],
+        (dirs @ emb.T).masked_fill(torch.tensor([i in (0, 3) for i in range(23)]), -1e9).max(dim=1).values,
+    )
 
 
 def test_mean_token_embeddings_averages_rows():

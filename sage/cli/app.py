@@ -14,8 +14,21 @@ import sys
 
 from sage.errors import SageError
 
-COMMANDS = ["setup", "info", "top", "activations", "mine", "train_sae", "explain", "batch",
-            "vocab", "steer", "select", "eval", "compare"]
+COMMANDS = [
+    "setup",
+    "info",
+    "top",
+    "activations",
+    "mine",
+    "train_sae",
+    "explain",
+    "batch",
+    "vocab",
+    "steer",
+    "select",
+    "eval",
+    "compare",
+]
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
@@ -40,8 +53,9 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     argv = sys.argv[1:] if argv is None else argv
     args = build_parser(_requested_command(argv)).parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
     if not args.verbose:
         os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     try:
@@ -50,7 +64,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"sage {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"sage {args.command}: interrupted; progress so far is saved, re-run to resume", file=sys.stderr)
+        print(
+            f"sage {args.command}: interrupted; progress so far is saved, re-run to resume", file=sys.stderr
+        )
         return 130
 
 

@@ -47,7 +47,15 @@ def run(args) -> int:
 
     session = Session.open(args.model, args.sae, args.corpus, args.explainer, args.dtype)
     features = parse_features(args, session.subject.d_sae)
-    summary = explain_batch(features, args.out, session=session, concurrency=args.concurrency, resume=args.resume,
-                            max_rounds=args.max_rounds, budget_usd=args.budget_usd, max_llm_tokens=args.max_llm_tokens)
+    summary = explain_batch(
+        features,
+        args.out,
+        session=session,
+        concurrency=args.concurrency,
+        resume=args.resume,
+        max_rounds=args.max_rounds,
+        budget_usd=args.budget_usd,
+        max_llm_tokens=args.max_llm_tokens,
+    )
     print_json(summary)
     return 0 if summary["failed"] == 0 else 1

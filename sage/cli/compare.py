@@ -10,21 +10,33 @@ from sage.io import cache_key
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("compare", help="explain features with SAGE and baselines, score all, write a table + plot "
-                                       "(resumable)")
+    p = sub.add_parser(
+        "compare",
+        help="explain features with SAGE and baselines, score all, write a table + plot (resumable)",
+    )
     g = p.add_mutually_exclusive_group(required=True)
     g.add_argument("--features", help="comma-separated feature indices")
     g.add_argument("--features-file", type=Path, help="file with one feature index per line")
     g.add_argument("--random", type=int, metavar="N", help="N random features")
     p.add_argument("--seed", type=int, default=0, help="seed for --random")
     p.add_argument("--methods", default="one-shot,mi,sage", help="comma-separated subset of one-shot,mi,sage")
-    p.add_argument("--scorer", default="offline",
-                   help="offline (default), openai:MODEL, anthropic:MODEL, openai-compatible:BASE_URL:MODEL, hf:MODEL")
-    p.add_argument("--metrics", default=None,
-                   help="comma-separated: generative,predictive,detection,fuzzing,simulation (default: all)")
-    p.add_argument("--out", type=Path, default=None,
-                   help="output folder (explanations, scores, report.md, scores.png); re-run with the same "
-                        "arguments to resume (default: ./sage-compare-<feature selection>)")
+    p.add_argument(
+        "--scorer",
+        default="offline",
+        help="offline (default), openai:MODEL, anthropic:MODEL, openai-compatible:BASE_URL:MODEL, hf:MODEL",
+    )
+    p.add_argument(
+        "--metrics",
+        default=None,
+        help="comma-separated: generative,predictive,detection,fuzzing,simulation (default: all)",
+    )
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="output folder (explanations, scores, report.md, scores.png); re-run with the same "
+        "arguments to resume (default: ./sage-compare-<feature selection>)",
+    )
     add_subject_args(p)
     add_corpus_arg(p)
     add_explainer_args(p)
@@ -51,11 +63,24 @@ def run(args) -> int:
     groups = parse_metrics(args.metrics)
     session = Session.open(args.model, args.sae, args.corpus, args.explainer, args.dtype)
     features = parse_features(args, session.subject.d_sae)
-    explain_kwargs = {"max_rounds": args.max_rounds, "budget_usd": args.budget_usd,
-                      "max_llm_tokens": args.max_llm_tokens}
-    result = run_compare(features, args.out or default_out(args), session, methods=methods, scorer_spec=args.scorer,
-                         groups=groups, explain_kwargs=explain_kwargs)
+    explain_kwargs = {
+        "max_rounds": args.max_rounds,
+        "budget_usd": args.budget_usd,
+        "max_llm_tokens": args.max_llm_tokens,
+    }
+    result = run_compare(
+        features,
+        args.out or default_out(args),
+        session,
+        methods=methods,
+        scorer_spec=args.scorer,
+        groups=groups,
+        explain_kwargs=explain_kwargs,
+    )
     print(result["table"])
-    print(f"report: {result['report']}" + (f"; plot: {result['plot']}" if result["plot"] else "; no plot (no values)")
-          + f"; {result['seconds']} s")
+    print(
+        f"report: {result['report']}"
+        + (f"; plot: {result['plot']}" if result["plot"] else "; no plot (no values)")
+        + f"; {result['seconds']} s"
+    )
     return 0

@@ -9,18 +9,30 @@ from sage.errors import ConfigError
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("eval", help="score explanations: generative / predictive accuracy, detection, fuzzing, "
-                                    "simulation")
-    p.add_argument("--results", type=Path, required=True, help="results JSONL of `sage batch` (one explanation a line)")
-    p.add_argument("--metrics", default=None,
-                   help="comma-separated: generative,predictive,detection,fuzzing,simulation (default: all)")
-    p.add_argument("--scorer", default="offline",
-                   help="offline (default: the explanation's predicate + corpus retrieval), openai:MODEL, "
-                        "anthropic:MODEL, openai-compatible:BASE_URL:MODEL, hf:MODEL")
+    p = sub.add_parser(
+        "eval", help="score explanations: generative / predictive accuracy, detection, fuzzing, simulation"
+    )
+    p.add_argument(
+        "--results", type=Path, required=True, help="results JSONL of `sage batch` (one explanation a line)"
+    )
+    p.add_argument(
+        "--metrics",
+        default=None,
+        help="comma-separated: generative,predictive,detection,fuzzing,simulation (default: all)",
+    )
+    p.add_argument(
+        "--scorer",
+        default="offline",
+        help="offline (default: the explanation's predicate + corpus retrieval), openai:MODEL, "
+        "anthropic:MODEL, openai-compatible:BASE_URL:MODEL, hf:MODEL",
+    )
     p.add_argument("--out", type=Path, required=True, help="score records JSONL (one per explanation)")
     p.add_argument("--resume", action="store_true", help="skip explanations already scored in --out")
-    p.add_argument("--method", default=None, help="name for these explanations in the records and the table "
-                                                  "(default: the results file's name)")
+    p.add_argument(
+        "--method",
+        default=None,
+        help="name for these explanations in the records and the table (default: the results file's name)",
+    )
     add_subject_args(p)
     add_corpus_arg(p)
     p.set_defaults(func=run)
@@ -40,9 +52,14 @@ def run(args) -> int:
     store = ActivationStore.load_or_mine(subject, load_corpus(args.corpus))
     scorer = make_scorer(args.scorer, store)
     method = args.method or args.results.stem
-    records = evaluate_results(args.results, args.out, store=store, scorer=scorer, groups=groups, method=method,
-                               resume=args.resume)
+    records = evaluate_results(
+        args.results, args.out, store=store, scorer=scorer, groups=groups, method=method, resume=args.resume
+    )
     records = [r for r in records if r["method"] == method]
-    print(markdown_table(summarize(records, [method], metric_keys(groups)), title=f"{method}, scorer {scorer.name}"))
+    print(
+        markdown_table(
+            summarize(records, [method], metric_keys(groups)), title=f"{method}, scorer {scorer.name}"
+        )
+    )
     print(f"score records: {args.out}")
     return 0

@@ -9,9 +9,12 @@ from sage.cli.common import add_corpus_arg, add_subject_args
 
 
 def add_explainer_args(p) -> None:
-    p.add_argument("--explainer", default=None,
-                   help="offline (default, or $SAGE_EXPLAINER), openai:MODEL, anthropic:MODEL, "
-                        "openai-compatible:BASE_URL:MODEL, hf:MODEL")
+    p.add_argument(
+        "--explainer",
+        default=None,
+        help="offline (default, or $SAGE_EXPLAINER), openai:MODEL, anthropic:MODEL, "
+        "openai-compatible:BASE_URL:MODEL, hf:MODEL",
+    )
     p.add_argument("--max-rounds", type=int, default=3)
     p.add_argument("--budget-usd", type=float, default=1.0, help="hard USD budget per feature")
     p.add_argument("--max-llm-tokens", type=int, default=None, help="hard LLM-token budget per feature")
@@ -24,26 +27,40 @@ def add_parser(sub) -> None:
     add_corpus_arg(p)
     add_explainer_args(p)
     p.add_argument("--json", action="store_true", help="print the explanation as JSON")
-    p.add_argument("--out", type=Path, default=None, help="folder for explanation JSON and the run checkpoint")
+    p.add_argument(
+        "--out", type=Path, default=None, help="folder for explanation JSON and the run checkpoint"
+    )
     p.add_argument("--resume", action="store_true", help="continue an interrupted run from its checkpoint")
     p.set_defaults(func=run)
 
 
 def render(expl) -> str:
     d = expl.to_dict()
-    lines = [f"feature {d['feature']['index']} ({d['feature']['hook_name']}, max activation {d['feature']['max_activation']:.3f})",
-             "labels: " + " | ".join(d["labels"]), "", d["description"], "", "hypotheses:"]
+    lines = [
+        f"feature {d['feature']['index']} ({d['feature']['hook_name']}, max activation {d['feature']['max_activation']:.3f})",
+        "labels: " + " | ".join(d["labels"]),
+        "",
+        d["description"],
+        "",
+        "hypotheses:",
+    ]
     for h in d["hypotheses"]:
         score = "" if h.get("precision") is None else f"  P={h['precision']:.2f} R={h['recall']:.2f}"
         lines.append(f"  {h['id']} [{h['status']:>9}] ({h['kind']}, {h['role']}){score}  {h['text']}")
     lines.append("evidence (strongest first):")
     for e in sorted(d["evidence"], key=lambda e: -e["normalized"])[:10]:
-        verdict = "supports " + ",".join(e["supports"]) if e["supports"] else "refutes " + ",".join(e["refutes"])
+        verdict = (
+            "supports " + ",".join(e["supports"]) if e["supports"] else "refutes " + ",".join(e["refutes"])
+        )
         where = f"on {e['max_token']!r}" if e["max_token"] is not None else "(silent)"
-        lines.append(f"  {e['normalized']:5.2f} {where:<17} {verdict:<14} \"{e['text'][:70]}\"".replace("\n", " "))
+        lines.append(
+            f'  {e["normalized"]:5.2f} {where:<17} {verdict:<14} "{e["text"][:70]}"'.replace("\n", " ")
+        )
     c = d["cost"]
-    lines.append(f"stopped: {d['stop_reason']}; rounds {d['rounds']}, probes {c['probes']}, LLM tokens "
-                 f"{c['input_tokens'] + c['output_tokens']}, ${c['usd']:.4f}, {d['timings']['total']:.1f}s")
+    lines.append(
+        f"stopped: {d['stop_reason']}; rounds {d['rounds']}, probes {c['probes']}, LLM tokens "
+        f"{c['input_tokens'] + c['output_tokens']}, ${c['usd']:.4f}, {d['timings']['total']:.1f}s"
+    )
     return "\n".join(lines)
 
 
@@ -56,9 +73,16 @@ def run(args) -> int:
 
     out = args.out
     db = (out or config.runs_dir()) / "checkpoints.sqlite"
-    expl = explain(args.feature, session=session, max_rounds=args.max_rounds, budget_usd=args.budget_usd,
-                   max_llm_tokens=args.max_llm_tokens, checkpoint_db=db, resume=args.resume,
-                   on_event=lambda m: print(f"[sage] {m}", file=sys.stderr))
+    expl = explain(
+        args.feature,
+        session=session,
+        max_rounds=args.max_rounds,
+        budget_usd=args.budget_usd,
+        max_llm_tokens=args.max_llm_tokens,
+        checkpoint_db=db,
+        resume=args.resume,
+        on_event=lambda m: print(f"[sage] {m}", file=sys.stderr),
+    )
     if out:
         out.mkdir(parents=True, exist_ok=True)
         (out / f"feature_{args.feature}.json").write_text(expl.to_json())

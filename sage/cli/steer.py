@@ -13,37 +13,72 @@ from sage.steering.edits import POSITIONS, STEER, STRATEGIES, GenerationConfig, 
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("steer", help="steer generation with SAE features",
-                       description="Generate from --prompt unsteered and steered (same seed) and report the "
-                                   "steered features' mean activation on the generated tokens and the "
-                                   "perplexity of the generated text under the unsteered model.")
+    p = sub.add_parser(
+        "steer",
+        help="steer generation with SAE features",
+        description="Generate from --prompt unsteered and steered (same seed) and report the "
+        "steered features' mean activation on the generated tokens and the "
+        "perplexity of the generated text under the unsteered model.",
+    )
     add_subject_args(p)
     add_corpus_arg(p)
     p.add_argument("--feature", type=int, action="append", default=[], help="feature to steer (repeatable)")
-    p.add_argument("--concept", help="select the features to steer by explanation (needs --results or --vocab)")
+    p.add_argument(
+        "--concept", help="select the features to steer by explanation (needs --results or --vocab)"
+    )
     p.add_argument("--results", help="`sage batch` results JSONL to match --concept against")
     p.add_argument("--vocab", action="store_true", help="match --concept against MI vocabulary words too")
-    p.add_argument("--n-features", type=int, default=1, help="with --concept: steer the best N matches (default 1)")
+    p.add_argument(
+        "--n-features", type=int, default=1, help="with --concept: steer the best N matches (default 1)"
+    )
     p.add_argument("--strategy", choices=STRATEGIES, default="add", help="edit to apply (default add)")
-    p.add_argument("--strength", type=float,
-                   help="edit size relative to each feature's max activation (required unless --sweep)")
-    p.add_argument("--sweep", action="store_true", help="try a grid of strengths and print the effect of each")
-    p.add_argument("--strengths", default=",".join(f"{s:g}" for s in STEER.sweep_strengths),
-                   help="with --sweep: comma-separated strengths (default %(default)s)")
+    p.add_argument(
+        "--strength",
+        type=float,
+        help="edit size relative to each feature's max activation (required unless --sweep)",
+    )
+    p.add_argument(
+        "--sweep", action="store_true", help="try a grid of strengths and print the effect of each"
+    )
+    p.add_argument(
+        "--strengths",
+        default=",".join(f"{s:g}" for s in STEER.sweep_strengths),
+        help="with --sweep: comma-separated strengths (default %(default)s)",
+    )
     p.add_argument("--prompt", required=True, help="text to continue")
     p.add_argument("--max-new-tokens", type=int, default=STEER.max_new_tokens)
     p.add_argument("--seed", type=int, default=STEER.seed)
-    p.add_argument("--temperature", type=float, default=STEER.temperature, help="0 = greedy (default %(default)s)")
+    p.add_argument(
+        "--temperature", type=float, default=STEER.temperature, help="0 = greedy (default %(default)s)"
+    )
     p.add_argument("--top-p", type=float, default=STEER.top_p)
-    p.add_argument("--positions", choices=POSITIONS, default=STEER.positions,
-                   help="edit all positions after the sink, or only those that predict new tokens")
-    p.add_argument("--trigger", type=int, action="append", default=[],
-                   help="calibrate: trigger feature (repeatable; default: the steered features)")
-    p.add_argument("--threshold", type=float, default=STEER.threshold,
-                   help="calibrate: a trigger counts as active above this activation (default %(default)s)")
-    p.add_argument("--max-act", type=float, action="append", default=[],
-                   help="max activation per --feature (one value for all, or one each); default: the "
-                        "activation store's FeatureStats.max_activation")
+    p.add_argument(
+        "--positions",
+        choices=POSITIONS,
+        default=STEER.positions,
+        help="edit all positions after the sink, or only those that predict new tokens",
+    )
+    p.add_argument(
+        "--trigger",
+        type=int,
+        action="append",
+        default=[],
+        help="calibrate: trigger feature (repeatable; default: the steered features)",
+    )
+    p.add_argument(
+        "--threshold",
+        type=float,
+        default=STEER.threshold,
+        help="calibrate: a trigger counts as active above this activation (default %(default)s)",
+    )
+    p.add_argument(
+        "--max-act",
+        type=float,
+        action="append",
+        default=[],
+        help="max activation per --feature (one value for all, or one each); default: the "
+        "activation store's FeatureStats.max_activation",
+    )
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=run)
 
@@ -57,13 +92,22 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--strength is required (or use --sweep)")
     strengths = _parse_strengths(args.strengths) if args.sweep else []
     gen = GenerationConfig(args.max_new_tokens, args.seed, args.temperature, args.top_p)
-    subject = subject_from(args) if args.vocab else None  # MI words need it; otherwise fail fast before loading
+    subject = (
+        subject_from(args) if args.vocab else None
+    )  # MI words need it; otherwise fail fast before loading
     features, concept = _features(args, subject)
     subject = subject or subject_from(args)
     for f in (*features, *args.trigger):
         subject.check_feature(f)
-    spec = SteerSpec(tuple(features), args.strategy, args.strength if args.strength is not None else 0.0,
-                     _max_acts(args, subject, features), args.positions, tuple(args.trigger), args.threshold)
+    spec = SteerSpec(
+        tuple(features),
+        args.strategy,
+        args.strength if args.strength is not None else 0.0,
+        _max_acts(args, subject, features),
+        args.positions,
+        tuple(args.trigger),
+        args.threshold,
+    )
     if args.sweep:
         res = sweep(subject, args.prompt, spec, strengths, gen)
         out = res.to_dict()
@@ -97,11 +141,15 @@ def _features(args, subject) -> tuple[list[int], dict | None]:
             raise ConfigError("give either --feature or --concept, not both")
         from sage.steering.select import select_by_concept
 
-        matches = select_by_concept(args.concept, results=args.results, subject=subject, use_vocab=args.vocab,
-                                    top=args.n_features)
+        matches = select_by_concept(
+            args.concept, results=args.results, subject=subject, use_vocab=args.vocab, top=args.n_features
+        )
         if not matches:
             raise ConfigError(f"no explanation matches the concept {args.concept!r}")
-        return [m.feature for m in matches], {"concept": args.concept, "matches": [m.to_dict() for m in matches]}
+        return [m.feature for m in matches], {
+            "concept": args.concept,
+            "matches": [m.to_dict() for m in matches],
+        }
     if not args.feature:
         raise ConfigError("say what to steer: --feature N (repeatable) or --concept TEXT --results FILE")
     return list(args.feature), None
@@ -120,9 +168,11 @@ def _max_acts(args, subject, features: list[int]) -> tuple[float, ...]:
 
     store = ActivationStore(subject, load_corpus(args.corpus))
     if not store.meta():
-        raise ConfigError("strengths are relative to each feature's max activation, which comes from the "
-                          f"activation store, but the store for this model/SAE/corpus is not mined yet "
-                          f"({store.dir}). Run `sage mine` first, or pass --max-act VALUE")
+        raise ConfigError(
+            "strengths are relative to each feature's max activation, which comes from the "
+            f"activation store, but the store for this model/SAE/corpus is not mined yet "
+            f"({store.dir}). Run `sage mine` first, or pass --max-act VALUE"
+        )
     return max_acts_from_store(store, features)
 
 
@@ -135,8 +185,10 @@ def _print_steer(out: dict) -> None:
     width = max(60, min(shutil.get_terminal_size((120, 20)).columns, 160))
     col = (width - 3) // 2
     print(f"prompt: {out['prompt']!r}")
-    print(f"steering: features {s['features']}, {s['strategy']} strength {s['strength']:g} "
-          f"(max act {', '.join(f'{m:.3g}' for m in s['max_acts'])}), positions {s['positions']}")
+    print(
+        f"steering: features {s['features']}, {s['strategy']} strength {s['strength']:g} "
+        f"(max act {', '.join(f'{m:.3g}' for m in s['max_acts'])}), positions {s['positions']}"
+    )
     left = textwrap.wrap(u["text"].replace("\n", " ⏎ "), col) or [""]
     right = textwrap.wrap(st["text"].replace("\n", " ⏎ "), col) or [""]
     print(f"{'unsteered':<{col}} | steered")
@@ -147,8 +199,10 @@ def _print_steer(out: dict) -> None:
     print(f"{'':<28}{'unsteered':>12}{'steered':>12}")
     for f in s["features"]:
         key = str(f)
-        print(f"{'mean act of feature ' + key:<28}{_fmt(u['feature_mean_activation'][key]):>12}"
-              f"{_fmt(st['feature_mean_activation'][key]):>12}")
+        print(
+            f"{'mean act of feature ' + key:<28}{_fmt(u['feature_mean_activation'][key]):>12}"
+            f"{_fmt(st['feature_mean_activation'][key]):>12}"
+        )
     print(f"{'perplexity (unsteered LM)':<28}{_fmt(u['perplexity'], 2):>12}{_fmt(st['perplexity'], 2):>12}")
     print(f"{'generated tokens':<28}{u['n_tokens']:>12}{st['n_tokens']:>12}")
 
@@ -156,7 +210,9 @@ def _print_steer(out: dict) -> None:
 def _print_sweep(out: dict) -> None:
     s, u = out["steering"], out["unsteered"]
     feats = [str(f) for f in s["features"]]
-    print(f"prompt: {out['prompt']!r}; features {s['features']}, strategy {s['strategy']}, positions {s['positions']}")
+    print(
+        f"prompt: {out['prompt']!r}; features {s['features']}, strategy {s['strategy']}, positions {s['positions']}"
+    )
     head = "".join(f"{'act f' + f:>12}" for f in feats)
     print(f"{'strength':>9}{head}{'perplexity':>12}  text")
     rows = [("none", u)] + [(f"{r['strength']:g}", r) for r in out["sweep"]]

@@ -24,8 +24,15 @@ def run(args) -> int:
     stats = store.feature_stats(args.feature)
     top = store.top(args.feature, args.k)
     if args.json:
-        print_json({"feature": args.feature, "max_activation": stats.max_activation, "frequency": stats.frequency,
-                    "mean_activation": stats.mean_activation, "contexts": [c.to_dict() for c in top]})
+        print_json(
+            {
+                "feature": args.feature,
+                "max_activation": stats.max_activation,
+                "frequency": stats.frequency,
+                "mean_activation": stats.mean_activation,
+                "contexts": [c.to_dict() for c in top],
+            }
+        )
         return 0
     print(f"feature {args.feature}: max {stats.max_activation:.3f}, fires on {stats.frequency:.4%} of tokens")
     if not top:

@@ -11,21 +11,35 @@ def add_parser(sub) -> None:
     from sage.sae.train import TrainSaeConfig
 
     d = TrainSaeConfig()
-    p = sub.add_parser("train-sae", help="cache activations and train an SAE with sae-lens (checkpoints, resumes)")
+    p = sub.add_parser(
+        "train-sae", help="cache activations and train an SAE with sae-lens (checkpoints, resumes)"
+    )
     p.add_argument("--model", default=d.model)
     p.add_argument("--layer", type=int, default=d.layer)
-    p.add_argument("--hook", default=d.hook, choices=["hook_resid_pre", "hook_resid_post", "hook_mlp_out", "hook_attn_out"])
+    p.add_argument(
+        "--hook",
+        default=d.hook,
+        choices=["hook_resid_pre", "hook_resid_post", "hook_mlp_out", "hook_attn_out"],
+    )
     p.add_argument("--architecture", default=d.architecture, choices=["topk", "jumprelu"])
     p.add_argument("--width", type=int, default=d.d_sae, help="number of features (d_sae)")
     p.add_argument("--k", type=int, default=d.k, help="TopK: active features per token")
-    p.add_argument("--l0-coefficient", type=float, default=d.l0_coefficient, help="JumpReLU sparsity coefficient")
+    p.add_argument(
+        "--l0-coefficient", type=float, default=d.l0_coefficient, help="JumpReLU sparsity coefficient"
+    )
     p.add_argument("--tokens", type=int, default=d.training_tokens)
     p.add_argument("--lr", type=float, default=d.lr)
     p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--work", type=Path, default=None, help="work folder for cached activations and checkpoints")
+    p.add_argument(
+        "--work", type=Path, default=None, help="work folder for cached activations and checkpoints"
+    )
     p.add_argument("--out", type=Path, required=True, help="output folder (sae-lens disk format)")
-    p.add_argument("--phase", choices=["all", "cache", "train", "eval"], default="all",
-                   help="all = cache + train + eval; eval = held-out metrics of --out only")
+    p.add_argument(
+        "--phase",
+        choices=["all", "cache", "train", "eval"],
+        default="all",
+        help="all = cache + train + eval; eval = held-out metrics of --out only",
+    )
     p.add_argument("--eval-tokens", type=int, default=204_800, help="held-out tokens for the evaluation")
     p.set_defaults(func=run)
 
@@ -33,9 +47,18 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     from sage.sae.train import TrainSaeConfig, cache_activations, train_sae
 
-    cfg = TrainSaeConfig(model=args.model, layer=args.layer, hook=args.hook, architecture=args.architecture,
-                         d_sae=args.width, k=args.k, l0_coefficient=args.l0_coefficient,
-                         training_tokens=args.tokens, lr=args.lr, seed=args.seed)
+    cfg = TrainSaeConfig(
+        model=args.model,
+        layer=args.layer,
+        hook=args.hook,
+        architecture=args.architecture,
+        d_sae=args.width,
+        k=args.k,
+        l0_coefficient=args.l0_coefficient,
+        training_tokens=args.tokens,
+        lr=args.lr,
+        seed=args.seed,
+    )
     work = args.work or config.train_sae_dir() / f"L{cfg.layer}-{cfg.hook}-{cfg.model.replace('/', '_')}"
     if args.phase in ("all", "cache"):
         cache_activations(cfg, work)

@@ -9,14 +9,20 @@ from sage.errors import ConfigError
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("vocab", help="words that explain a feature (mutual information over a fixed vocabulary)",
-                       description="Words of a fixed English vocabulary ranked by the mutual-information "
-                                   "objective of Wu et al. (arXiv 2502.15576), or the logit-lens tokens, "
-                                   "computed for all features once and cached.")
+    p = sub.add_parser(
+        "vocab",
+        help="words that explain a feature (mutual information over a fixed vocabulary)",
+        description="Words of a fixed English vocabulary ranked by the mutual-information "
+        "objective of Wu et al. (arXiv 2502.15576), or the logit-lens tokens, "
+        "computed for all features once and cached.",
+    )
     what = p.add_mutually_exclusive_group(required=True)
     what.add_argument("--feature", type=int, help="feature index")
-    what.add_argument("--stats", action="store_true",
-                      help="diversity / lexical / dominate over all features, for both methods")
+    what.add_argument(
+        "--stats",
+        action="store_true",
+        help="diversity / lexical / dominate over all features, for both methods",
+    )
     p.add_argument("--top", type=int, default=20, help="words per feature (default 20, at most 50)")
     p.add_argument("--method", choices=["mi", "logitlens"], default="mi", help="ranking (default mi)")
     p.add_argument("--json", action="store_true", help="print JSON")
@@ -50,15 +56,23 @@ def run(args: argparse.Namespace) -> int:
     if args.stats:
         stats = {m: s.to_dict() for m, s in tables.stats(args.top).items()}
         if args.json:
-            print_json({**meta, "n_words": len(tables.words), **stats,
-                        "definitions": _definitions(tables.settings)})
+            print_json(
+                {**meta, "n_words": len(tables.words), **stats, "definitions": _definitions(tables.settings)}
+            )
         else:
             _print_stats(meta, stats, args.top, tables.d_sae, _definitions(tables.settings))
         return 0
     ranked = tables.ranked(args.method, args.feature, args.top)
     if args.json:
-        print_json({**meta, "feature": args.feature, "method": args.method,
-                    "score": _SCORE[args.method], "results": [{"text": t, "score": s} for t, s in ranked]})
+        print_json(
+            {
+                **meta,
+                "feature": args.feature,
+                "method": args.method,
+                "score": _SCORE[args.method],
+                "results": [{"text": t, "score": s} for t, s in ranked],
+            }
+        )
         return 0
     print(f"feature {args.feature} · {args.method} · {meta['model']} + {meta['sae']} ({meta['hook']})")
     print(f"score: {_SCORE[args.method]}")
@@ -69,17 +83,19 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-_SCORE = {"mi": "p(w|c) * log(p(c|w) / p(c)), the word's share of the feature-word mutual information",
-          "logitlens": "unit decoder direction (after the final norm) . unembedding row"}
+_SCORE = {
+    "mi": "p(w|c) * log(p(c|w) / p(c)), the word's share of the feature-word mutual information",
+    "logitlens": "unit decoder direction (after the final norm) . unembedding row",
+}
 
 
 def _definitions(s) -> dict:
     return {
         "diversity": "distinct words / all listed words",
         "lexical": f"share of listed words among the {s.superficial_rank} most frequent vocabulary words "
-                   f"or shorter than {s.superficial_chars} characters",
+        f"or shorter than {s.superficial_chars} characters",
         "dominate": f"share of listed words that appear in the lists of more than {s.dominate_share:.0%} "
-                    "of the features",
+        "of the features",
     }
 
 

@@ -9,9 +9,9 @@ from registry packages, see `sage.data.sources`).
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
 
 from sage import config
 from sage.errors import ConfigError
@@ -75,7 +75,9 @@ def from_paths(paths: list[Path], name: str | None = None) -> Corpus:
     for p in paths:
         p = Path(p).expanduser()
         if p.is_dir():
-            files.extend(sorted(q for q in p.rglob("*") if q.suffix in (".txt", ".jsonl", ".md") and q.is_file()))
+            files.extend(
+                sorted(q for q in p.rglob("*") if q.suffix in (".txt", ".jsonl", ".md") and q.is_file())
+            )
         elif p.is_file():
             files.append(p)
         else:
@@ -93,8 +95,13 @@ def from_paths(paths: list[Path], name: str | None = None) -> Corpus:
     return Corpus(name or ",".join(str(p) for p in paths), _hash_files(files), docs)
 
 
-def from_hf_dataset(dataset: str, split: str = "train", field: str = "text", config_name: str | None = None,
-                    max_docs: int | None = None) -> Corpus:
+def from_hf_dataset(
+    dataset: str,
+    split: str = "train",
+    field: str = "text",
+    config_name: str | None = None,
+    max_docs: int | None = None,
+) -> Corpus:
     """A HF dataset, streamed (nothing downloaded up front). Needs network and `datasets`."""
     try:
         import datasets

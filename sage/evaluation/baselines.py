@@ -16,9 +16,9 @@ Both write Explanation dicts that validate against prompts/schemas/explanation.j
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
 
 from sage.batch import run_batch
 from sage.errors import ConfigError
@@ -59,11 +59,22 @@ def one_shot(feature: int, session: Session) -> Explanation:
         # the LLM's own words for its best hypothesis lead the rendered description
         best = next(h for h in hyps if h["id"] == concl["best_hypothesis_ids"][0])
         concl["description"] = f"{best['text']} {concl['description']}"[:1200]
-    state.update({"conclusion": {**concl, "concluded_by": f"one-shot ({session.backend.name})"},
-                  "stop_reason": state.get("stop_reason") or "one-shot baseline: no experiments",
-                  "usage": state.get("usage") or empty_usage(), "round": 0, "evidence": []})
-    data = explanation_record(state, subject_info=session.subject.info(), corpus=session.corpus_name,
-                              explainer=session.backend.name, seconds=time.perf_counter() - start)
+    state.update(
+        {
+            "conclusion": {**concl, "concluded_by": f"one-shot ({session.backend.name})"},
+            "stop_reason": state.get("stop_reason") or "one-shot baseline: no experiments",
+            "usage": state.get("usage") or empty_usage(),
+            "round": 0,
+            "evidence": [],
+        }
+    )
+    data = explanation_record(
+        state,
+        subject_info=session.subject.info(),
+        corpus=session.corpus_name,
+        explainer=session.backend.name,
+        seconds=time.perf_counter() - start,
+    )
     validate_explanation(data)
     return Explanation(data)
 
@@ -76,18 +87,36 @@ def mi_only(feature: int, session: Session, settings: BaselineConfig = BASELINE)
     start = time.perf_counter()
     stats = session.store.feature_stats(feature)
     words = [w for w, _ in mi_words(session.subject, feature, top=settings.mi_words)]
-    text = ("Responds to the concept shared by the words " + ", ".join(repr(w) for w in words)
-            + " (the top words of the MI-vocabulary ranking of its decoder direction).")
+    text = (
+        "Responds to the concept shared by the words "
+        + ", ".join(repr(w) for w in words)
+        + " (the top words of the MI-vocabulary ranking of its decoder direction)."
+    )
     pred = {"type": "token_set", "tokens": words} if words else None
     hyp = new_hypothesis("H1", text, "semantic", "primary", pred, **UNSCORED)
-    state = {"feature": feature, "hypotheses": [hyp], "evidence": [], "round": 0, "timings": {},
-             "seed": {"max_activation": stats.max_activation, "frequency": stats.frequency},
-             "conclusion": {"labels": ["MI words: " + ", ".join(words[: settings.mi_label_words])],
-                            "description": text, "best_hypothesis_ids": ["H1"], "concluded_by": "mi-vocabulary"},
-             "stop_reason": "MI-vocabulary baseline: no LLM, no experiments"}
+    state = {
+        "feature": feature,
+        "hypotheses": [hyp],
+        "evidence": [],
+        "round": 0,
+        "timings": {},
+        "seed": {"max_activation": stats.max_activation, "frequency": stats.frequency},
+        "conclusion": {
+            "labels": ["MI words: " + ", ".join(words[: settings.mi_label_words])],
+            "description": text,
+            "best_hypothesis_ids": ["H1"],
+            "concluded_by": "mi-vocabulary",
+        },
+        "stop_reason": "MI-vocabulary baseline: no LLM, no experiments",
+    }
     # the references name the MI ranking, not the session's explainer
-    data = explanation_record(state, subject_info=session.subject.info(), corpus=session.corpus_name,
-                              explainer="mi-vocabulary", seconds=time.perf_counter() - start)
+    data = explanation_record(
+        state,
+        subject_info=session.subject.info(),
+        corpus=session.corpus_name,
+        explainer="mi-vocabulary",
+        seconds=time.perf_counter() - start,
+    )
     validate_explanation(data)
     return Explanation(data)
 
@@ -95,7 +124,9 @@ def mi_only(feature: int, session: Session, settings: BaselineConfig = BASELINE)
 BASELINE_FNS = {"one-shot": one_shot, "mi": mi_only}
 
 
-def run_baseline(method: str, features: Iterable[int], out: Path, session: Session, progress: bool = True) -> dict:
+def run_baseline(
+    method: str, features: Iterable[int], out: Path, session: Session, progress: bool = True
+) -> dict:
     """Explain `features` with baseline `method`, appending one JSON line per feature to `out`;
     features already done in `out` are skipped (resumable). Failures are recorded as
     `{"feature": {"index": N}, "error": ...}` lines, like `sage batch`."""
@@ -103,5 +134,11 @@ def run_baseline(method: str, features: Iterable[int], out: Path, session: Sessi
         raise ConfigError(f"unknown baseline {method!r}; choose from {', '.join(BASELINE_FNS)}")
     fn = BASELINE_FNS[method]
     features = list(dict.fromkeys(int(f) for f in features))
-    return run_batch(features, lambda f: fn(f, session).to_dict(), Path(out), desc=f"explaining ({method})",
-                     done=done_features, progress=progress)
+    return run_batch(
+        features,
+        lambda f: fn(f, session).to_dict(),
+        Path(out),
+        desc=f"explaining ({method})",
+        done=done_features,
+        progress=progress,
+    )

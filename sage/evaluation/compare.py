@@ -16,8 +16,8 @@ import dataclasses
 import json
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from sage.errors import ConfigError
 from sage.evaluation.baselines import METHODS, run_baseline
@@ -45,9 +45,17 @@ def parse_methods(spec: str | None) -> tuple[str, ...]:
 
 
 def _manifest(features, session, scorer_spec, groups, explain_kwargs) -> dict:
-    return {"features": list(features), "subject": session.subject.fingerprint(), "corpus": session.corpus_name,
-            "explainer": session.backend.name, "explain": explain_kwargs, "scorer": scorer_spec,
-            "metrics": list(groups), "held_out": dataclasses.asdict(HELD_OUT), "scorer_settings": dataclasses.asdict(SCORER)}
+    return {
+        "features": list(features),
+        "subject": session.subject.fingerprint(),
+        "corpus": session.corpus_name,
+        "explainer": session.backend.name,
+        "explain": explain_kwargs,
+        "scorer": scorer_spec,
+        "metrics": list(groups),
+        "held_out": dataclasses.asdict(HELD_OUT),
+        "scorer_settings": dataclasses.asdict(SCORER),
+    }
 
 
 def _check_manifest(out_dir: Path, manifest: dict) -> None:
@@ -56,15 +64,25 @@ def _check_manifest(out_dir: Path, manifest: dict) -> None:
         old = json.loads(path.read_text())
         changed = [k for k in manifest if old.get(k) != manifest[k]]
         if changed:
-            raise ConfigError(f"{out_dir} holds a comparison made with different {', '.join(changed)}; "
-                              "re-run with the same arguments to resume it, or choose another --out")
+            raise ConfigError(
+                f"{out_dir} holds a comparison made with different {', '.join(changed)}; "
+                "re-run with the same arguments to resume it, or choose another --out"
+            )
     out_dir.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(manifest, indent=2))
 
 
-def run_compare(features: Sequence[int], out_dir: Path, session, *, methods: Sequence[str] = METHODS,
-                scorer_spec: str = "offline", groups: Sequence[str] = tuple(METRIC_GROUPS),
-                explain_kwargs: dict | None = None, progress: bool = True) -> dict:
+def run_compare(
+    features: Sequence[int],
+    out_dir: Path,
+    session,
+    *,
+    methods: Sequence[str] = METHODS,
+    scorer_spec: str = "offline",
+    groups: Sequence[str] = tuple(METRIC_GROUPS),
+    explain_kwargs: dict | None = None,
+    progress: bool = True,
+) -> dict:
     """Explain `features` with each method, score them, write the report. Resumable (see module docstring).
 
     explain_kwargs go to `sage.runs.explain` for the `sage` method (max_rounds, budget_usd, max_llm_tokens).
@@ -97,33 +115,52 @@ def run_compare(features: Sequence[int], out_dir: Path, session, *, methods: Seq
     done = done_scores(scores_path)
     store = session.store
     with open_append(scores_path) as fh:
-        for f in tqdm(features, desc=f"scoring ({scorer.name})", unit="feature", disable=not progress, file=sys.stderr):
+        for f in tqdm(
+            features, desc=f"scoring ({scorer.name})", unit="feature", disable=not progress, file=sys.stderr
+        ):
             todo = [m for m in methods if (m, f) not in done]
             if not todo:
                 continue
             # one held-out set per feature, shared by every method: none of them saw any of it
             held = held_out(store, f, exclude_texts=evidence_texts(explanations[m].get(f) for m in methods))
             for m in todo:
-                expl = explanations[m].get(f) or {"feature": {"index": f}, "error": "no explanation was produced"}
+                expl = explanations[m].get(f) or {
+                    "feature": {"index": f},
+                    "error": "no explanation was produced",
+                }
                 append_record(fh, score_explanation(expl, held, scorer, store.engine, groups, method=m))
 
     wanted = set(features)
     records = [r for r in read_jsonl(scores_path) if r["method"] in methods and int(r["feature"]) in wanted]
-    return write_report(records, methods, metric_keys(groups), out_dir,
-                        header=_header(session, scorer.name, len(features)), seconds=time.perf_counter() - start)
+    return write_report(
+        records,
+        methods,
+        metric_keys(groups),
+        out_dir,
+        header=_header(session, scorer.name, len(features)),
+        seconds=time.perf_counter() - start,
+    )
 
 
 def _header(session, scorer_name: str, n: int) -> str:
     info = session.subject.info()
-    return (f"# SAGE comparison\n\nSubject: {info['model']}, SAE {info['sae']} at {info['hook_name']} "
-            f"({info['d_sae']} features); corpus {session.corpus_name}; explainer {session.backend.name}; "
-            f"scorer {scorer_name}; {n} features.\nHeld-out data per feature: {HELD_OUT.per_quantile} contexts from "
-            f"each of {HELD_OUT.n_quantiles} activation bins (top-{HELD_OUT.exclude_top} and every context an "
-            f"explainer saw excluded, seed {HELD_OUT.seed}) and {HELD_OUT.n_negatives} non-activating contexts.\n")
+    return (
+        f"# SAGE comparison\n\nSubject: {info['model']}, SAE {info['sae']} at {info['hook_name']} "
+        f"({info['d_sae']} features); corpus {session.corpus_name}; explainer {session.backend.name}; "
+        f"scorer {scorer_name}; {n} features.\nHeld-out data per feature: {HELD_OUT.per_quantile} contexts from "
+        f"each of {HELD_OUT.n_quantiles} activation bins (top-{HELD_OUT.exclude_top} and every context an "
+        f"explainer saw excluded, seed {HELD_OUT.seed}) and {HELD_OUT.n_negatives} non-activating contexts.\n"
+    )
 
 
-def write_report(records: list[dict], methods: Sequence[str], keys: Sequence[str], out_dir: Path, header: str = "",
-                 seconds: float | None = None) -> dict:
+def write_report(
+    records: list[dict],
+    methods: Sequence[str],
+    keys: Sequence[str],
+    out_dir: Path,
+    header: str = "",
+    seconds: float | None = None,
+) -> dict:
     """report.md, summary.json and scores.png in `out_dir` from score records."""
     out_dir = Path(out_dir)
     summary = summarize(records, methods, keys)
@@ -131,5 +168,10 @@ def write_report(records: list[dict], methods: Sequence[str], keys: Sequence[str
     (out_dir / "report.md").write_text((header + "\n" if header else "") + table)
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     plot = plot_distributions(records, methods, keys, out_dir / "scores.png")
-    return {"summary": summary, "table": table, "report": str(out_dir / "report.md"),
-            "plot": str(plot) if plot else None, "seconds": None if seconds is None else round(seconds, 1)}
+    return {
+        "summary": summary,
+        "table": table,
+        "report": str(out_dir / "report.md"),
+        "plot": str(plot) if plot else None,
+        "seconds": None if seconds is None else round(seconds, 1),
+    }

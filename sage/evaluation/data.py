@@ -19,8 +19,8 @@ its own fixed seed:
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 import torch
 
@@ -81,8 +81,10 @@ def explainer_seen_ids(store, feature: int, settings=None) -> frozenset[int]:
     """Ids of the seed contexts the explainers are shown for `feature` (see the module docstring)."""
     s = settings or AgentConfig()
     ids = {c.context_id for c in store.top(feature, s.n_top)}
-    ids |= {c.context_id for c in store.quantile_samples(feature, s.n_quantile_bins, s.per_quantile,
-                                                         exclude_top=s.n_top)}
+    ids |= {
+        c.context_id
+        for c in store.quantile_samples(feature, s.n_quantile_bins, s.per_quantile, exclude_top=s.n_top)
+    }
     ids |= {c.context_id for c in store.random_negatives(feature, s.n_negatives)}
     return frozenset(ids)
 
@@ -92,20 +94,35 @@ def evidence_texts(explanations: Iterable[dict]) -> frozenset[str]:
     return frozenset(e["text"] for x in explanations if x and "evidence" in x for e in x["evidence"])
 
 
-def held_out(store, feature: int, exclude_texts: Iterable[str] = (), settings: HeldOutConfig = HELD_OUT) -> HeldOut:
+def held_out(
+    store, feature: int, exclude_texts: Iterable[str] = (), settings: HeldOutConfig = HELD_OUT
+) -> HeldOut:
     """The held-out scoring data of `feature` (deterministic for a store, feature and settings)."""
     stats = store.feature_stats(feature)
     top = store.top(feature, settings.reference_top)
     reference = sum(c.max_act for c in top) / len(top) if top else 0.0
-    seen = explainer_seen_ids(store, feature) | {c.context_id for c in store.top(feature, settings.exclude_top)}
+    seen = explainer_seen_ids(store, feature) | {
+        c.context_id for c in store.top(feature, settings.exclude_top)
+    }
     texts = frozenset(exclude_texts)
     activating = _activating(store, feature, seen, texts, settings)
     # a few extra: some may be the explainer's own negatives or contexts it probed
     spare = AgentConfig().n_negatives + 4
-    negatives = [c for c in store.random_negatives(feature, settings.n_negatives + spare, seed=settings.seed)
-                 if c.context_id not in seen and c.text not in texts][: settings.n_negatives]
-    return HeldOut(feature, stats.max_activation, reference, tuple(activating), tuple(negatives), frozenset(seen),
-                   texts, settings)
+    negatives = [
+        c
+        for c in store.random_negatives(feature, settings.n_negatives + spare, seed=settings.seed)
+        if c.context_id not in seen and c.text not in texts
+    ][: settings.n_negatives]
+    return HeldOut(
+        feature,
+        stats.max_activation,
+        reference,
+        tuple(activating),
+        tuple(negatives),
+        frozenset(seen),
+        texts,
+        settings,
+    )
 
 
 def _activating(store, feature: int, seen: frozenset[int], texts: frozenset[str], s: HeldOutConfig) -> list:
@@ -134,11 +151,11 @@ def _activating(store, feature: int, seen: frozenset[int], texts: frozenset[str]
 
 def body(ctx) -> list[float]:
     """A context's activations without the sink position(s)."""
-    return list(ctx.acts[ENGINE.skip_positions:])
+    return list(ctx.acts[ENGINE.skip_positions :])
 
 
 def body_tokens(ctx) -> list[str]:
-    return list(ctx.tokens[ENGINE.skip_positions:])
+    return list(ctx.tokens[ENGINE.skip_positions :])
 
 
 def fuzz_items(held: HeldOut) -> list[FuzzItem]:
@@ -153,8 +170,13 @@ def fuzz_items(held: HeldOut) -> list[FuzzItem]:
         peak = max(acts, default=0.0)
         if peak <= 0:
             continue
-        items.append(FuzzItem(tuple(body_tokens(c)), tuple(i for i, a in enumerate(acts) if a > s.fuzz_highlight * peak),
-                              True))
+        items.append(
+            FuzzItem(
+                tuple(body_tokens(c)),
+                tuple(i for i, a in enumerate(acts) if a > s.fuzz_highlight * peak),
+                True,
+            )
+        )
         firing_counts.append(sum(a > 0 for a in acts))
     if not items:
         return []

@@ -9,7 +9,7 @@ values they used.
 from __future__ import annotations
 
 import math
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -60,8 +60,13 @@ def correlation_scores(predicted: Sequence[Sequence[float]], actual: Sequence[Se
         per.append(pearson(p, a))
     flat_p = [v for p in predicted for v in p]
     flat_a = [v for a in actual for v in a]
-    return {"pooled": pearson(flat_p, flat_a) if flat_p else None, "per_context": mean_defined(per),
-            "n_contexts": len(actual), "n_defined": len(defined(per)), "n_tokens": len(flat_a)}
+    return {
+        "pooled": pearson(flat_p, flat_a) if flat_p else None,
+        "per_context": mean_defined(per),
+        "n_contexts": len(actual),
+        "n_defined": len(defined(per)),
+        "n_tokens": len(flat_a),
+    }
 
 
 def generative_accuracy(max_acts: Sequence[float], reference: float, fraction: float = 0.5) -> float | None:
@@ -90,10 +95,16 @@ def classification_scores(predicted: Sequence[bool], actual: Sequence[bool]) -> 
     tn = len(actual) - tp - fp - fn
     n = len(actual)
     pos, neg = tp + fn, tn + fp
-    return {"accuracy": (tp + tn) / n if n else None,
-            "f1": 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else None,
-            "balanced_accuracy": (tp / pos + tn / neg) / 2 if pos and neg else None,
-            "tp": tp, "fp": fp, "tn": tn, "fn": fn, "n": n}
+    return {
+        "accuracy": (tp + tn) / n if n else None,
+        "f1": 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else None,
+        "balanced_accuracy": (tp / pos + tn / neg) / 2 if pos and neg else None,
+        "tp": tp,
+        "fp": fp,
+        "tn": tn,
+        "fn": fn,
+        "n": n,
+    }
 
 
 def digit_expected_value(logprobs: Mapping[str, float], max_value: int = SIMULATION_MAX) -> float | None:
@@ -114,8 +125,9 @@ def digit_expected_value(logprobs: Mapping[str, float], max_value: int = SIMULAT
     return sum(v * p for v, p in mass.items()) / total
 
 
-def bootstrap_ci(values: Sequence[float | None], confidence: float = 0.95, n_resamples: int = 2000,
-                 seed: int = 0) -> tuple[float, float] | None:
+def bootstrap_ci(
+    values: Sequence[float | None], confidence: float = 0.95, n_resamples: int = 2000, seed: int = 0
+) -> tuple[float, float] | None:
     """Percentile bootstrap confidence interval of the mean of the defined values; None if there are none."""
     vals = np.asarray(defined(values), dtype=np.float64)
     if vals.size == 0:

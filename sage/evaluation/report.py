@@ -4,8 +4,8 @@ markdown table, a JSON summary and a PNG of the score distributions."""
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from sage.evaluation.metrics import bootstrap_ci, defined, mean_defined, paired_win_rate
 from sage.evaluation.run import METRIC_GROUPS
@@ -35,14 +35,23 @@ def summarize(records: Sequence[dict], methods: Sequence[str], keys: Sequence[st
     features = sorted({f for m in methods for f in by.get(m, {})})
     out = {"features": len(features), "methods": list(methods), "metrics": {}}
     for key in keys:
-        column = {m: [by.get(m, {}).get(f, {}).get("metrics", {}).get(key) for f in features] for m in methods}
+        column = {
+            m: [by.get(m, {}).get(f, {}).get("metrics", {}).get(key) for f in features] for m in methods
+        }
         entry = {"methods": {}, "win_rates": {}}
         for m in methods:
             ci = bootstrap_ci(column[m], seed=seed)
-            reasons = Counter(_reason(by[m][f], key) for f in features
-                              if f in by.get(m, {}) and by[m][f].get("metrics", {}).get(key) is None)
-            entry["methods"][m] = {"mean": mean_defined(column[m]), "ci95": list(ci) if ci else None,
-                                   "n": len(defined(column[m])), "not_computed": dict(reasons)}
+            reasons = Counter(
+                _reason(by[m][f], key)
+                for f in features
+                if f in by.get(m, {}) and by[m][f].get("metrics", {}).get(key) is None
+            )
+            entry["methods"][m] = {
+                "mean": mean_defined(column[m]),
+                "ci95": list(ci) if ci else None,
+                "n": len(defined(column[m])),
+                "not_computed": dict(reasons),
+            }
         for a, b in pairs(methods):
             entry["win_rates"][f"{a} vs {b}"] = paired_win_rate(column[a], column[b])
         out["metrics"][key] = entry
@@ -82,16 +91,20 @@ def markdown_table(summary: dict, title: str = "") -> str:
             w = entry["win_rates"][c]
             cells.append("—" if w is None else f"{w['win_rate']:.2f} ({w['wins']}/{w['ties']}/{w['losses']})")
         lines.append("| " + " | ".join(cells) + " |")
-    lines += ["", f"{summary['features']} features. Mean over the features where the metric is defined; 95% "
-                  "percentile-bootstrap CI of that mean; win rate = (wins + ties/2) / features where both methods "
-                  "are scored, shown with wins/ties/losses."]
+    lines += [
+        "",
+        f"{summary['features']} features. Mean over the features where the metric is defined; 95% "
+        "percentile-bootstrap CI of that mean; win rate = (wins + ties/2) / features where both methods "
+        "are scored, shown with wins/ties/losses.",
+    ]
     if notes:
         lines += ["", "Not computed:", *sorted(set(notes))]
     return "\n".join(lines) + "\n"
 
 
-def plot_distributions(records: Sequence[dict], methods: Sequence[str], keys: Sequence[str], path: Path,
-                       title: str = "") -> Path | None:
+def plot_distributions(
+    records: Sequence[dict], methods: Sequence[str], keys: Sequence[str], path: Path, title: str = ""
+) -> Path | None:
     """A PNG with one panel per metric that has values: per method, a box plot of the per-feature scores
     with the points over it. Returns the path, or None when no metric has any value."""
     import matplotlib
@@ -120,7 +133,7 @@ def plot_distributions(records: Sequence[dict], methods: Sequence[str], keys: Se
         ax.set_xticks(range(1, len(methods) + 1), [f"{m}\n(n={len(d)})" for m, d in zip(methods, data)])
         ax.set_title(key, fontsize=10)
         ax.grid(axis="y", alpha=0.3)
-    for ax in list(axes.flat)[len(panels):]:
+    for ax in list(axes.flat)[len(panels) :]:
         ax.axis("off")
     if title:
         fig.suptitle(title)

@@ -8,8 +8,8 @@ number, or None when not computed), `not_computed` (metric group -> reason), `de
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 from sage.batch import run_batch
 from sage.errors import ConfigError, ExplainerError
@@ -37,7 +37,9 @@ def parse_metrics(spec: str | None) -> tuple[str, ...]:
     groups = tuple(dict.fromkeys(g.strip() for g in spec.split(",") if g.strip()))
     bad = [g for g in groups if g not in METRIC_GROUPS]
     if bad or not groups:
-        raise ConfigError(f"unknown metric(s) {', '.join(bad) or spec!r}; choose from {', '.join(METRIC_GROUPS)}")
+        raise ConfigError(
+            f"unknown metric(s) {', '.join(bad) or spec!r}; choose from {', '.join(METRIC_GROUPS)}"
+        )
     return groups
 
 
@@ -52,30 +54,40 @@ def _generative(expl, held, scorer, engine, n_texts):
     texts = scorer.generate(expl, held, n_texts)
     maxima = engine.max_acts(texts, held.feature) if texts else []
     acc = generative_accuracy(maxima, held.reference, GENERATIVE_FRACTION)
-    detail = {"n_texts": len(texts), "threshold": round(GENERATIVE_FRACTION * held.reference, 6),
-              "texts": [{"text": t[:300], "max_activation": round(m, 5)} for t, m in zip(texts, maxima)]}
+    detail = {
+        "n_texts": len(texts),
+        "threshold": round(GENERATIVE_FRACTION * held.reference, 6),
+        "texts": [{"text": t[:300], "max_activation": round(m, 5)} for t, m in zip(texts, maxima)],
+    }
     return {"generative_accuracy": acc}, detail
 
 
 def _predictive(expl, held, scorer, engine, n_texts):
     if not held.activating:
-        raise NotComputable("no held-out activating contexts (the feature never fires outside what the explainer saw)")
+        raise NotComputable(
+            "no held-out activating contexts (the feature never fires outside what the explainer saw)"
+        )
     s = correlation_scores(scorer.predict(expl, held.activating), [body(c) for c in held.activating])
-    return {"predictive_r_pooled": s["pooled"], "predictive_r_per_context": s["per_context"]}, \
-        {k: s[k] for k in ("n_contexts", "n_defined", "n_tokens")}
+    return {"predictive_r_pooled": s["pooled"], "predictive_r_per_context": s["per_context"]}, {
+        k: s[k] for k in ("n_contexts", "n_defined", "n_tokens")
+    }
 
 
 def _classified(prefix, predicted, actual):
     s = classification_scores(predicted, actual)
-    return ({f"{prefix}_{k}": s[k] for k in ("accuracy", "f1", "balanced_accuracy")},
-            {k: s[k] for k in ("tp", "fp", "tn", "fn", "n")})
+    return (
+        {f"{prefix}_{k}": s[k] for k in ("accuracy", "f1", "balanced_accuracy")},
+        {k: s[k] for k in ("tp", "fp", "tn", "fn", "n")},
+    )
 
 
 def _detection(expl, held, scorer, engine, n_texts):
     if not held.activating or not held.negatives:
         raise NotComputable("detection needs held-out activating and non-activating contexts")
     items = list(held.activating) + list(held.negatives)
-    return _classified("detection", scorer.detect(expl, items), [True] * len(held.activating) + [False] * len(held.negatives))
+    return _classified(
+        "detection", scorer.detect(expl, items), [True] * len(held.activating) + [False] * len(held.negatives)
+    )
 
 
 def _fuzzing(expl, held, scorer, engine, n_texts):
@@ -92,15 +104,30 @@ def _simulation(expl, held, scorer, engine, n_texts):
     sims = scorer.simulate(expl, contexts)
     flat_sim = [v for s in sims for v in s]
     flat_true = [v for c in contexts for v in body(c)]
-    return {"simulation_r": pearson(flat_sim, flat_true)}, {"n_contexts": len(contexts), "n_tokens": len(flat_true)}
+    return {"simulation_r": pearson(flat_sim, flat_true)}, {
+        "n_contexts": len(contexts),
+        "n_tokens": len(flat_true),
+    }
 
 
-_GROUP_FN = {"generative": _generative, "predictive": _predictive, "detection": _detection, "fuzzing": _fuzzing,
-             "simulation": _simulation}
+_GROUP_FN = {
+    "generative": _generative,
+    "predictive": _predictive,
+    "detection": _detection,
+    "fuzzing": _fuzzing,
+    "simulation": _simulation,
+}
 
 
-def score_explanation(expl: dict, held: HeldOut, scorer: Scorer, engine, groups: Iterable[str] = tuple(METRIC_GROUPS),
-                      n_texts: int | None = None, method: str = "") -> dict:
+def score_explanation(
+    expl: dict,
+    held: HeldOut,
+    scorer: Scorer,
+    engine,
+    groups: Iterable[str] = tuple(METRIC_GROUPS),
+    n_texts: int | None = None,
+    method: str = "",
+) -> dict:
     """Score one explanation (a dict of prompts/schemas/explanation.json, or a failure line
     `{"feature": ..., "error": ...}`) on `held`. Every requested metric gets a number or None
     with the reason in `not_computed`.
@@ -110,10 +137,20 @@ def score_explanation(expl: dict, held: HeldOut, scorer: Scorer, engine, groups:
     """
     groups = list(groups)
     n_texts = n_texts or scorer.settings.n_sentences
-    rec = {"feature": held.feature, "method": method, "scorer": scorer.name,
-           "metrics": {k: None for k in metric_keys(groups)}, "not_computed": {}, "details": {},
-           "held_out": {"activating": len(held.activating), "negatives": len(held.negatives),
-                        "reference_activation": round(held.reference, 6), "seed": held.settings.seed}}
+    rec = {
+        "feature": held.feature,
+        "method": method,
+        "scorer": scorer.name,
+        "metrics": {k: None for k in metric_keys(groups)},
+        "not_computed": {},
+        "details": {},
+        "held_out": {
+            "activating": len(held.activating),
+            "negatives": len(held.negatives),
+            "reference_activation": round(held.reference, 6),
+            "seed": held.settings.seed,
+        },
+    }
     before = scorer.usage()
     start = time.perf_counter()
     if "error" in expl:
@@ -159,18 +196,32 @@ def check_subject(expl: dict, subject) -> None:
     info, feat = subject.info(), expl["feature"]
     for key in ("model", "sae", "hook_name", "d_sae"):
         if feat.get(key) != info[key]:
-            raise ConfigError(f"the results explain {key} {feat.get(key)!r} but the loaded subject has {info[key]!r}: "
-                              "pass the --model / --sae the explanations were made with")
+            raise ConfigError(
+                f"the results explain {key} {feat.get(key)!r} but the loaded subject has {info[key]!r}: "
+                "pass the --model / --sae the explanations were made with"
+            )
 
 
 def done_scores(path: Path) -> set[tuple[str, int]]:
     """(method, feature) pairs with a score record that needs no redo (failed explanations are redone)."""
-    return done_keys(path, key=lambda r: (r["method"], int(r["feature"])),
-                     done=lambda r: "metrics" in r and "error" not in r)
+    return done_keys(
+        path,
+        key=lambda r: (r["method"], int(r["feature"])),
+        done=lambda r: "metrics" in r and "error" not in r,
+    )
 
 
-def evaluate_results(results: Path, out: Path, *, store, scorer: Scorer, groups: Iterable[str], method: str,
-                     resume: bool = False, progress: bool = True) -> list[dict]:
+def evaluate_results(
+    results: Path,
+    out: Path,
+    *,
+    store,
+    scorer: Scorer,
+    groups: Iterable[str],
+    method: str,
+    resume: bool = False,
+    progress: bool = True,
+) -> list[dict]:
     """Score every explanation of a results JSONL, appending one score record per line to `out`.
     With `resume`, explanations already scored in `out` are skipped. Returns all records of `out`."""
     results, out = Path(results), Path(out)
@@ -190,6 +241,14 @@ def evaluate_results(results: Path, out: Path, *, store, scorer: Scorer, groups:
         return score_explanation(explanations[f], held, scorer, store.engine, groups, method=method)
 
     # a scoring failure is not a property of the explanation: it stops the run (errors=())
-    run_batch(sorted(explanations), score, out, desc=f"scoring ({scorer.name})",
-              done=done_scores if resume else None, key=lambda f: (method, f), errors=(), progress=progress)
+    run_batch(
+        sorted(explanations),
+        score,
+        out,
+        desc=f"scoring ({scorer.name})",
+        done=done_scores if resume else None,
+        key=lambda f: (method, f),
+        errors=(),
+        progress=progress,
+    )
     return read_jsonl(out)

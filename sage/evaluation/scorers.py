@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import prompts
 from sage.evaluation.data import FuzzItem, HeldOut, body_tokens, highlight
@@ -99,7 +99,9 @@ class OfflineScorer(Scorer):
     def _predicate(expl: dict) -> dict:
         pred = expl.get("predicate")
         if not pred:
-            raise NotComputable("the explanation has no machine-checkable predicate (the offline scorer needs one)")
+            raise NotComputable(
+                "the explanation has no machine-checkable predicate (the offline scorer needs one)"
+            )
         return pred
 
     def _masks(self, expl: dict, contexts: Sequence) -> list[list[bool]]:
@@ -123,8 +125,10 @@ class OfflineScorer(Scorer):
         return out
 
     def simulate(self, expl, contexts):
-        raise NotComputable("the offline scorer has no token log-probabilities (simulation needs an LLM scorer "
-                            "that returns them: openai:, openai-compatible: or hf:)")
+        raise NotComputable(
+            "the offline scorer has no token log-probabilities (simulation needs an LLM scorer "
+            "that returns them: openai:, openai-compatible: or hf:)"
+        )
 
     # -- generation by corpus retrieval -----------------------------------------------------------
     def vocabulary(self) -> list[str]:
@@ -163,8 +167,9 @@ class OfflineScorer(Scorer):
             ids = set(range(len(self.vocabulary())))
         if not ids:
             raise NotComputable("the predicate matches no token of the vocabulary")
-        found = self.store.search(sorted(ids), limit=s.candidate_pool, exclude=sorted(held.excluded_ids),
-                                  seed=held.settings.seed)
+        found = self.store.search(
+            sorted(ids), limit=s.candidate_pool, exclude=sorted(held.excluded_ids), seed=held.settings.seed
+        )
         texts = []
         for ctx in self.store.contexts(held.feature, found) if found else []:
             if ctx.text in held.exclude_texts:
@@ -174,7 +179,9 @@ class OfflineScorer(Scorer):
             if not any(mask):
                 continue
             p = mask.index(True)
-            snippet = "".join(toks[_word_start(toks, max(0, p - s.snippet_before), p): p + 1 + s.snippet_after])
+            snippet = "".join(
+                toks[_word_start(toks, max(0, p - s.snippet_before), p) : p + 1 + s.snippet_after]
+            )
             if snippet.strip() and snippet not in texts:
                 texts.append(snippet)
             if len(texts) == n:
@@ -205,13 +212,17 @@ class LLMScorer(Scorer):
         return {"input_tokens": u.input_tokens, "output_tokens": u.output_tokens, "usd": round(u.usd, 6)}
 
     def _messages(self, template: str, **fields) -> list[dict]:
-        return [{"role": "system", "content": prompts.template("eval_system")},
-                {"role": "user", "content": prompts.template(template).format(**fields)}]
+        return [
+            {"role": "system", "content": prompts.template("eval_system")},
+            {"role": "user", "content": prompts.template(template).format(**fields)},
+        ]
 
     def _ask(self, task: str, fields: dict, max_tokens: int = 512) -> dict:
         from sage.llm.base import LLMRequest
 
-        req = LLMRequest(task=task, messages=self._messages(task, **fields), schema_name=task, max_tokens=max_tokens)
+        req = LLMRequest(
+            task=task, messages=self._messages(task, **fields), schema_name=task, max_tokens=max_tokens
+        )
         return self.backend.complete(req).data
 
     def generate(self, expl, held, n):
@@ -222,8 +233,11 @@ class LLMScorer(Scorer):
         out = []
         for c in contexts:
             toks = body_tokens(c)
-            data = self._ask("eval_predict", {"explanation": explanation_text(expl), "tokens": token_lines(toks)},
-                             max_tokens=16 * len(toks) + 64)
+            data = self._ask(
+                "eval_predict",
+                {"explanation": explanation_text(expl), "tokens": token_lines(toks)},
+                max_tokens=16 * len(toks) + 64,
+            )
             pred = [0.0] * len(toks)
             for item in data["activations"]:
                 if item["index"] < len(toks):  # an index past the text is the scorer's mistake: ignored
@@ -232,22 +246,38 @@ class LLMScorer(Scorer):
         return out
 
     def detect(self, expl, contexts):
-        return [bool(self._ask("eval_detect", {"explanation": explanation_text(expl),
-                                               "text": "".join(body_tokens(c))}, 32)["activates"]) for c in contexts]
+        return [
+            bool(
+                self._ask(
+                    "eval_detect",
+                    {"explanation": explanation_text(expl), "text": "".join(body_tokens(c))},
+                    32,
+                )["activates"]
+            )
+            for c in contexts
+        ]
 
     def fuzz(self, expl, items):
-        return [bool(self._ask("eval_fuzz", {"explanation": explanation_text(expl), "text": highlight(it)},
-                               32)["correctly_marked"]) for it in items]
+        return [
+            bool(
+                self._ask("eval_fuzz", {"explanation": explanation_text(expl), "text": highlight(it)}, 32)[
+                    "correctly_marked"
+                ]
+            )
+            for it in items
+        ]
 
     def simulate(self, expl, contexts):
         out = []
         for c in contexts:
             toks = body_tokens(c)
-            messages = self._messages("eval_simulate", explanation=explanation_text(expl), tokens=token_lines(toks),
-                                      n=len(toks))
+            messages = self._messages(
+                "eval_simulate", explanation=explanation_text(expl), tokens=token_lines(toks), n=len(toks)
+            )
             try:
-                positions = self.backend.top_logprobs(messages, n=self.settings.top_logprobs,
-                                                      max_tokens=3 * len(toks) + 8)
+                positions = self.backend.top_logprobs(
+                    messages, n=self.settings.top_logprobs, max_tokens=3 * len(toks) + 8
+                )
             except NotImplementedError as exc:
                 raise NotComputable(str(exc)) from exc
             values = simulated_values(positions, len(toks))

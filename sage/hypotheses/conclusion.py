@@ -11,10 +11,12 @@ from sage.hypotheses.records import Conclusion, Hypothesis
 from sage.model.positions import peak_position, skip_positions
 
 #: the conclusion of a feature that never fired, or that no hypothesis could describe
-DEAD = {"labels": ["dead or unexplained feature"],
-        "description": "The feature never fired on the corpus or no hypothesis could be formed, "
-                       "so there is no evidence to explain it.",
-        "best_hypothesis_ids": []}
+DEAD = {
+    "labels": ["dead or unexplained feature"],
+    "description": "The feature never fired on the corpus or no hypothesis could be formed, "
+    "so there is no evidence to explain it.",
+    "best_hypothesis_ids": [],
+}
 
 
 def quote_tokens(tokens: list[str]) -> str:
@@ -45,8 +47,11 @@ def conclude_from_evidence(ctx: dict, dead: bool = False) -> Conclusion:
     """
     if dead or not ctx.get("hypotheses"):
         return {**DEAD, "labels": list(DEAD["labels"]), "best_hypothesis_ids": []}
-    ranked = sorted([h for h in ctx["hypotheses"] if h.get("f1") is not None and h.get("role") != "control"],
-                    key=lambda h: (h["status"] == "confirmed", h["f1"]), reverse=True)
+    ranked = sorted(
+        [h for h in ctx["hypotheses"] if h.get("f1") is not None and h.get("role") != "control"],
+        key=lambda h: (h["status"] == "confirmed", h["f1"]),
+        reverse=True,
+    )
     if not ranked:
         ranked = ctx["hypotheses"]
     best = [ranked[0]]
@@ -57,21 +62,29 @@ def conclude_from_evidence(ctx: dict, dead: bool = False) -> Conclusion:
     b = best[0]
     sentences = [f"Fires when {describe(b['predicate'])}" if b.get("predicate") else b["text"]]
     if b.get("f1") is not None:
-        sentences[0] += (f" (token-level precision {b['precision']:.2f}, recall {b['recall']:.2f}; "
-                         f"status {b['status']}).")
+        sentences[0] += (
+            f" (token-level precision {b['precision']:.2f}, recall {b['recall']:.2f}; status {b['status']})."
+        )
     top = (ctx.get("top") or [None])[0]
     if top:
         toks, acts = top["tokens"], top["acts"]
         pos = peak_position(acts)
-        snippet = "".join(toks[max(skip_positions(), pos - 8): pos + 1]).strip().replace("\n", " ")
-        sentences.append(f"Its strongest corpus example ends \"{snippet}\" "
-                         f"(activation {acts[pos]:.2f} of max on {toks[pos]!r}).")
+        snippet = "".join(toks[max(skip_positions(), pos - 8) : pos + 1]).strip().replace("\n", " ")
+        sentences.append(
+            f'Its strongest corpus example ends "{snippet}" '
+            f"(activation {acts[pos]:.2f} of max on {toks[pos]!r})."
+        )
     probe = ctx.get("strongest_probe")
     if probe:
-        sentences.append(f"Across {ctx.get('n_probes', 0)} probes the strongest was \"{probe['text'][:80]}\" "
-                         f"at {probe['normalized']:.2f} of max.")
+        sentences.append(
+            f'Across {ctx.get("n_probes", 0)} probes the strongest was "{probe["text"][:80]}" '
+            f"at {probe['normalized']:.2f} of max."
+        )
     refuted = [h["id"] for h in ctx["hypotheses"] if h["status"] == "refuted"]
     if refuted:
         sentences.append(f"Refuted: {', '.join(refuted)}.")
-    return {"labels": [label(h) for h in best], "description": " ".join(sentences)[:1200],
-            "best_hypothesis_ids": [h["id"] for h in best]}
+    return {
+        "labels": [label(h) for h in best],
+        "description": " ".join(sentences)[:1200],
+        "best_hypothesis_ids": [h["id"] for h in best],
+    }

@@ -76,7 +76,7 @@ def _eval(pred: dict, toks: list[str]) -> list[bool]:
         w = int(pred.get("window", 3))
         hits = [norm_token(t, cs) in allowed for t in toks]
         _clear_sink(hits)  # a sink token never counts as preceding context
-        return [any(hits[max(0, i - w): i]) for i in range(n)]
+        return [any(hits[max(0, i - w) : i]) for i in range(n)]
     if kind == "structural":
         fn = STRUCTURAL[pred["property"]]
         return [fn(t) for t in toks]
@@ -104,12 +104,16 @@ def describe(pred: dict) -> str:
         toks = ", ".join(repr(t) for t in pred.get("tokens", [])[:6])
         return f"one of {toks} appears within the previous {pred.get('window', 3)} tokens"
     if kind == "structural":
-        return {"capitalized": "the token is capitalised", "all_caps": "the token is in capitals",
-                "digit": "the token contains a digit", "punctuation": "the token is punctuation",
-                "quote": "the token is or contains a quotation mark",
-                "newline": "the token contains a line break",
-                "word_start": "the token starts a new word", "word_continuation": "the token continues a word"
-                }[pred["property"]]
+        return {
+            "capitalized": "the token is capitalised",
+            "all_caps": "the token is in capitals",
+            "digit": "the token contains a digit",
+            "punctuation": "the token is punctuation",
+            "quote": "the token is or contains a quotation mark",
+            "newline": "the token contains a line break",
+            "word_start": "the token starts a new word",
+            "word_continuation": "the token continues a word",
+        }[pred["property"]]
     if kind == "and":
         return " and ".join(describe(p) for p in pred["all"])
     if kind == "or":

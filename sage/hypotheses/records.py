@@ -62,13 +62,22 @@ class Conclusion(TypedDict):
 UNSCORED: dict[str, None] = {"precision": None, "recall": None, "f1": None}
 
 
-def new_hypothesis(hid: str, text: str, kind: str, role: str, predicate: dict | None,
-                   **fields: Any) -> Hypothesis:
+def new_hypothesis(
+    hid: str, text: str, kind: str, role: str, predicate: dict | None, **fields: Any
+) -> Hypothesis:
     """A freshly proposed, open hypothesis with a one-entry history (round 0).
 
     `fields` (e.g. `refinements=0`, or `**UNSCORED`) go between `status` and `history`,
     so the record's key order is the same wherever it is built.
     """
     history: list[HistoryEntry] = [{"round": 0, "status": "open", "text": text}]
-    return {"id": hid, "text": text, "kind": kind, "role": role, "predicate": predicate, "status": "open",
-            **fields, "history": history}  # type: ignore[typeddict-item]
+    return {
+        "id": hid,
+        "text": text,
+        "kind": kind,
+        "role": role,
+        "predicate": predicate,
+        "status": "open",
+        **fields,
+        "history": history,
+    }  # type: ignore[typeddict-item]

@@ -42,8 +42,14 @@ def predicate_scores(pred: dict | None, observations: list[dict], threshold: flo
     precision = tp / (tp + fp) if tp + fp else 0.0
     recall = tp / (tp + fn) if tp + fn else 0.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return {"precision": round(precision, 4), "recall": round(recall, 4), "f1": round(f1, 4),
-            "tp": tp, "fp": fp, "fn": fn}
+    return {
+        "precision": round(precision, 4),
+        "recall": round(recall, 4),
+        "f1": round(f1, 4),
+        "tp": tp,
+        "fp": fp,
+        "fn": fn,
+    }
 
 
 def token_stats(observations: list[dict], threshold: float) -> dict[str, dict]:
@@ -61,8 +67,9 @@ def token_stats(observations: list[dict], threshold: float) -> dict[str, dict]:
     return dict(stats)
 
 
-def trigger_tokens(observations: list[dict], threshold: float, coverage: float = 0.8,
-                   limit: int = 12) -> list[tuple[str, float]]:
+def trigger_tokens(
+    observations: list[dict], threshold: float, coverage: float = 0.8, limit: int = 12
+) -> list[tuple[str, float]]:
     """Tokens carrying `coverage` of the activation mass on active positions, largest first."""
     mass: Counter = Counter()
     for obs in observations:
@@ -79,8 +86,9 @@ def trigger_tokens(observations: list[dict], threshold: float, coverage: float =
     return out
 
 
-def preceding_tokens(observations: list[dict], threshold: float, window: int = 2,
-                     limit: int = 8) -> list[tuple[str, float]]:
+def preceding_tokens(
+    observations: list[dict], threshold: float, window: int = 2, limit: int = 8
+) -> list[tuple[str, float]]:
     """Tokens most often found within `window` before an active position (never the sink),
     with their share of active positions."""
     counts: Counter = Counter()

@@ -10,19 +10,33 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Callable
+from collections.abc import Callable
 
 from sage.errors import ConfigError
 from sage.llm.base import Backend, ExplainerCallError, LLMRequest, LLMResponse, Usage
 from sage.llm.transport import RetryConfig
 
-__all__ = ["Backend", "ExplainerCallError", "LLMRequest", "LLMResponse", "RetryConfig", "Usage",
-           "BACKENDS", "DEFAULT_SPEC", "default_spec", "make_backend", "parse_compatible", "VALID_SPECS"]
+__all__ = [
+    "Backend",
+    "ExplainerCallError",
+    "LLMRequest",
+    "LLMResponse",
+    "RetryConfig",
+    "Usage",
+    "BACKENDS",
+    "DEFAULT_SPEC",
+    "default_spec",
+    "make_backend",
+    "parse_compatible",
+    "VALID_SPECS",
+]
 
 DEFAULT_SPEC = "offline"
-VALID_SPECS = ("offline | openai:MODEL | anthropic:MODEL | openai-compatible:BASE_URL:MODEL "
-               "(e.g. openai-compatible:http://127.0.0.1:8080/v1:smollm) | hf:MODEL (hf:default = the embedded "
-               "SmolLM2-135M-Instruct)")
+VALID_SPECS = (
+    "offline | openai:MODEL | anthropic:MODEL | openai-compatible:BASE_URL:MODEL "
+    "(e.g. openai-compatible:http://127.0.0.1:8080/v1:smollm) | hf:MODEL (hf:default = the embedded "
+    "SmolLM2-135M-Instruct)"
+)
 
 # scheme://host[:port][/path without colons] ":" model (the model may contain colons, e.g. Ollama's llama3:8b)
 _COMPATIBLE = re.compile(r"^(https?://[^/:]+(?::\d+)?(?:/[^:]*)?):(.+)$")
@@ -37,8 +51,10 @@ def parse_compatible(rest: str) -> tuple[str, str]:
     """`http://127.0.0.1:8080/v1:smollm` -> (`http://127.0.0.1:8080/v1`, `smollm`)."""
     m = _COMPATIBLE.match(rest)
     if not m:
-        raise ConfigError(f"cannot read openai-compatible:{rest}; expected openai-compatible:BASE_URL:MODEL, "
-                          "e.g. openai-compatible:http://127.0.0.1:8080/v1:smollm")
+        raise ConfigError(
+            f"cannot read openai-compatible:{rest}; expected openai-compatible:BASE_URL:MODEL, "
+            "e.g. openai-compatible:http://127.0.0.1:8080/v1:smollm"
+        )
     return m.group(1).rstrip("/"), m.group(2)
 
 

@@ -26,18 +26,29 @@ class AnthropicBackend(Backend):
         self.price_model = model
         key = api_key or os.environ.get("ANTHROPIC_API_KEY")
         if not key:
-            raise ConfigError(f"{self.name} needs an API key: set ANTHROPIC_API_KEY "
-                              "(or choose --explainer offline, which needs none)")
+            raise ConfigError(
+                f"{self.name} needs an API key: set ANTHROPIC_API_KEY "
+                "(or choose --explainer offline, which needs none)"
+            )
         # max_retries=0: tenacity (in the base class) is the only retry layer
-        self.client = anthropic.Anthropic(api_key=key, base_url=base_url, max_retries=0, timeout=self.retry.timeout)
+        self.client = anthropic.Anthropic(
+            api_key=key, base_url=base_url, max_retries=0, timeout=self.retry.timeout
+        )
 
     def _call(self, messages: list[dict], schema: dict, req: LLMRequest) -> tuple[str | dict, Usage]:
         system = "\n\n".join(m["content"] for m in messages if m["role"] == "system")
-        tool = {"name": TOOL_NAME, "input_schema": schema,
-                "description": f"Submit the {req.task} answer; its input must follow the {req.schema_name} schema."}
-        kwargs = dict(model=self.model, max_tokens=req.max_tokens,
-                      messages=[m for m in messages if m["role"] != "system"],
-                      tools=[tool], tool_choice={"type": "tool", "name": TOOL_NAME})
+        tool = {
+            "name": TOOL_NAME,
+            "input_schema": schema,
+            "description": f"Submit the {req.task} answer; its input must follow the {req.schema_name} schema.",
+        }
+        kwargs = dict(
+            model=self.model,
+            max_tokens=req.max_tokens,
+            messages=[m for m in messages if m["role"] != "system"],
+            tools=[tool],
+            tool_choice={"type": "tool", "name": TOOL_NAME},
+        )
         if system:
             kwargs["system"] = system
         try:

@@ -44,9 +44,13 @@ class Usage:
     usd: float = 0.0
     usd_known: bool = True
 
-    def __add__(self, other: "Usage") -> "Usage":
-        return Usage(self.input_tokens + other.input_tokens, self.output_tokens + other.output_tokens,
-                     self.usd + other.usd, self.usd_known and other.usd_known)
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            self.input_tokens + other.input_tokens,
+            self.output_tokens + other.output_tokens,
+            self.usd + other.usd,
+            self.usd_known and other.usd_known,
+        )
 
     @property
     def total_tokens(self) -> int:
@@ -80,8 +84,13 @@ class Backend(ABC):
     name: str = "backend"
     price_model: str | None = None
 
-    def __init__(self, *, max_schema_retries: int = MAX_SCHEMA_RETRIES, retry: RetryConfig | None = None,
-                 prices: dict | None = None):
+    def __init__(
+        self,
+        *,
+        max_schema_retries: int = MAX_SCHEMA_RETRIES,
+        retry: RetryConfig | None = None,
+        prices: dict | None = None,
+    ):
         self.max_schema_retries = max_schema_retries
         self.retry = retry or RetryConfig()
         self.prices = PriceTable(prices)
@@ -137,9 +146,16 @@ class Backend(ABC):
                 return LLMResponse(data, usage, attempt, raw)
             messages += [
                 {"role": "assistant", "content": raw},
-                {"role": "user", "content": f"That reply is invalid: {error}. Answer again with only a JSON "
-                                            f"object that validates against the {req.schema_name} schema."},
+                {
+                    "role": "user",
+                    "content": f"That reply is invalid: {error}. Answer again with only a JSON "
+                    f"object that validates against the {req.schema_name} schema.",
+                },
             ]
         raise ExplainerCallError(
             f"{self.name}: no valid {req.schema_name} output after {attempt} attempts; last error: {error}; "
-            f"last reply: {raw[:500]!r}", usage, attempt, raw)
+            f"last reply: {raw[:500]!r}",
+            usage,
+            attempt,
+            raw,
+        )

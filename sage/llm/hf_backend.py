@@ -18,8 +18,10 @@ _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torc
 
 
 def schema_instruction(schema: dict) -> str:
-    return ("Reply with only one JSON object, no prose, that validates against this JSON Schema:\n"
-            + json.dumps(schema, separators=(",", ":")))
+    return (
+        "Reply with only one JSON object, no prose, that validates against this JSON Schema:\n"
+        + json.dumps(schema, separators=(",", ":"))
+    )
 
 
 class HFBackend(Backend):
@@ -42,12 +44,15 @@ class HFBackend(Backend):
         except (OSError, ValueError) as exc:
             raise ConfigError(f"cannot load the chat model for {self.name}: {exc}") from exc
         if not self.tokenizer.chat_template:
-            raise ConfigError(f"{self.name} has no chat template: the hf: explainer needs a chat (instruct) model")
+            raise ConfigError(
+                f"{self.name} has no chat template: the hf: explainer needs a chat (instruct) model"
+            )
         self._generate_lock = threading.Lock()  # one generate at a time on a shared model
 
     def _encode(self, messages: list[dict]) -> dict:
-        enc = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt",
-                                                 return_dict=True)
+        enc = self.tokenizer.apply_chat_template(
+            messages, add_generation_prompt=True, return_tensors="pt", return_dict=True
+        )
         return {k: v.to(self.model.device) for k, v in enc.items()}
 
     def _generate(self, messages: list[dict], max_tokens: int, temperature: float, **extra):
@@ -55,9 +60,14 @@ class HFBackend(Backend):
 
         enc = self._encode(messages)
         eos = self.model.generation_config.eos_token_id or self.tokenizer.eos_token_id
-        gen = GenerationConfig(max_new_tokens=max_tokens, do_sample=temperature > 0,
-                               temperature=temperature if temperature > 0 else None,
-                               pad_token_id=self.tokenizer.pad_token_id or eos, eos_token_id=eos, **extra)
+        gen = GenerationConfig(
+            max_new_tokens=max_tokens,
+            do_sample=temperature > 0,
+            temperature=temperature if temperature > 0 else None,
+            pad_token_id=self.tokenizer.pad_token_id or eos,
+            eos_token_id=eos,
+            **extra,
+        )
         with self._generate_lock, torch.no_grad():
             out = self.model.generate(**enc, generation_config=gen)
         return enc["input_ids"].shape[1], out
@@ -68,14 +78,18 @@ class HFBackend(Backend):
         return self.tokenizer.decode(new, skip_special_tokens=True), Usage(n_in, int(new.shape[0]))
 
     def top_logprobs(self, messages: list[dict], n: int = 20, max_tokens: int = 1) -> list[dict[str, float]]:
-        n_in, out = self._generate(messages, max_tokens, 0.0, output_logits=True, return_dict_in_generate=True)
+        n_in, out = self._generate(
+            messages, max_tokens, 0.0, output_logits=True, return_dict_in_generate=True
+        )
         self.priced(Usage(n_in, len(out.logits)))
         result = []
         for logits in out.logits:  # one [1, vocab] tensor per generated position
             top = torch.log_softmax(logits[0].float(), dim=-1).topk(n)
             pos: dict[str, float] = {}
             for lp, tid in zip(top.values.tolist(), top.indices.tolist()):
-                pos.setdefault(self.tokenizer.decode([tid]), lp)  # distinct ids may decode alike: keep the likelier
+                pos.setdefault(
+                    self.tokenizer.decode([tid]), lp
+                )  # distinct ids may decode alike: keep the likelier
             result.append(pos)
         return result
 

@@ -24,8 +24,11 @@ from sage.hypotheses.predicates import describe
 from sage.llm.base import Backend, LLMRequest, Usage
 from sage.model.positions import peak_position, skip_positions
 
-FRAMES = ["I keep thinking about{t} these days.", "She wrote{t} on the first page.",
-          "They talked about{t} for an hour."]
+FRAMES = [
+    "I keep thinking about{t} these days.",
+    "She wrote{t} on the first page.",
+    "They talked about{t} for an hour.",
+]
 FILLERS = [" the table", " a window", " something"]
 STRUCTURAL_EXAMPLES = {
     "digit": ("In 1987 there were 42 new cases.", "In the spring there were many new cases."),
@@ -45,10 +48,18 @@ class OfflineExplainer(Backend):
     price_model = None
 
     # the rules read the structured context only, never the rendered prompt or the schema
-    def _call(self, messages: list[dict], schema: dict,  # noqa: ARG002
-              req: LLMRequest) -> tuple[dict, Usage]:
-        handlers = {"hypothesize": _hypothesize, "design": _design, "analyze": _analyze,
-                    "conclude": _conclude}
+    def _call(
+        self,
+        messages: list[dict],
+        schema: dict,  # noqa: ARG002
+        req: LLMRequest,
+    ) -> tuple[dict, Usage]:
+        handlers = {
+            "hypothesize": _hypothesize,
+            "design": _design,
+            "analyze": _analyze,
+            "conclude": _conclude,
+        }
         handler = handlers.get(req.task)
         if handler is None:
             raise NotImplementedError(f"the offline explainer has no rule for task {req.task!r}")
@@ -61,34 +72,65 @@ def _hypothesize(ctx: dict) -> dict:
     triggers = [t for t, _ in ctx["trigger_tokens"]]
     if triggers:
         plural = "s" if len(triggers) > 1 else ""
-        hyps.append({"text": f"Fires on the token{plural} {quote_tokens(triggers)} wherever it appears.",
-                     "kind": "lexical", "role": "primary",
-                     "predicate": {"type": "token_set", "tokens": triggers}})
+        hyps.append(
+            {
+                "text": f"Fires on the token{plural} {quote_tokens(triggers)} wherever it appears.",
+                "kind": "lexical",
+                "role": "primary",
+                "predicate": {"type": "token_set", "tokens": triggers},
+            }
+        )
     prev = [t for t, share in ctx["preceding"] if share >= 0.15][:6] or [t for t, _ in ctx["preceding"][:3]]
     if prev:
-        hyps.append({"text": f"Fires on tokens that follow {quote_tokens(prev)} "
-                             "(the context, not the token itself, matters).",
-                     "kind": "contextual", "role": "alternative",
-                     "predicate": {"type": "preceded_by", "tokens": prev, "window": 2}})
+        hyps.append(
+            {
+                "text": f"Fires on tokens that follow {quote_tokens(prev)} "
+                "(the context, not the token itself, matters).",
+                "kind": "contextual",
+                "role": "alternative",
+                "predicate": {"type": "preceded_by", "tokens": prev, "window": 2},
+            }
+        )
     words = [w for w, _ in ctx.get("mi_words", [])[:12]]
     if words:
-        hyps.append({"text": f"Responds to the concept shared by words like {quote_tokens(words[:6])}.",
-                     "kind": "semantic", "role": "alternative",
-                     "predicate": {"type": "token_set", "tokens": words}})
+        hyps.append(
+            {
+                "text": f"Responds to the concept shared by words like {quote_tokens(words[:6])}.",
+                "kind": "semantic",
+                "role": "alternative",
+                "predicate": {"type": "token_set", "tokens": words},
+            }
+        )
     prop, share = max(ctx["structure"].items(), key=lambda kv: kv[1], default=(None, 0.0))
     if prop and share >= 0.6 and prop not in ("word_start", "word_continuation"):
         where = describe({"type": "structural", "property": prop})
-        hyps.append({"text": f"A structural feature: fires where {where}.",
-                     "kind": "syntactic-structural", "role": "alternative",
-                     "predicate": {"type": "structural", "property": prop}})
-    hyps.append({"text": "Control: fires on any word-initial token regardless of identity "
-                         "(a generic position feature).",
-                 "kind": "syntactic-structural", "role": "control",
-                 "predicate": {"type": "structural", "property": "word_start"}})
+        hyps.append(
+            {
+                "text": f"A structural feature: fires where {where}.",
+                "kind": "syntactic-structural",
+                "role": "alternative",
+                "predicate": {"type": "structural", "property": prop},
+            }
+        )
+    hyps.append(
+        {
+            "text": "Control: fires on any word-initial token regardless of identity "
+            "(a generic position feature).",
+            "kind": "syntactic-structural",
+            "role": "control",
+            "predicate": {"type": "structural", "property": "word_start"},
+        }
+    )
     if len(hyps) < 3:  # too little signal for two content hypotheses: add a capitalisation alternative
-        hyps.insert(1, {"text": "Fires on capitalised tokens.", "kind": "syntactic-structural",
-                        "role": "alternative",
-                        "predicate": {"type": "structural", "property": "capitalized"}})
+        hyps.insert(
+            1,
+            {
+                "text": "Fires on capitalised tokens.",
+                "kind": "syntactic-structural",
+                "role": "alternative",
+                "predicate": {"type": "structural", "property": "capitalized"},
+            },
+        )
     return {"hypotheses": hyps[:6]}
 
 
@@ -101,8 +143,9 @@ def _design(ctx: dict) -> dict:
 
     def add(hid, text, purpose, expect, pair_of=None):
         if text and text not in tested and all(p["text"] != text for p in probes):
-            probes.append({"hypothesis_id": hid, "text": text, "purpose": purpose, "expect": expect,
-                           "pair_of": pair_of})
+            probes.append(
+                {"hypothesis_id": hid, "text": text, "purpose": purpose, "expect": expect, "pair_of": pair_of}
+            )
             return len(probes) - 1
         return None
 
@@ -121,7 +164,7 @@ def _design(ctx: dict) -> dict:
             for ex in ctx.get("top", [])[:2]:
                 toks, acts = ex["tokens"], ex["acts"]
                 pos = peak_position(acts, skip)
-                with_ctx = "".join(toks[max(skip, pos - 6): pos + 1])
+                with_ctx = "".join(toks[max(skip, pos - 6) : pos + 1])
                 a = add(hid, with_ctx, "minimal_pair", "high")
                 if a is not None:  # the same trigger without its preceding context
                     bare = "Then" + toks[pos] if toks[pos].startswith(" ") else "Then " + toks[pos]
@@ -133,9 +176,15 @@ def _design(ctx: dict) -> dict:
         if negatives:
             add(hid, negatives[(len(probes) + rnd) % len(negatives)], "negative_control", "low")
     if not probes:  # never answer with no probe: one plain negative control
-        probes = [{"hypothesis_id": ctx["hypotheses"][0]["id"],
-                   "text": "A plain sentence about nothing in particular.",
-                   "purpose": "negative_control", "expect": "low", "pair_of": None}]
+        probes = [
+            {
+                "hypothesis_id": ctx["hypotheses"][0]["id"],
+                "text": "A plain sentence about nothing in particular.",
+                "purpose": "negative_control",
+                "expect": "low",
+                "pair_of": None,
+            }
+        ]
     return {"probes": probes[: max(1, ctx.get("max_probes", len(probes)))]}
 
 
@@ -162,11 +211,19 @@ def _analyze(ctx: dict) -> dict:
         else:
             new_pred = _refine(h["predicate"], stats, ctx.get("preceding", []))
             if new_pred == h["predicate"]:
-                updates.append({"hypothesis_id": h["id"], "status": "open",
-                                "note": note + "; nothing to refine"})
+                updates.append(
+                    {"hypothesis_id": h["id"], "status": "open", "note": note + "; nothing to refine"}
+                )
             else:
-                updates.append({"hypothesis_id": h["id"], "status": "refined", "new_predicate": new_pred,
-                                "new_text": _restate(h, new_pred), "note": note})
+                updates.append(
+                    {
+                        "hypothesis_id": h["id"],
+                        "status": "refined",
+                        "new_predicate": new_pred,
+                        "new_text": _restate(h, new_pred),
+                        "note": note,
+                    }
+                )
     return {"updates": updates}
 
 
@@ -174,11 +231,18 @@ def _refine(pred: dict, stats: dict, preceding: list) -> dict:
     """Keep the tokens that usually fire; add tokens carrying unexplained activation mass."""
     kind = pred.get("type")
     if kind == "token_set":
-        keep = [t for t in pred["tokens"] if t.strip().lower() not in stats
-                or stats[t.strip().lower()]["active"] / max(stats[t.strip().lower()]["seen"], 1) >= 0.3]
+        keep = [
+            t
+            for t in pred["tokens"]
+            if t.strip().lower() not in stats
+            or stats[t.strip().lower()]["active"] / max(stats[t.strip().lower()]["seen"], 1) >= 0.3
+        ]
         have = {t.strip().lower() for t in keep}
-        add = [t for t, s in stats.items()
-               if t not in have and s["active"] >= 2 and s["active"] / s["seen"] >= 0.5][:4]
+        add = [
+            t
+            for t, s in stats.items()
+            if t not in have and s["active"] >= 2 and s["active"] / s["seen"] >= 0.5
+        ][:4]
         tokens = (keep + add)[:16]
         return {**pred, "tokens": tokens} if tokens else pred
     if kind == "preceded_by":

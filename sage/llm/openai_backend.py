@@ -40,8 +40,10 @@ class OpenAIBackend(Backend):
             self.name = f"openai:{model}"
             self.price_model = model
             if not key:
-                raise ConfigError(f"{self.name} needs an API key: set OPENAI_API_KEY "
-                                  "(or choose --explainer offline, which needs none)")
+                raise ConfigError(
+                    f"{self.name} needs an API key: set OPENAI_API_KEY "
+                    "(or choose --explainer offline, which needs none)"
+                )
         # max_retries=0: tenacity (in the base class) is the only retry layer
         self.client = openai.OpenAI(api_key=key, base_url=base_url, max_retries=0, timeout=self.retry.timeout)
 
@@ -60,9 +62,17 @@ class OpenAIBackend(Backend):
         return args
 
     def _call(self, messages: list[dict], schema: dict, req: LLMRequest) -> tuple[str, Usage]:
-        fmt = {"type": "json_schema", "json_schema": {
-            "name": re.sub(r"[^A-Za-z0-9_-]", "_", req.schema_name)[:64], "schema": schema, "strict": False}}
-        resp = self._create(messages=messages, response_format=fmt, **self._sampling(req.max_tokens, req.temperature))
+        fmt = {
+            "type": "json_schema",
+            "json_schema": {
+                "name": re.sub(r"[^A-Za-z0-9_-]", "_", req.schema_name)[:64],
+                "schema": schema,
+                "strict": False,
+            },
+        }
+        resp = self._create(
+            messages=messages, response_format=fmt, **self._sampling(req.max_tokens, req.temperature)
+        )
         if not resp.choices:
             raise ExplainerError(f"{self.name}: the reply had no choices")
         msg = resp.choices[0].message
@@ -70,8 +80,11 @@ class OpenAIBackend(Backend):
         return text, _usage(resp)
 
     def top_logprobs(self, messages: list[dict], n: int = 20, max_tokens: int = 1) -> list[dict[str, float]]:
-        resp = self.call_with_retries(lambda: self._create(
-            messages=messages, logprobs=True, top_logprobs=n, **self._sampling(max_tokens, 0.0)))
+        resp = self.call_with_retries(
+            lambda: self._create(
+                messages=messages, logprobs=True, top_logprobs=n, **self._sampling(max_tokens, 0.0)
+            )
+        )
         self.priced(_usage(resp))
         logprobs = resp.choices[0].logprobs if resp.choices else None
         if logprobs is None or not logprobs.content:

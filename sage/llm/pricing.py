@@ -72,8 +72,9 @@ def _normalise(raw: dict, origin: str) -> dict[str, tuple[float, float]]:
                 inp, outp = price
                 out[model] = (float(inp), float(outp))
         except (KeyError, TypeError, ValueError):
-            raise ConfigError(f"bad price for {model!r} in {origin}: expected "
-                              '{"input": USD_PER_1M, "output": USD_PER_1M}') from None
+            raise ConfigError(
+                f'bad price for {model!r} in {origin}: expected {{"input": USD_PER_1M, "output": USD_PER_1M}}'
+            ) from None
     return out
 
 
@@ -111,7 +112,10 @@ class PriceTable:
         if price is None:
             if model not in _warned:
                 _warned.add(model)
-                log.warning("no price known for model %r: its cost is counted as $0 and flagged usd_known=False; "
-                            "add it to a JSON file named in SAGE_PRICES", model)
+                log.warning(
+                    "no price known for model %r: its cost is counted as $0 and flagged usd_known=False; "
+                    "add it to a JSON file named in SAGE_PRICES",
+                    model,
+                )
             return None
         return (input_tokens * price[0] + output_tokens * price[1]) / 1e6

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import json
 import re
-from functools import lru_cache
+from functools import cache
 
 import prompts
 
 _FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.DOTALL)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _bundled(name: str) -> str:
     defs: dict[str, dict] = {}
 

@@ -3,8 +3,9 @@ and the translation of SDK exceptions into retryable / fatal errors."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, TypeVar
+from typing import TypeVar
 
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
@@ -44,8 +45,12 @@ def call_with_retries(fn: Callable[[], T], policy: RetryConfig, who: str) -> T:
         retry_after = getattr(state.outcome.exception(), "retry_after", None) or 0.0
         return min(policy.max_wait, max(backoff(state), retry_after))
 
-    retrying = Retrying(stop=stop_after_attempt(policy.max_attempts), wait=wait,
-                        retry=retry_if_exception_type(TransientError), reraise=True)
+    retrying = Retrying(
+        stop=stop_after_attempt(policy.max_attempts),
+        wait=wait,
+        retry=retry_if_exception_type(TransientError),
+        reraise=True,
+    )
     try:
         return retrying(fn)
     except TransientError as exc:

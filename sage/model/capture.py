@@ -40,9 +40,11 @@ class HookCapture:
         base = getattr(self.model, self.model.base_model_prefix, self.model)  # skip the LM head wrapper
         self._captured = None
         try:
-            base(input_ids=input_ids.to(device),
-                 attention_mask=None if attention_mask is None else attention_mask.to(device),
-                 use_cache=False)
+            base(
+                input_ids=input_ids.to(device),
+                attention_mask=None if attention_mask is None else attention_mask.to(device),
+                use_cache=False,
+            )
         except _StopForward:
             pass
         finally:

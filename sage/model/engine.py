@@ -12,8 +12,8 @@ everywhere ignore it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import torch
 
@@ -70,8 +70,12 @@ class ActivationEngine:
         return self.subject.sae.encode(hidden.float())
 
     @torch.no_grad()
-    def feature_acts(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
-                     features: Sequence[int] | None = None) -> torch.Tensor:
+    def feature_acts(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        features: Sequence[int] | None = None,
+    ) -> torch.Tensor:
         """[B, T, F] activations of `features` (all when None).
 
         Zeroed: padded positions, position 0 (the sink) and massive-activation tokens
@@ -100,7 +104,9 @@ class ActivationEngine:
     def tokenize(self, texts: Sequence[str]) -> list[list[int]]:
         """Token ids of each text with the sink token prepended (no other special tokens)."""
         tok = self.subject.tokenizer
-        ids = tok(list(texts), add_special_tokens=False, truncation=True, max_length=self.max_length - 1)["input_ids"]
+        ids = tok(list(texts), add_special_tokens=False, truncation=True, max_length=self.max_length - 1)[
+            "input_ids"
+        ]
         return [[self.subject.sink_id, *x] for x in ids]
 
     def pad(self, seqs: Sequence[Sequence[int]]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -116,21 +122,28 @@ class ActivationEngine:
     def run(self, texts: Sequence[str], features: Sequence[int] | None = None) -> list[TokenActivations]:
         """Per-token activations for each text. Batches are formed by length to limit padding."""
         seqs = self.tokenize(texts)
-        feats = list(range(self.subject.d_sae)) if features is None else [self.subject.check_feature(int(f)) for f in features]
+        feats = (
+            list(range(self.subject.d_sae))
+            if features is None
+            else [self.subject.check_feature(int(f)) for f in features]
+        )
         order = sorted(range(len(seqs)), key=lambda i: len(seqs[i]))
         results: list[TokenActivations | None] = [None] * len(seqs)
         tok = self.subject.tokenizer
         for start in range(0, len(order), self.batch_size):
-            idx = order[start: start + self.batch_size]
+            idx = order[start : start + self.batch_size]
             ids, mask = self.pad([seqs[i] for i in idx])
             acts, sinks = self._acts_and_sinks(ids, mask, feats)
             acts, sinks = acts.cpu(), sinks.cpu()
             for row, i in enumerate(idx):
                 n = len(seqs[i])
                 results[i] = TokenActivations(
-                    tokens=[tok.decode([t]) for t in seqs[i]], token_ids=list(seqs[i]),
-                    acts=acts[row, :n].clone(), features=feats,
-                    sinks=torch.nonzero(sinks[row, :n]).flatten().tolist())
+                    tokens=[tok.decode([t]) for t in seqs[i]],
+                    token_ids=list(seqs[i]),
+                    acts=acts[row, :n].clone(),
+                    features=feats,
+                    sinks=torch.nonzero(sinks[row, :n]).flatten().tolist(),
+                )
         return results  # type: ignore[return-value]
 
     def max_acts(self, texts: Sequence[str], feature: int) -> list[float]:
@@ -141,4 +154,3 @@ class ActivationEngine:
             col = ta.column(feature)[skip:]
             out.append(float(col.max()) if col.numel() else 0.0)
         return out
-

@@ -82,7 +82,9 @@ def resolve_hook(model: nn.Module, hook_name: str | None, hf_hook_name: str | No
         lay = layout_for(model_type)
         n_layers = len(_get(modules, lay.layers, hook_name))
         if layer >= n_layers:
-            raise ConfigError(f"SAE hook {hook_name!r} names layer {layer}, but the model has {n_layers} layers (0-{n_layers - 1})")
+            raise ConfigError(
+                f"SAE hook {hook_name!r} names layer {layer}, but the model has {n_layers} layers (0-{n_layers - 1})"
+            )
         block = f"{lay.layers}.{layer}"
         if kind == "hook_resid_pre":
             site = HookSite(block, "input", layer, hook_name)

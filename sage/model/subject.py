@@ -19,9 +19,11 @@ from sage.model.hooks import HookSite, resolve_hook
 
 log = logging.getLogger(__name__)
 
-_CALIBRATION = ("The committee met on Tuesday to discuss the new budget. Several members argued that the plan "
-                "would raise costs for families, while others said it was the only way to keep the schools open. "
-                "After a long debate, they agreed to vote again next week.")
+_CALIBRATION = (
+    "The committee met on Tuesday to discuss the new budget. Several members argued that the plan "
+    "would raise costs for families, while others said it was the only way to keep the schools open. "
+    "After a long debate, they agreed to vote again next week."
+)
 
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
@@ -70,8 +72,11 @@ def _load_sae(spec: SaeSpec, device: str):
     if spec.kind == "disk":
         path = Path(spec.location)
         if not (path / "cfg.json").exists():
-            hint = " (the shipped default SAE is missing: reinstall SAGE or run `sage train-sae`)" \
-                if path == config.DEFAULT_SAE_DIR else ""
+            hint = (
+                " (the shipped default SAE is missing: reinstall SAGE or run `sage train-sae`)"
+                if path == config.DEFAULT_SAE_DIR
+                else ""
+            )
             raise ConfigError(f"{path} is not an SAE folder in sae-lens format (no cfg.json){hint}")
         return SAE.load_from_disk(path, device=device, dtype="float32")
     if spec.kind == "pretrained":
@@ -127,8 +132,16 @@ class Subject:
     float32), site (HookSite), model_id, sae_label, dtype.
     """
 
-    def __init__(self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, sae, *,
-                 model_id: str, sae_label: str, device: str = "cpu"):
+    def __init__(
+        self,
+        model: PreTrainedModel,
+        tokenizer: PreTrainedTokenizerBase,
+        sae,
+        *,
+        model_id: str,
+        sae_label: str,
+        device: str = "cpu",
+    ):
         self.model = model.eval()
         self.tokenizer = tokenizer
         self.sae = sae.eval()
@@ -145,8 +158,10 @@ class Subject:
             )
         trained_on = meta.get("model_name")
         if trained_on and not _same_model(trained_on, model_id):
-            warnings.warn(f"SAE metadata says it was trained on {trained_on!r}, but the model is {model_id!r}",
-                          stacklevel=2)
+            warnings.warn(
+                f"SAE metadata says it was trained on {trained_on!r}, but the model is {model_id!r}",
+                stacklevel=2,
+            )
         self.sink_id = sink_token_id(tokenizer)
         self._massive_norm: float | None = None
 
@@ -159,7 +174,7 @@ class Subject:
 
             ids = self.tokenizer(_CALIBRATION, add_special_tokens=False, return_tensors="pt")["input_ids"]
             ids = torch.cat([torch.tensor([[self.sink_id]]), ids], dim=1)
-            h = HookCapture(self.model, self.site)(ids)[0, ENGINE.skip_positions:].float()
+            h = HookCapture(self.model, self.site)(ids)[0, ENGINE.skip_positions :].float()
             self._massive_norm = float(h.norm(dim=-1).median()) * ENGINE.max_norm_ratio
         return self._massive_norm
 
@@ -180,9 +195,12 @@ class Subject:
     def fingerprint(self) -> str:
         """Stable id of (model weights location, SAE weights, hook): keys caches."""
         weights = sorted(self.sae.state_dict().items())
-        return cache_key(self.model_id, self.site.hook_name, str(self.dtype),
-                         *(part for name, p in weights
-                           for part in (name, p.detach().float().cpu().contiguous().numpy())))
+        return cache_key(
+            self.model_id,
+            self.site.hook_name,
+            str(self.dtype),
+            *(part for name, p in weights for part in (name, p.detach().float().cpu().contiguous().numpy())),
+        )
 
     def info(self) -> dict:
         cfg = self.sae.cfg
@@ -214,8 +232,13 @@ def quiet_transformers() -> None:
     hf_logging.disable_progress_bar()
 
 
-def load_subject(model: str = config.DEFAULT, sae: str = config.DEFAULT, *, dtype: str | None = None,
-                 device: str | None = None) -> Subject:
+def load_subject(
+    model: str = config.DEFAULT,
+    sae: str = config.DEFAULT,
+    *,
+    dtype: str | None = None,
+    device: str | None = None,
+) -> Subject:
     """Load a model + SAE pair.
 
     model: `default`, a HF model id, or a local folder.

@@ -24,7 +24,9 @@ from sage.sae.train import keep_mask
 
 def _site_module(subject):
     if subject.site.read != "output":
-        raise NotImplementedError("CE splicing is implemented for output hook sites (resid_post, mlp_out, attn_out)")
+        raise NotImplementedError(
+            "CE splicing is implemented for output hook sites (resid_post, mlp_out, attn_out)"
+        )
     return dict(subject.model.named_modules())[subject.site.module_name]
 
 
@@ -58,14 +60,19 @@ def _record_at_hook(subject, into: list):
 
 def _ce(model, ids: torch.Tensor) -> torch.Tensor:
     """Sum of next-token CE over predictions made from positions >= 1."""
-    logits = model(input_ids=ids, use_cache=False).logits[:, ENGINE.skip_positions:-1].float()
-    target = ids[:, ENGINE.skip_positions + 1:]
+    logits = model(input_ids=ids, use_cache=False).logits[:, ENGINE.skip_positions : -1].float()
+    target = ids[:, ENGINE.skip_positions + 1 :]
     return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1), reduction="sum")
 
 
 @torch.no_grad()
-def evaluate_sae(subject, contexts: list[list[int]], batch_size: int = 16, with_ce: bool = True,
-                 max_norm_ratio: float = ENGINE.max_norm_ratio) -> dict:
+def evaluate_sae(
+    subject,
+    contexts: list[list[int]],
+    batch_size: int = 16,
+    with_ce: bool = True,
+    max_norm_ratio: float = ENGINE.max_norm_ratio,
+) -> dict:
     """Metrics over `contexts` (token-id lists of equal length, sink first).
 
     FVE and L0 are reported twice: over every non-sink token, and over the ordinary tokens only
@@ -85,7 +92,7 @@ def evaluate_sae(subject, contexts: list[list[int]], batch_size: int = 16, with_
     zero = lambda h: torch.zeros_like(h)  # noqa: E731
     engine = None if with_ce else ActivationEngine(subject)
     for i in tqdm(range(0, len(contexts), batch_size), desc="evaluating SAE", unit="batch"):
-        ids = torch.tensor(contexts[i: i + batch_size], dtype=torch.long, device=subject.device)
+        ids = torch.tensor(contexts[i : i + batch_size], dtype=torch.long, device=subject.device)
         if with_ce:
             seen: list[torch.Tensor] = []
             with _record_at_hook(subject, seen):
@@ -104,14 +111,25 @@ def evaluate_sae(subject, contexts: list[list[int]], batch_size: int = 16, with_
         tally.add(h, x_hat, codes)
         keep = keep_mask(h, max_norm_ratio)
         ordinary.add(h[keep], x_hat[keep], codes[keep])
-    out = {"tokens": tally.n, "fve": round(tally.fve(), 4), "l0": round(tally.l0(), 2),
-           "dead_fraction": round(tally.dead_fraction(), 4),
-           "ordinary_tokens": ordinary.n, "fve_ordinary": round(ordinary.fve(), 4),
-           "l0_ordinary": round(ordinary.l0(), 2)}
+    out = {
+        "tokens": tally.n,
+        "fve": round(tally.fve(), 4),
+        "l0": round(tally.l0(), 2),
+        "dead_fraction": round(tally.dead_fraction(), 4),
+        "ordinary_tokens": ordinary.n,
+        "fve_ordinary": round(ordinary.fve(), 4),
+        "l0_ordinary": round(ordinary.l0(), 2),
+    }
     if with_ce:
         clean, spliced, zero_ = (ce[k] / n_pred for k in ("clean", "spliced", "zero"))
-        out.update({"ce_clean": round(clean, 4), "ce_spliced": round(spliced, 4), "ce_zero_ablation": round(zero_, 4),
-                    "ce_loss_score": round(ce_loss_score(clean, spliced, zero_), 4)})
+        out.update(
+            {
+                "ce_clean": round(clean, 4),
+                "ce_spliced": round(spliced, 4),
+                "ce_zero_ablation": round(zero_, 4),
+                "ce_loss_score": round(ce_loss_score(clean, spliced, zero_), 4),
+            }
+        )
     return out
 
 

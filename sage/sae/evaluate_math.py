@@ -24,7 +24,7 @@ class ReconstructionTally:
         x, x_hat = x.double(), x_hat.double()
         self.n += x.shape[0]
         self.sum_x = x.sum(0) if self.sum_x is None else self.sum_x + x.sum(0)
-        self.sum_x2 += float((x ** 2).sum())
+        self.sum_x2 += float((x**2).sum())
         self.sum_err2 += float(((x - x_hat) ** 2).sum())
         self.sum_l0 += float((codes > 0).sum())
         fired = (codes > 0).any(0)
@@ -32,7 +32,7 @@ class ReconstructionTally:
 
     def fve(self) -> float:
         """1 - SSE / total sum of squares around the mean vector."""
-        sst = self.sum_x2 - float((self.sum_x ** 2).sum()) / self.n
+        sst = self.sum_x2 - float((self.sum_x**2).sum()) / self.n
         return 1.0 - self.sum_err2 / sst
 
     def l0(self) -> float:

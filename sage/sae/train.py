@@ -19,9 +19,9 @@ import json
 import math
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Iterator
 
 import torch
 from safetensors.torch import load_file, save_file
@@ -96,7 +96,10 @@ def _training_contexts(tokenizer, sink_id: int, context_len: int) -> Iterator[li
         if n == 0:
             raise ConfigError("the training corpus produced no contexts")
         epoch += 1
-        print(f"[train-sae] training corpus exhausted after {n} contexts; starting epoch {epoch + 1}", file=sys.stderr)
+        print(
+            f"[train-sae] training corpus exhausted after {n} contexts; starting epoch {epoch + 1}",
+            file=sys.stderr,
+        )
 
 
 def cache_activations(cfg: TrainSaeConfig, work: Path, device: str | None = None) -> Path:
@@ -112,24 +115,30 @@ def cache_activations(cfg: TrainSaeConfig, work: Path, device: str | None = None
     capture = HookCapture(model, site)
     skip = ENGINE.skip_positions
     contexts = _training_contexts(tok, sink_id, cfg.context_len)
-    bar = tqdm(total=cfg.n_shards * cfg.tokens_per_shard, unit="tok", unit_scale=True, desc="caching activations")
+    bar = tqdm(
+        total=cfg.n_shards * cfg.tokens_per_shard, unit="tok", unit_scale=True, desc="caching activations"
+    )
     batch = 32
     for shard in range(cfg.n_shards):
         name = f"shard_{shard:05d}.safetensors"
-        ctxs = [next(contexts) for _ in range(cfg.contexts_per_shard)]  # always consumed: keeps shards aligned
+        ctxs = [
+            next(contexts) for _ in range(cfg.contexts_per_shard)
+        ]  # always consumed: keeps shards aligned
         if name in done:
             bar.update(cfg.tokens_per_shard)
             continue
         parts, start = [], time.perf_counter()
         for i in range(0, len(ctxs), batch):
-            ids = torch.tensor(ctxs[i: i + batch], dtype=torch.long, device=device)
+            ids = torch.tensor(ctxs[i : i + batch], dtype=torch.long, device=device)
             h = capture(ids)[:, skip:, :]
             parts.append(h.reshape(-1, h.shape[-1]).to(torch.bfloat16).cpu())
             bar.update(h.shape[0] * h.shape[1])
         with atomic_path(acts_dir / name) as tmp:  # a shard exists only once complete
             save_file({"acts": torch.cat(parts)}, str(tmp))
-        bar.set_postfix(shard=f"{shard + 1}/{cfg.n_shards}",
-                        tok_s=f"{cfg.tokens_per_shard / (time.perf_counter() - start):.0f}")
+        bar.set_postfix(
+            shard=f"{shard + 1}/{cfg.n_shards}",
+            tok_s=f"{cfg.tokens_per_shard / (time.perf_counter() - start):.0f}",
+        )
     bar.close()
     (work / "train_config.json").write_text(json.dumps(asdict(cfg), indent=2))
     return acts_dir
@@ -155,8 +164,15 @@ class ShardBatches:
     tokens of each group are permuted and cut into batches [batch, d_in] float32.
     """
 
-    def __init__(self, acts_dir: Path, batch_size: int, seed: int, mixing_shards: int, start_sample: int = 0,
-                 max_norm_ratio: float | None = None):
+    def __init__(
+        self,
+        acts_dir: Path,
+        batch_size: int,
+        seed: int,
+        mixing_shards: int,
+        start_sample: int = 0,
+        max_norm_ratio: float | None = None,
+    ):
         self.shards = sorted(acts_dir.glob("shard_*.safetensors"))
         if not self.shards:
             raise ConfigError(f"no activation shards in {acts_dir}")
@@ -168,9 +184,11 @@ class ShardBatches:
         n_batches_done = 0
         epoch = 0
         while True:
-            order = torch.randperm(len(self.shards), generator=torch.Generator().manual_seed(self.seed + epoch))
+            order = torch.randperm(
+                len(self.shards), generator=torch.Generator().manual_seed(self.seed + epoch)
+            )
             for g in range(0, len(order), self.mixing):
-                group = [self.shards[int(i)] for i in order[g: g + self.mixing]]
+                group = [self.shards[int(i)] for i in order[g : g + self.mixing]]
                 # Each shard holds the same number of tokens, so batches-per-group is known without loading.
                 n_tok = sum(1 for _ in group) * self._shard_len()
                 n_b = n_tok // self.batch_size
@@ -179,7 +197,11 @@ class ShardBatches:
                     continue
                 acts = torch.cat([load_file(str(p))["acts"] for p in group])
                 kept = torch.nonzero(keep_mask(acts, self.max_norm_ratio)).flatten()
-                perm = kept[torch.randperm(len(kept), generator=torch.Generator().manual_seed(self.seed * 1000 + epoch * 100 + g))]
+                perm = kept[
+                    torch.randperm(
+                        len(kept), generator=torch.Generator().manual_seed(self.seed * 1000 + epoch * 100 + g)
+                    )
+                ]
                 for b in range(n_b):
                     if n_batches_done >= self.start_batch:
                         # batches per group stay fixed (resume arithmetic); the few rows dropped as
@@ -231,8 +253,10 @@ def _check_run_settings(ckpt_dir: Path, cfg: TrainSaeConfig) -> None:
         diff = {k: (theirs.get(k), v) for k, v in mine.items() if theirs.get(k) != v and k != "n_checkpoints"}
         if diff:
             shown = ", ".join(f"{k}: {a!r} there, {b!r} now" for k, (a, b) in sorted(diff.items()))
-            raise ConfigError(f"the checkpoints in {ckpt_dir} belong to a run with other settings ({shown}); "
-                              "delete that folder to start afresh, or pass another --work")
+            raise ConfigError(
+                f"the checkpoints in {ckpt_dir} belong to a run with other settings ({shown}); "
+                "delete that folder to start afresh, or pass another --work"
+            )
     else:
         ckpt_dir.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(mine, indent=2))
@@ -255,41 +279,79 @@ def train_sae(cfg: TrainSaeConfig, work: Path, out_dir: Path, device: str | None
     if not shards:
         raise ConfigError(f"no cached activations in {acts_dir}: run the cache phase first")
     distinct = len(shards) * cfg.tokens_per_shard
-    steps = math.ceil(cfg.training_tokens / cfg.batch_size_tokens)  # whole batches, never fewer tokens than asked
+    steps = math.ceil(
+        cfg.training_tokens / cfg.batch_size_tokens
+    )  # whole batches, never fewer tokens than asked
     total = steps * cfg.batch_size_tokens
     if distinct < total:  # fewer distinct tokens cached than asked for: ShardBatches starts another epoch
-        print(f"[train-sae] {distinct:,} distinct cached tokens for {total:,} training tokens "
-              f"({total / distinct:.2f} epochs)", file=sys.stderr)
+        print(
+            f"[train-sae] {distinct:,} distinct cached tokens for {total:,} training tokens "
+            f"({total / distinct:.2f} epochs)",
+            file=sys.stderr,
+        )
     torch.manual_seed(cfg.seed)
     meta = SAEMetadata(
-        hook_name=cfg.hook_name, hf_hook_name=f"model.layers.{cfg.layer}", model_name=config.EMBEDDED_MODEL_NAME
-        if cfg.model == config.DEFAULT else cfg.model, model_class_name="AutoModelForCausalLM",
-        context_size=cfg.context_len, prepend_bos=False, dataset_path="sage training corpus (see docs/default-sae.md)",
+        hook_name=cfg.hook_name,
+        hf_hook_name=f"model.layers.{cfg.layer}",
+        model_name=config.EMBEDDED_MODEL_NAME if cfg.model == config.DEFAULT else cfg.model,
+        model_class_name="AutoModelForCausalLM",
+        context_size=cfg.context_len,
+        prepend_bos=False,
+        dataset_path="sage training corpus (see docs/default-sae.md)",
         model_from_pretrained_kwargs={"dtype": cfg.dtype},
-        sage_sink_position_excluded=True, sage_max_norm_ratio=cfg.max_norm_ratio, sage_training_tokens=total, sage_cached_tokens=distinct,
-        sage_seed=cfg.seed)
-    common = dict(d_in=_d_in(acts_dir), d_sae=cfg.d_sae, normalize_activations="expected_average_only_in",
-                  device=device, metadata=meta)
+        sage_sink_position_excluded=True,
+        sage_max_norm_ratio=cfg.max_norm_ratio,
+        sage_training_tokens=total,
+        sage_cached_tokens=distinct,
+        sage_seed=cfg.seed,
+    )
+    common = dict(
+        d_in=_d_in(acts_dir),
+        d_sae=cfg.d_sae,
+        normalize_activations="expected_average_only_in",
+        device=device,
+        metadata=meta,
+    )
     if cfg.architecture == "topk":
         sae_cfg, sae_cls = TopKTrainingSAEConfig(k=cfg.k, **common), TopKTrainingSAE
     elif cfg.architecture == "jumprelu":
-        sae_cfg, sae_cls = JumpReLUTrainingSAEConfig(l0_coefficient=cfg.l0_coefficient, **common), JumpReLUTrainingSAE
+        sae_cfg, sae_cls = (
+            JumpReLUTrainingSAEConfig(l0_coefficient=cfg.l0_coefficient, **common),
+            JumpReLUTrainingSAE,
+        )
     else:
         raise ConfigError(f"architecture must be topk or jumprelu, not {cfg.architecture!r}")
     ckpt_dir = work / "checkpoints"
     trainer_cfg = SAETrainerConfig(
-        total_training_samples=total, train_batch_size_samples=cfg.batch_size_tokens,
-        lr=cfg.lr, lr_end=cfg.lr / 10, lr_warm_up_steps=min(100, steps // 10), lr_decay_steps=steps // 5, device=device,
-        autocast=device == "cpu",  # bf16 matmuls: ~2x faster on this CPU kind; weights and optimizer stay fp32
-        dead_feature_window=200, feature_sampling_window=500, n_checkpoints=cfg.n_checkpoints,
-        checkpoint_path=str(ckpt_dir), n_batches_for_norm_estimate=50)
+        total_training_samples=total,
+        train_batch_size_samples=cfg.batch_size_tokens,
+        lr=cfg.lr,
+        lr_end=cfg.lr / 10,
+        lr_warm_up_steps=min(100, steps // 10),
+        lr_decay_steps=steps // 5,
+        device=device,
+        autocast=device
+        == "cpu",  # bf16 matmuls: ~2x faster on this CPU kind; weights and optimizer stay fp32
+        dead_feature_window=200,
+        feature_sampling_window=500,
+        n_checkpoints=cfg.n_checkpoints,
+        checkpoint_path=str(ckpt_dir),
+        n_batches_for_norm_estimate=50,
+    )
     _check_run_settings(ckpt_dir, cfg)
     last = _latest_checkpoint(ckpt_dir)
     sae = sae_cls.load_from_disk(last, device=device) if last else sae_cls(sae_cfg)
     holder: dict = {}
-    provider = _LazyIterator(lambda: ShardBatches(acts_dir, cfg.batch_size_tokens, cfg.seed, cfg.mixing_shards,
-                                                  start_sample=holder["trainer"].n_training_samples,
-                                                  max_norm_ratio=cfg.max_norm_ratio))
+    provider = _LazyIterator(
+        lambda: ShardBatches(
+            acts_dir,
+            cfg.batch_size_tokens,
+            cfg.seed,
+            cfg.mixing_shards,
+            start_sample=holder["trainer"].n_training_samples,
+            max_norm_ratio=cfg.max_norm_ratio,
+        )
+    )
     trainer = SAETrainer(trainer_cfg, sae, provider)
     holder["trainer"] = trainer
     if last:

@@ -29,8 +29,8 @@ position per call; it counts positions to know where each call's chunk sits.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
-from typing import Callable, Iterator, Sequence
 
 import torch
 
@@ -100,12 +100,16 @@ class SteerSpec:
         """Per-feature edit size in activation units: strength * max_act."""
         return tuple(self.strength * m for m in self.max_acts)
 
-    def with_strength(self, strength: float) -> "SteerSpec":
+    def with_strength(self, strength: float) -> SteerSpec:
         return replace(self, strength=float(strength))
 
     def to_dict(self) -> dict:
         d = asdict(self)
-        d["features"], d["max_acts"], d["triggers"] = list(self.features), list(self.max_acts), list(self.triggers)
+        d["features"], d["max_acts"], d["triggers"] = (
+            list(self.features),
+            list(self.max_acts),
+            list(self.triggers),
+        )
         return d
 
 
@@ -141,7 +145,9 @@ class PositionalEdit:
 
     def __init__(self, editor: Callable[[torch.Tensor], torch.Tensor], positions: str, prompt_len: int):
         self.editor = editor
-        self.start = ENGINE.skip_positions if positions == "all" else max(prompt_len - 1, ENGINE.skip_positions)
+        self.start = (
+            ENGINE.skip_positions if positions == "all" else max(prompt_len - 1, ENGINE.skip_positions)
+        )
         self.seen = 0
         self.hooked_positions = 0
 
@@ -167,6 +173,7 @@ def residual_hook(subject: Subject, fn: Callable[[torch.Tensor], torch.Tensor]) 
     """
     module = dict(subject.model.named_modules())[subject.site.module_name]
     if subject.site.read == "input":
+
         def pre_hook(_module, args, kwargs):
             if args:
                 return (fn(args[0]), *args[1:]), kwargs
@@ -176,6 +183,7 @@ def residual_hook(subject: Subject, fn: Callable[[torch.Tensor], torch.Tensor]) 
 
         handle = module.register_forward_pre_hook(pre_hook, with_kwargs=True)
     else:
+
         def post_hook(_module, _inputs, output):
             return replace_first_tensor(output, fn(first_tensor(output)))
 
@@ -204,9 +212,13 @@ class Generation:
     hooked_positions: int = 0
 
     def to_dict(self) -> dict:
-        return {"text": self.text, "n_tokens": len(self.token_ids),
-                "feature_mean_activation": {str(f): _round(v) for f, v in self.feature_acts.items()},
-                "perplexity": _round(self.perplexity), "hooked_positions": self.hooked_positions}
+        return {
+            "text": self.text,
+            "n_tokens": len(self.token_ids),
+            "feature_mean_activation": {str(f): _round(v) for f, v in self.feature_acts.items()},
+            "perplexity": _round(self.perplexity),
+            "hooked_positions": self.hooked_positions,
+        }
 
 
 @dataclass(frozen=True)
@@ -232,8 +244,13 @@ class SteerResult:
     steered: Generation
 
     def to_dict(self) -> dict:
-        return {"prompt": self.prompt, "steering": self.spec.to_dict(), "generation": asdict(self.generation),
-                "unsteered": self.unsteered.to_dict(), "steered": self.steered.to_dict()}
+        return {
+            "prompt": self.prompt,
+            "steering": self.spec.to_dict(),
+            "generation": asdict(self.generation),
+            "unsteered": self.unsteered.to_dict(),
+            "steered": self.steered.to_dict(),
+        }
 
 
 @dataclass(frozen=True)
@@ -247,9 +264,13 @@ class SweepResult:
     def to_dict(self) -> dict:
         d = self.spec.to_dict()
         d.pop("strength")
-        return {"prompt": self.prompt, "steering": d, "generation": asdict(self.generation),
-                "unsteered": self.unsteered.to_dict(),
-                "sweep": [{"strength": s, **g.to_dict()} for s, g in self.rows]}
+        return {
+            "prompt": self.prompt,
+            "steering": d,
+            "generation": asdict(self.generation),
+            "unsteered": self.unsteered.to_dict(),
+            "sweep": [{"strength": s, **g.to_dict()} for s, g in self.rows],
+        }
 
 
 def prompt_ids(subject: Subject, prompt: str) -> list[int]:
@@ -260,8 +281,9 @@ def prompt_ids(subject: Subject, prompt: str) -> list[int]:
 
 
 @torch.no_grad()
-def generate_ids(subject: Subject, ids: Sequence[int], gen: GenerationConfig,
-                 spec: SteerSpec | None = None) -> tuple[list[int], int]:
+def generate_ids(
+    subject: Subject, ids: Sequence[int], gen: GenerationConfig, spec: SteerSpec | None = None
+) -> tuple[list[int], int]:
     """Generate after `ids` (sink included), steered by `spec` when given.
 
     Returns (new token ids, cut before the first EOS; number of positions the hook edited).
@@ -272,8 +294,12 @@ def generate_ids(subject: Subject, ids: Sequence[int], gen: GenerationConfig,
     device = next(model.parameters()).device
     input_ids = torch.tensor([list(ids)], dtype=torch.long, device=device)
     eos = tok.eos_token_id
-    kwargs = dict(attention_mask=torch.ones_like(input_ids), max_new_tokens=gen.max_new_tokens, use_cache=True,
-                  pad_token_id=tok.pad_token_id if tok.pad_token_id is not None else eos)
+    kwargs = dict(
+        attention_mask=torch.ones_like(input_ids),
+        max_new_tokens=gen.max_new_tokens,
+        use_cache=True,
+        pad_token_id=tok.pad_token_id if tok.pad_token_id is not None else eos,
+    )
     if gen.temperature > 0:
         kwargs.update(do_sample=True, temperature=gen.temperature, top_p=gen.top_p, top_k=0)  # nucleus only
     else:
@@ -282,15 +308,20 @@ def generate_ids(subject: Subject, ids: Sequence[int], gen: GenerationConfig,
     torch.manual_seed(gen.seed)
     with residual_hook(subject, edit) if edit else contextlib.nullcontext():
         out = model.generate(input_ids, **kwargs)
-    new = out[0, len(ids):].tolist()
+    new = out[0, len(ids) :].tolist()
     if eos is not None and eos in new:
         new = new[: new.index(eos)]
     return new, (edit.hooked_positions if edit else 0)
 
 
 @torch.no_grad()
-def measure(subject: Subject, ids: Sequence[int], new_ids: Sequence[int], features: Sequence[int],
-            hooked_positions: int = 0) -> Generation:
+def measure(
+    subject: Subject,
+    ids: Sequence[int],
+    new_ids: Sequence[int],
+    features: Sequence[int],
+    hooked_positions: int = 0,
+) -> Generation:
     """Mean activation of `features` on the generated tokens and their perplexity, unsteered model."""
     full = torch.tensor([list(ids) + list(new_ids)], dtype=torch.long)
     p = len(ids)
@@ -298,7 +329,7 @@ def measure(subject: Subject, ids: Sequence[int], new_ids: Sequence[int], featur
     means = {int(f): (float(acts[:, i].mean()) if len(new_ids) else None) for i, f in enumerate(features)}
     device = next(subject.model.parameters()).device
     if new_ids:
-        logits = subject.model(input_ids=full.to(device), use_cache=False).logits[0, p - 1: -1]
+        logits = subject.model(input_ids=full.to(device), use_cache=False).logits[0, p - 1 : -1]
         ppl = sm.perplexity(logits, full[0, p:].to(device))
     else:
         ppl = float("nan")
@@ -306,8 +337,13 @@ def measure(subject: Subject, ids: Sequence[int], new_ids: Sequence[int], featur
     return Generation(text, tuple(new_ids), means, ppl, hooked_positions)
 
 
-def run_generation(subject: Subject, ids: Sequence[int], gen: GenerationConfig, spec: SteerSpec | None,
-                   features: Sequence[int]) -> Generation:
+def run_generation(
+    subject: Subject,
+    ids: Sequence[int],
+    gen: GenerationConfig,
+    spec: SteerSpec | None,
+    features: Sequence[int],
+) -> Generation:
     new, edited = generate_ids(subject, ids, gen, spec)
     return measure(subject, ids, new, features, edited)
 
@@ -317,7 +353,9 @@ def _check(subject: Subject, spec: SteerSpec) -> None:
         subject.check_feature(int(f))
 
 
-def steer(subject: Subject, prompt: str, spec: SteerSpec, gen: GenerationConfig = GenerationConfig()) -> SteerResult:
+def steer(
+    subject: Subject, prompt: str, spec: SteerSpec, gen: GenerationConfig = GenerationConfig()
+) -> SteerResult:
     """Unsteered and steered generations of `prompt` (same seed) with their measured effect."""
     _check(subject, spec)
     ids = prompt_ids(subject, prompt)
@@ -326,8 +364,14 @@ def steer(subject: Subject, prompt: str, spec: SteerSpec, gen: GenerationConfig 
     return SteerResult(prompt, spec, gen, base, steered)
 
 
-def sweep(subject: Subject, prompt: str, spec: SteerSpec, strengths: Sequence[float] = STEER.sweep_strengths,
-          gen: GenerationConfig = GenerationConfig(), progress: bool = True) -> SweepResult:
+def sweep(
+    subject: Subject,
+    prompt: str,
+    spec: SteerSpec,
+    strengths: Sequence[float] = STEER.sweep_strengths,
+    gen: GenerationConfig = GenerationConfig(),
+    progress: bool = True,
+) -> SweepResult:
     """`steer` over a grid of strengths (the unsteered generation is computed once)."""
     from tqdm import tqdm
 
@@ -336,8 +380,10 @@ def sweep(subject: Subject, prompt: str, spec: SteerSpec, strengths: Sequence[fl
     _check(subject, spec)
     ids = prompt_ids(subject, prompt)
     base = run_generation(subject, ids, gen, None, spec.features)
-    rows = tuple((float(s), run_generation(subject, ids, gen, spec.with_strength(s), spec.features))
-                 for s in tqdm(strengths, desc="steering sweep", unit="strength", disable=not progress))
+    rows = tuple(
+        (float(s), run_generation(subject, ids, gen, spec.with_strength(s), spec.features))
+        for s in tqdm(strengths, desc="steering sweep", unit="strength", disable=not progress)
+    )
     return SweepResult(prompt, spec, gen, base, rows)
 
 
@@ -347,8 +393,10 @@ def max_acts_from_store(store, features: Sequence[int]) -> tuple[float, ...]:
     for f in features:
         m = store.feature_stats(int(f)).max_activation
         if not m > 0:
-            raise ConfigError(f"feature {f} never fired in the activation store, so a strength relative to its max "
-                              "activation is undefined; pass --max-act explicitly")
+            raise ConfigError(
+                f"feature {f} never fired in the activation store, so a strength relative to its max "
+                "activation is undefined; pass --max-act explicitly"
+            )
         out.append(float(m))
     return tuple(out)
 

@@ -13,7 +13,7 @@ feature reaches on the corpus".
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 
@@ -57,8 +57,9 @@ def set_codes(codes: torch.Tensor, features: Sequence[int], values: torch.Tensor
     return out
 
 
-def clamp_edit(x: torch.Tensor, codes: torch.Tensor, decode: Decode, features: Sequence[int],
-               values: torch.Tensor) -> torch.Tensor:
+def clamp_edit(
+    x: torch.Tensor, codes: torch.Tensor, decode: Decode, features: Sequence[int], values: torch.Tensor
+) -> torch.Tensor:
     """Clamping: encode (codes given), set each feature to its value, decode, add back the error.
 
     Only the clamped features' codes change, so the residual moves by
@@ -73,8 +74,9 @@ def shortfall(codes: torch.Tensor, features: Sequence[int], targets: torch.Tenso
     return (targets.to(codes.dtype) - codes[..., list(features)]).clamp_min(0.0)
 
 
-def amplify_edit(x: torch.Tensor, codes: torch.Tensor, decode: Decode, features: Sequence[int],
-                 targets: torch.Tensor) -> torch.Tensor:
+def amplify_edit(
+    x: torch.Tensor, codes: torch.Tensor, decode: Decode, features: Sequence[int], targets: torch.Tensor
+) -> torch.Tensor:
     """Amplification (Wu et al., arXiv 2502.15576): raise each feature of the set to its target.
 
     Each feature's code rises by its shortfall from the target (so a feature already at or
@@ -102,7 +104,9 @@ def trigger_mask(trigger_codes: torch.Tensor, threshold: float) -> torch.Tensor:
     return (trigger_codes > threshold).any(dim=-1)
 
 
-def calibrate_edit(x: torch.Tensor, edited: torch.Tensor, trigger_codes: torch.Tensor, threshold: float) -> torch.Tensor:
+def calibrate_edit(
+    x: torch.Tensor, edited: torch.Tensor, trigger_codes: torch.Tensor, threshold: float
+) -> torch.Tensor:
     """Calibration (Wu et al.): keep the edit only where a trigger feature fires above threshold.
 
     x, edited: [..., d] (the residual before / after an edit such as `amplify_edit`);

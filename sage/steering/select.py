@@ -37,9 +37,9 @@ import copy
 import json
 import re
 import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Mapping, Sequence
 
 import torch
 
@@ -93,28 +93,53 @@ class DtcScores:
 
     def to_dict(self, top: int, direction: str, tokenizer) -> dict:
         tok = lambda i: tokenizer.decode([int(i)])  # noqa: E731
-        rows = [{"rank": r + 1, "feature": int(self.features[i]), "dtc": round(float(self.dtc[i]), 5),
-                 "c_int": round(float(self.c_int[i]), 5), "top_token": tok(self.top_token[i])}
-                for r, i in enumerate(self.ranked(top, direction))]
-        return {"criterion": "dtc", "direction": direction, "prefix": self.prefix, "alpha": self.alpha, "k": self.k,
-                "amplification": round(self.amplification, 5), "c_base": round(self.c_base, 5),
-                "base_top_token": tok(self.base_top_token), "n_features": int(self.features.numel()),
-                "seconds": round(self.seconds, 2), "features": rows}
+        rows = [
+            {
+                "rank": r + 1,
+                "feature": int(self.features[i]),
+                "dtc": round(float(self.dtc[i]), 5),
+                "c_int": round(float(self.c_int[i]), 5),
+                "top_token": tok(self.top_token[i]),
+            }
+            for r, i in enumerate(self.ranked(top, direction))
+        ]
+        return {
+            "criterion": "dtc",
+            "direction": direction,
+            "prefix": self.prefix,
+            "alpha": self.alpha,
+            "k": self.k,
+            "amplification": round(self.amplification, 5),
+            "c_base": round(self.c_base, 5),
+            "base_top_token": tok(self.base_top_token),
+            "n_features": int(self.features.numel()),
+            "seconds": round(self.seconds, 2),
+            "features": rows,
+        }
 
 
 def _last_position_delta(delta: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
     """Hook body adding delta [B, d] (float32) to the last position of h [B, T, d]."""
+
     def fn(h: torch.Tensor) -> torch.Tensor:
         out = h.clone()
         out[:, -1] = (h[:, -1].float() + delta.to(h.device)).to(h.dtype)
         return out
+
     return fn
 
 
 @torch.no_grad()
-def dtc_scores(subject: Subject, features: Sequence[int] | None = None, *, prefix: str = DTC.prefix,
-               alpha: float = DTC.alpha, k: int = DTC.k, batch_size: int = DTC.batch_size,
-               progress: bool = True) -> DtcScores:
+def dtc_scores(
+    subject: Subject,
+    features: Sequence[int] | None = None,
+    *,
+    prefix: str = DTC.prefix,
+    alpha: float = DTC.alpha,
+    k: int = DTC.k,
+    batch_size: int = DTC.batch_size,
+    progress: bool = True,
+) -> DtcScores:
     """Delta Token Confidence of `features` (all features of the SAE when None), batched.
 
     Cost: one forward of the prefix, then ceil(N / batch_size) single-position forwards of
@@ -125,7 +150,9 @@ def dtc_scores(subject: Subject, features: Sequence[int] | None = None, *, prefi
     start = time.perf_counter()
     if batch_size < 1:
         raise ConfigError("--batch-size must be at least 1")
-    feats = list(range(subject.d_sae)) if features is None else [subject.check_feature(int(f)) for f in features]
+    feats = (
+        list(range(subject.d_sae)) if features is None else [subject.check_feature(int(f)) for f in features]
+    )
     engine = ActivationEngine(subject)
     ids = engine.tokenize([prefix])[0]
     if len(ids) < 2:
@@ -135,18 +162,22 @@ def dtc_scores(subject: Subject, features: Sequence[int] | None = None, *, prefi
     codes = sae.encode(x_last[None])[0]  # [F]
     top_code = float(codes.max())
     if not top_code > 0:
-        raise ConfigError(f"no SAE feature fires on the last token of {prefix!r}; the amplification "
-                          "alpha * (largest code there) would be zero. Choose another --prefix")
+        raise ConfigError(
+            f"no SAE feature fires on the last token of {prefix!r}; the amplification "
+            "alpha * (largest code there) would be zero. Choose another --prefix"
+        )
     amp = alpha * top_code
     device = next(subject.model.parameters()).device
     # Only the last position is edited, so the positions before it are the same in every row:
     # run them once and reuse their KV cache; each batch then runs one position per row.
-    prefix_cache = subject.model(input_ids=torch.tensor([ids[:-1]], device=device), use_cache=True).past_key_values
+    prefix_cache = subject.model(
+        input_ids=torch.tensor([ids[:-1]], device=device), use_cache=True
+    ).past_key_values
     dtc, c_int, top_tok = [], [], []
     c_base = base_top = None
     bar = tqdm(total=len(feats), desc="dTC", unit="feature", disable=not progress)
     for b in range(0, len(feats), batch_size):
-        chunk = feats[b: b + batch_size]
+        chunk = feats[b : b + batch_size]
         n = len(chunk)
         new_codes = codes.expand(n + 1, -1).clone()  # row 0 stays unedited
         new_codes[torch.arange(1, n + 1), chunk] += amp
@@ -165,8 +196,19 @@ def dtc_scores(subject: Subject, features: Sequence[int] | None = None, *, prefi
             c_base, base_top = float(conf[0]), int(logits[0].argmax())
         bar.update(n)
     bar.close()
-    return DtcScores(prefix, alpha, k, amp, c_base, base_top, torch.tensor(feats), torch.cat(dtc), torch.cat(c_int),
-                     torch.cat(top_tok), time.perf_counter() - start)
+    return DtcScores(
+        prefix,
+        alpha,
+        k,
+        amp,
+        c_base,
+        base_top,
+        torch.tensor(feats),
+        torch.cat(dtc),
+        torch.cat(c_int),
+        torch.cat(top_tok),
+        time.perf_counter() - start,
+    )
 
 
 # -- selection by explanation --------------------------------------------------------------------
@@ -181,12 +223,46 @@ class ConceptMatch:
     source: str  # "explanation" or "mi-vocabulary"
 
     def to_dict(self) -> dict:
-        return {"feature": self.feature, "score": round(self.score, 4), "labels": list(self.labels),
-                "description": self.description, "source": self.source}
+        return {
+            "feature": self.feature,
+            "score": round(self.score, 4),
+            "labels": list(self.labels),
+            "description": self.description,
+            "source": self.source,
+        }
 
 
-_STOP = frozenset("a an the of to in on at for and or with by from as is are be this that its it feature "
-                  "features token tokens about".split())
+_STOP = frozenset(
+    [
+        "a",
+        "an",
+        "the",
+        "of",
+        "to",
+        "in",
+        "on",
+        "at",
+        "for",
+        "and",
+        "or",
+        "with",
+        "by",
+        "from",
+        "as",
+        "is",
+        "are",
+        "be",
+        "this",
+        "that",
+        "its",
+        "it",
+        "feature",
+        "features",
+        "token",
+        "tokens",
+        "about",
+    ]
+)
 _WORD = re.compile(r"[a-z0-9]+")
 
 
@@ -256,8 +332,9 @@ def match_explanations(query: str, explanations: Iterable[Mapping], top: int = 1
     return sorted(best.values(), key=lambda m: (-m.score, m.feature))[:top]
 
 
-def match_words(query: str, words_by_feature: Mapping[int, Sequence[str]], top: int = 10,
-                source: str = "mi-vocabulary") -> list[ConceptMatch]:
+def match_words(
+    query: str, words_by_feature: Mapping[int, Sequence[str]], top: int = 10, source: str = "mi-vocabulary"
+) -> list[ConceptMatch]:
     """The `top` features whose word lists best cover `query` (each word list acts as labels)."""
     out = []
     for f, words in words_by_feature.items():
@@ -276,8 +353,14 @@ def mi_word_lists(subject: Subject, n_words: int = 20) -> dict[int, list[str]]:
     return {f: [w for w, _ in tables.mi(f, n_words)] for f in range(tables.d_sae)}
 
 
-def select_by_concept(query: str, *, results: str | Path | None = None, subject: Subject | None = None,
-                      use_vocab: bool = False, top: int = 10) -> list[ConceptMatch]:
+def select_by_concept(
+    query: str,
+    *,
+    results: str | Path | None = None,
+    subject: Subject | None = None,
+    use_vocab: bool = False,
+    top: int = 10,
+) -> list[ConceptMatch]:
     """Features matching `query` from stored explanations and/or MI vocabulary words, best first."""
     if results is None and not use_vocab:
         raise ConfigError("selection by concept needs --results (a `sage batch` results file) or --vocab")

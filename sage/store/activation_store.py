@@ -16,9 +16,9 @@ from __future__ import annotations
 import json
 import shutil
 import time
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Sequence
 
 import torch
 from safetensors.torch import load_file, save_file
@@ -66,7 +66,7 @@ class Context:
 
     @property
     def max_act(self) -> float:
-        return max(self.acts[ENGINE.skip_positions:], default=0.0)
+        return max(self.acts[ENGINE.skip_positions :], default=0.0)
 
     @property
     def max_pos(self) -> int:
@@ -75,7 +75,7 @@ class Context:
 
     @property
     def text(self) -> str:
-        return "".join(self.tokens[ENGINE.skip_positions:])
+        return "".join(self.tokens[ENGINE.skip_positions :])
 
     def marked_text(self) -> str:
         """The context's text with the max-activating token marked as [[token]]."""
@@ -83,15 +83,24 @@ class Context:
         return "".join(f"[[{t}]]" if i == pos else t for i, t in enumerate(self.tokens) if i >= skip)
 
     def to_dict(self) -> dict:
-        return {"context_id": self.context_id, "text": self.text, "tokens": self.tokens,
-                "activations": [round(a, 4) for a in self.acts], "max_activation": round(self.max_act, 4),
-                "max_position": self.max_pos, "max_token": self.tokens[self.max_pos], "quantile": self.quantile}
+        return {
+            "context_id": self.context_id,
+            "text": self.text,
+            "tokens": self.tokens,
+            "activations": [round(a, 4) for a in self.acts],
+            "max_activation": round(self.max_act, 4),
+            "max_position": self.max_pos,
+            "max_token": self.tokens[self.max_pos],
+            "quantile": self.quantile,
+        }
 
 
 class ActivationStore:
     """Mined statistics for one (subject, corpus, context length)."""
 
-    def __init__(self, subject: Subject, corpus: Corpus, cfg: StoreConfig = StoreConfig(), root: Path | None = None):
+    def __init__(
+        self, subject: Subject, corpus: Corpus, cfg: StoreConfig = StoreConfig(), root: Path | None = None
+    ):
         self.subject, self.corpus, self.cfg = subject, corpus, cfg
         key = cache_key([subject.fingerprint(), corpus.fingerprint, cfg.context_len, cfg.top_k])
         self.dir = (root or config.stores_dir()) / key
@@ -100,8 +109,13 @@ class ActivationStore:
 
     # -- construction ----------------------------------------------------------------------------
     @classmethod
-    def load_or_mine(cls, subject: Subject, corpus: Corpus | str | None = None, cfg: StoreConfig = StoreConfig(),
-                     progress: bool = True) -> "ActivationStore":
+    def load_or_mine(
+        cls,
+        subject: Subject,
+        corpus: Corpus | str | None = None,
+        cfg: StoreConfig = StoreConfig(),
+        progress: bool = True,
+    ) -> ActivationStore:
         """Open the store for (subject, corpus), mining first if it is missing or incomplete."""
         corpus = load_corpus(corpus or config.DEFAULT) if not isinstance(corpus, Corpus) else corpus
         store = cls(subject, corpus, cfg)
@@ -128,10 +142,19 @@ class ActivationStore:
         self.dir.mkdir(parents=True, exist_ok=True)
         F, K, T = self.subject.d_sae, self.cfg.top_k, self.cfg.context_len
         skip = ENGINE.skip_positions
-        meta = self.meta() or {"contexts": 0, "tokens": 0, "segments": 0, "exhausted": False,
-                               "model": self.subject.model_id, "sae": self.subject.sae_label,
-                               "hook_name": self.subject.site.hook_name, "corpus": self.corpus.name,
-                               "context_len": T, "top_k": K, "d_sae": F}
+        meta = self.meta() or {
+            "contexts": 0,
+            "tokens": 0,
+            "segments": 0,
+            "exhausted": False,
+            "model": self.subject.model_id,
+            "sae": self.subject.sae_label,
+            "hook_name": self.subject.site.hook_name,
+            "corpus": self.corpus.name,
+            "context_len": T,
+            "top_k": K,
+            "d_sae": F,
+        }
         if meta.get("exhausted"):
             return
         if meta["contexts"]:
@@ -150,8 +173,14 @@ class ActivationStore:
             if next(contexts, None) is None:
                 break
         limit = max_tokens if max_tokens is not None else float("inf")
-        bar = tqdm(total=None if max_tokens is None else max_tokens, initial=meta["tokens"], unit="tok",
-                   unit_scale=True, desc="mining activations", disable=not progress)
+        bar = tqdm(
+            total=None if max_tokens is None else max_tokens,
+            initial=meta["tokens"],
+            unit="tok",
+            unit_scale=True,
+            desc="mining activations",
+            disable=not progress,
+        )
         bs = self.engine.batch_size
         while meta["tokens"] < limit:
             segment = [c for _, c in zip(range(self.cfg.segment_contexts), contexts)]
@@ -161,7 +190,7 @@ class ActivationStore:
             seg_ids, seg_ctx, seg_feat, seg_max = [], [], [], []
             start = time.perf_counter()
             for b in range(0, len(segment), bs):
-                batch = segment[b: b + bs]
+                batch = segment[b : b + bs]
                 ids = torch.tensor(batch, dtype=torch.long)
                 acts = self.engine.feature_acts(ids).cpu()  # [B, T, F]
                 acts[:, :skip] = 0.0
@@ -180,7 +209,9 @@ class ActivationStore:
                 meta["tokens"] += len(batch) * (T - skip)
                 bar.update(len(batch) * (T - skip))
             bar.set_postfix(tok_s=f"{len(segment) * (T - skip) / (time.perf_counter() - start):.0f}")
-            self._save_segment(meta, torch.cat(seg_ids), torch.cat(seg_ctx), torch.cat(seg_feat), torch.cat(seg_max))
+            self._save_segment(
+                meta, torch.cat(seg_ids), torch.cat(seg_ctx), torch.cat(seg_feat), torch.cat(seg_max)
+            )
             meta["segments"] += 1
             self._save_state(meta, top_vals, top_ids, top_acts, fire_count, act_sum, max_act)
         bar.close()
@@ -189,13 +220,29 @@ class ActivationStore:
 
     def _save_segment(self, meta, ids, ctx, feat, mx) -> None:
         name = self.dir / f"segment_{meta['segments']:05d}.safetensors"
-        save_file({"token_ids": ids.to(torch.int32), "ctx": ctx.to(torch.int32), "feat": feat.to(torch.int32),
-                   "max": mx.to(torch.float16)}, str(name))
+        save_file(
+            {
+                "token_ids": ids.to(torch.int32),
+                "ctx": ctx.to(torch.int32),
+                "feat": feat.to(torch.int32),
+                "max": mx.to(torch.float16),
+            },
+            str(name),
+        )
 
     def _save_state(self, meta, top_vals, top_ids, top_acts, fire_count, act_sum, max_act) -> None:
         with atomic_path(self.dir / "state.safetensors") as tmp:
-            save_file({"top_vals": top_vals, "top_ids": top_ids, "top_acts": top_acts.to(torch.float16),
-                       "fire_count": fire_count, "act_sum": act_sum, "max_act": max_act}, str(tmp))
+            save_file(
+                {
+                    "top_vals": top_vals,
+                    "top_ids": top_ids,
+                    "top_acts": top_acts.to(torch.float16),
+                    "fire_count": fire_count,
+                    "act_sum": act_sum,
+                    "max_act": max_act,
+                },
+                str(tmp),
+            )
         # meta last: it names how many segments are trustworthy
         write_text(self.dir / "meta.json", json.dumps(meta, indent=2))
 
@@ -210,7 +257,11 @@ class ActivationStore:
         self._top_vals, self._top_ids, self._top_acts = st["top_vals"], st["top_ids"], st["top_acts"]
         self._fire, self._sum, self._max = st["fire_count"], st["act_sum"], st["max_act"]
         segs = [load_file(str(self.dir / f"segment_{i:05d}.safetensors")) for i in range(meta["segments"])]
-        self._tokens = torch.cat([s["token_ids"] for s in segs]) if segs else torch.zeros((0, self.cfg.context_len), dtype=torch.int32)
+        self._tokens = (
+            torch.cat([s["token_ids"] for s in segs])
+            if segs
+            else torch.zeros((0, self.cfg.context_len), dtype=torch.int32)
+        )
         feat = torch.cat([s["feat"] for s in segs]) if segs else torch.zeros(0, dtype=torch.int32)
         order = torch.argsort(feat, stable=True)  # group the sparse maxima by feature for fast lookup
         self._nz_feat = feat[order]
@@ -226,9 +277,15 @@ class ActivationStore:
 
     def status(self) -> dict:
         m = self.meta()
-        return {"path": str(self.dir), "mined": bool(m), "contexts": m.get("contexts", 0),
-                "tokens": m.get("tokens", 0), "complete": bool(m.get("exhausted")), "corpus": self.corpus.name,
-                "context_len": self.cfg.context_len}
+        return {
+            "path": str(self.dir),
+            "mined": bool(m),
+            "contexts": m.get("contexts", 0),
+            "tokens": m.get("tokens", 0),
+            "complete": bool(m.get("exhausted")),
+            "corpus": self.corpus.name,
+            "context_len": self.cfg.context_len,
+        }
 
     def feature_stats(self, feature: int) -> FeatureStats:
         self._load()
@@ -262,7 +319,9 @@ class ActivationStore:
         hi = int(torch.searchsorted(self._nz_feat, torch.tensor(f, dtype=self._nz_feat.dtype), right=True))
         return self._nz_ctx[lo:hi].long(), self._nz_max[lo:hi]
 
-    def contexts(self, feature: int, context_ids: Sequence[int], quantiles: Sequence[int | None] | None = None) -> list[Context]:
+    def contexts(
+        self, feature: int, context_ids: Sequence[int], quantiles: Sequence[int | None] | None = None
+    ) -> list[Context]:
         """Contexts by id, with this feature's per-token activations recomputed by the engine."""
         self._load()
         if not context_ids:
@@ -270,11 +329,19 @@ class ActivationStore:
         ids = self._tokens[torch.tensor(list(context_ids))].long()
         acts = self.engine.feature_acts(ids, None, [feature])[..., 0].cpu()
         quantiles = quantiles or [None] * len(context_ids)
-        return [Context(int(c), ids[i].tolist(), self._decode(ids[i].tolist()), acts[i].tolist(), quantiles[i])
-                for i, c in enumerate(context_ids)]
+        return [
+            Context(int(c), ids[i].tolist(), self._decode(ids[i].tolist()), acts[i].tolist(), quantiles[i])
+            for i, c in enumerate(context_ids)
+        ]
 
-    def quantile_samples(self, feature: int, n_quantiles: int | None = None, per_quantile: int | None = None,
-                         seed: int = 0, exclude_top: int = 0) -> list[Context]:
+    def quantile_samples(
+        self,
+        feature: int,
+        n_quantiles: int | None = None,
+        per_quantile: int | None = None,
+        seed: int = 0,
+        exclude_top: int = 0,
+    ) -> list[Context]:
         """Random firing contexts from each of `n_quantiles` equal-width activation bins (lowest bin first),
         excluding the `exclude_top` strongest contexts."""
         nq, per = n_quantiles or self.cfg.n_quantiles, per_quantile or self.cfg.per_quantile
@@ -297,12 +364,14 @@ class ActivationStore:
         chosen = [c for c in order if c not in firing][: n or self.cfg.n_random_negatives]
         return self.contexts(feature, chosen)
 
-    def search(self, token_ids: Sequence[int], limit: int = 20, exclude: Sequence[int] = (), seed: int = 0) -> list[int]:
+    def search(
+        self, token_ids: Sequence[int], limit: int = 20, exclude: Sequence[int] = (), seed: int = 0
+    ) -> list[int]:
         """Ids of contexts that contain any of `token_ids` (outside the sink position), in random order."""
         self._load()
         if not token_ids:
             return []
-        body = self._tokens[:, ENGINE.skip_positions:]
+        body = self._tokens[:, ENGINE.skip_positions :]
         hit = torch.isin(body, torch.tensor(list(token_ids), dtype=body.dtype)).any(dim=1)
         if exclude:
             hit[torch.tensor(list(exclude))] = False
@@ -313,7 +382,7 @@ class ActivationStore:
     def iter_texts(self, context_ids: Sequence[int]) -> Iterator[str]:
         self._load()
         for c in context_ids:
-            yield "".join(self._decode(self._tokens[c].tolist()[ENGINE.skip_positions:]))
+            yield "".join(self._decode(self._tokens[c].tolist()[ENGINE.skip_positions :]))
 
     def clear(self) -> None:
         shutil.rmtree(self.dir, ignore_errors=True)

@@ -5,9 +5,14 @@ from __future__ import annotations
 import torch
 
 
-def merge_topk(top_vals: torch.Tensor, top_ids: torch.Tensor, top_acts: torch.Tensor,
-               batch_max: torch.Tensor, batch_ids: torch.Tensor, batch_acts: torch.Tensor
-               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def merge_topk(
+    top_vals: torch.Tensor,
+    top_ids: torch.Tensor,
+    top_acts: torch.Tensor,
+    batch_max: torch.Tensor,
+    batch_ids: torch.Tensor,
+    batch_acts: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Merge a batch into per-feature top-k contexts.
 
     top_vals [F, K] (max activation per kept context, -inf = empty slot), top_ids [F, K] (context ids),
@@ -33,7 +38,9 @@ def quantile_bins(maxima: torch.Tensor, max_act: float, n_bins: int) -> torch.Te
     return b.clamp(0, n_bins - 1)
 
 
-def sample_per_bin(bins: torch.Tensor, n_bins: int, per_bin: int, generator: torch.Generator) -> list[tuple[int, int]]:
+def sample_per_bin(
+    bins: torch.Tensor, n_bins: int, per_bin: int, generator: torch.Generator
+) -> list[tuple[int, int]]:
     """Up to `per_bin` positions of `bins` per bin, chosen at random. Returns (position, bin) pairs, low bins first."""
     out: list[tuple[int, int]] = []
     for b in range(n_bins):

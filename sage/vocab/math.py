@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Sequence
 
 import torch
 from tqdm import tqdm
@@ -41,8 +41,9 @@ def _chunks(n: int, size: int, progress: bool, desc: str):
     return tqdm(range(0, n, size), desc=desc, unit="chunk", disable=not progress, leave=False)
 
 
-def feature_logsumexp(dirs: torch.Tensor, emb: torch.Tensor, beta: float, chunk: int,
-                      progress: bool = False) -> torch.Tensor:
+def feature_logsumexp(
+    dirs: torch.Tensor, emb: torch.Tensor, beta: float, chunk: int, progress: bool = False
+) -> torch.Tensor:
     """First pass: for every word, logsumexp over ALL features of s[c, w] / beta.
 
     dirs: [F, d] unit directions; emb: [W, d]. Returns [W]. Accumulated chunk by
@@ -50,13 +51,14 @@ def feature_logsumexp(dirs: torch.Tensor, emb: torch.Tensor, beta: float, chunk:
     """
     lse = torch.full((emb.shape[0],), -math.inf, dtype=torch.float32)
     for a in _chunks(dirs.shape[0], chunk, progress, "MI pass 1/2"):
-        s = dirs[a:a + chunk].float() @ emb.float().T
+        s = dirs[a : a + chunk].float() @ emb.float().T
         lse = torch.logaddexp(lse, torch.logsumexp(s / beta, dim=0))
     return lse
 
 
-def mi_scores(s: torch.Tensor, lse_features: torch.Tensor, n_features: int, alpha: float,
-              beta: float) -> torch.Tensor:
+def mi_scores(
+    s: torch.Tensor, lse_features: torch.Tensor, n_features: int, alpha: float, beta: float
+) -> torch.Tensor:
     """MI ranking score of every word for a block of features.
 
     s: [C, W] scores of C features; lse_features: [W] from `feature_logsumexp`
@@ -78,8 +80,15 @@ def mi_scores(s: torch.Tensor, lse_features: torch.Tensor, n_features: int, alph
     return log_p_w_given_c.exp() * pmi
 
 
-def mi_rank(dirs: torch.Tensor, emb: torch.Tensor, alpha: float, beta: float, keep: int,
-            chunk: int, progress: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+def mi_rank(
+    dirs: torch.Tensor,
+    emb: torch.Tensor,
+    alpha: float,
+    beta: float,
+    keep: int,
+    chunk: int,
+    progress: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Top `keep` words of every feature by the MI score (see `mi_scores`).
 
     dirs: [F, d] unit decoder directions; emb: [W, d] word embeddings.
@@ -90,14 +99,20 @@ def mi_rank(dirs: torch.Tensor, emb: torch.Tensor, alpha: float, beta: float, ke
     idx = torch.empty(n_features, keep, dtype=torch.long)
     val = torch.empty(n_features, keep, dtype=torch.float32)
     for a in _chunks(n_features, chunk, progress, "MI pass 2/2"):
-        s = dirs[a:a + chunk].float() @ emb.float().T
+        s = dirs[a : a + chunk].float() @ emb.float().T
         top = mi_scores(s, lse, n_features, alpha, beta).topk(keep, dim=1)
-        val[a:a + chunk], idx[a:a + chunk] = top.values, top.indices
+        val[a : a + chunk], idx[a : a + chunk] = top.values, top.indices
     return idx, val
 
 
-def logit_lens_top(dirs: torch.Tensor, unembed: torch.Tensor, keep: int, chunk: int,
-                   exclude: Sequence[int] = (), progress: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+def logit_lens_top(
+    dirs: torch.Tensor,
+    unembed: torch.Tensor,
+    keep: int,
+    chunk: int,
+    exclude: Sequence[int] = (),
+    progress: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Logit-lens baseline: the tokens whose unembedding rows best match each direction.
 
     dirs: [F, d]; unembed: [V, d]; `exclude`: token ids never listed (special tokens).
@@ -110,9 +125,9 @@ def logit_lens_top(dirs: torch.Tensor, unembed: torch.Tensor, keep: int, chunk: 
     idx = torch.empty(dirs.shape[0], keep, dtype=torch.long)
     val = torch.empty(dirs.shape[0], keep, dtype=torch.float32)
     for a in _chunks(dirs.shape[0], chunk, progress, "logit lens"):
-        s = (dirs[a:a + chunk].float() @ unembed.T).masked_fill_(mask, -math.inf)
+        s = (dirs[a : a + chunk].float() @ unembed.T).masked_fill_(mask, -math.inf)
         top = s.topk(keep, dim=1)
-        val[a:a + chunk], idx[a:a + chunk] = top.values, top.indices
+        val[a : a + chunk], idx[a : a + chunk] = top.values, top.indices
     return idx, val
 
 
@@ -136,8 +151,9 @@ class ExplanationStats:
         return asdict(self)
 
 
-def explanation_stats(lists: Sequence[Sequence[str]], frequent: set[str], *, superficial_chars: int,
-                      dominate_share: float) -> ExplanationStats:
+def explanation_stats(
+    lists: Sequence[Sequence[str]], frequent: set[str], *, superficial_chars: int, dominate_share: float
+) -> ExplanationStats:
     """Diversity / lexical / dominate of per-feature word lists (the paper's corpus statistics).
 
     lists: one list of normalised words (stripped, lower-case) per feature, all of
@@ -153,5 +169,10 @@ def explanation_stats(lists: Sequence[Sequence[str]], frequent: set[str], *, sup
     limit = dominate_share * len(lists)
     superficial = sum(1 for w in slots if w in frequent or len(w) < superficial_chars)
     dominating = sum(1 for w in slots if features_per_word[w] > limit)
-    return ExplanationStats(diversity=len(features_per_word) / n, lexical=superficial / n,
-                            dominate=dominating / n, n_features=len(lists), top=len(lists[0]))
+    return ExplanationStats(
+        diversity=len(features_per_word) / n,
+        lexical=superficial / n,
+        dominate=dominating / n,
+        n_features=len(lists),
+        top=len(lists[0]),
+    )

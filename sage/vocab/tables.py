@@ -106,14 +106,18 @@ class VocabTables:
     def mi(self, feature: int, top: int = 20) -> list[tuple[str, float]]:
         """The `top` vocabulary words of `feature` by MI score, best first."""
         self._check(feature, top, self.mi_idx)
-        return [(self.words[i], s) for i, s in
-                zip(self.mi_idx[feature, :top].tolist(), self.mi_score[feature, :top].tolist())]
+        return [
+            (self.words[i], s)
+            for i, s in zip(self.mi_idx[feature, :top].tolist(), self.mi_score[feature, :top].tolist())
+        ]
 
     def logit_lens(self, feature: int, top: int = 20) -> list[tuple[str, float]]:
         """The `top` tokens (decoded text) of `feature` by logit lens, best first."""
         self._check(feature, top, self.ll_idx)
-        return [(self.token_text[i], s) for i, s in
-                zip(self.ll_idx[feature, :top].tolist(), self.ll_score[feature, :top].tolist())]
+        return [
+            (self.token_text[i], s)
+            for i, s in zip(self.ll_idx[feature, :top].tolist(), self.ll_score[feature, :top].tolist())
+        ]
 
     def ranked(self, method: str, feature: int, top: int = 20) -> list[tuple[str, float]]:
         if method not in METHODS:
@@ -127,26 +131,38 @@ class VocabTables:
         self._check(0, top, self.mi_idx)
         self._check(0, top, self.ll_idx)
         s = self.settings
-        frequent = set(self.words[:s.superficial_rank])
+        frequent = set(self.words[: s.superficial_rank])
         words = [[self.words[i] for i in row] for row in self.mi_idx[:, :top].tolist()]
         tokens = [[self.token_text[i].strip().lower() for i in row] for row in self.ll_idx[:, :top].tolist()]
-        return {name: explanation_stats(lists, frequent, superficial_chars=s.superficial_chars,
-                                        dominate_share=s.dominate_share)
-                for name, lists in (("mi", words), ("logitlens", tokens))}
+        return {
+            name: explanation_stats(
+                lists, frequent, superficial_chars=s.superficial_chars, dominate_share=s.dominate_share
+            )
+            for name, lists in (("mi", words), ("logitlens", tokens))
+        }
 
     def save(self, stem: Path) -> None:
         stem.parent.mkdir(parents=True, exist_ok=True)
-        arrays = {"mi_idx": self.mi_idx.astype(np.int32), "mi_score": self.mi_score.astype(np.float32),
-                  "ll_idx": self.ll_idx.astype(np.int32), "ll_score": self.ll_score.astype(np.float32)}
+        arrays = {
+            "mi_idx": self.mi_idx.astype(np.int32),
+            "mi_score": self.mi_score.astype(np.float32),
+            "ll_idx": self.ll_idx.astype(np.int32),
+            "ll_score": self.ll_score.astype(np.float32),
+        }
         with atomic_path(stem.with_suffix(".safetensors")) as tmp:
             save_file(arrays, str(tmp))
-        doc = {"format": CACHE_FORMAT, "meta": self.meta, "settings": self.settings.cache_fields(),
-               "words": self.words, "token_text": {str(k): v for k, v in self.token_text.items()}}
+        doc = {
+            "format": CACHE_FORMAT,
+            "meta": self.meta,
+            "settings": self.settings.cache_fields(),
+            "words": self.words,
+            "token_text": {str(k): v for k, v in self.token_text.items()},
+        }
         # The JSON goes last: its presence marks a complete entry.
         write_text(stem.with_suffix(".json"), json.dumps(doc, ensure_ascii=False))
 
     @classmethod
-    def load(cls, stem: Path, settings: VocabConfig = VOCAB) -> "VocabTables | None":
+    def load(cls, stem: Path, settings: VocabConfig = VOCAB) -> VocabTables | None:
         doc_path, array_path = stem.with_suffix(".json"), stem.with_suffix(".safetensors")
         if not (doc_path.exists() and array_path.exists()):
             return None
@@ -154,12 +170,20 @@ class VocabTables:
         if doc.get("format") != CACHE_FORMAT:
             return None
         a = load_file(str(array_path))
-        return cls(words=doc["words"], mi_idx=a["mi_idx"], mi_score=a["mi_score"], ll_idx=a["ll_idx"],
-                   ll_score=a["ll_score"], token_text={int(k): v for k, v in doc["token_text"].items()},
-                   settings=settings, meta=doc["meta"])
+        return cls(
+            words=doc["words"],
+            mi_idx=a["mi_idx"],
+            mi_score=a["mi_score"],
+            ll_idx=a["ll_idx"],
+            ll_score=a["ll_score"],
+            token_text={int(k): v for k, v in doc["token_text"].items()},
+            settings=settings,
+            meta=doc["meta"],
+        )
 
 
 # --- Fast path for the CLI: find the cache without loading the model, the SAE or torch. ---
+
 
 def _folder_stamp(path: Path) -> list:
     return sorted([p.name, p.stat().st_size, p.stat().st_mtime_ns] for p in path.iterdir() if p.is_file())
@@ -180,8 +204,17 @@ def quick_key(model: str, sae: str, dtype: str | None, settings: VocabConfig = V
     model_dir = config.embedded_model_dir() if model == config.DEFAULT else Path(model).expanduser()
     if not (sae_dir / "cfg.json").is_file() or not model_dir.is_dir():
         return None
-    parts = [CACHE_FORMAT, model, str(model_dir.resolve()), _folder_stamp(model_dir), str(sae_dir),
-             _folder_stamp(sae_dir), dtype, os.environ.get("SAGE_DTYPE"), settings.cache_fields()]
+    parts = [
+        CACHE_FORMAT,
+        model,
+        str(model_dir.resolve()),
+        _folder_stamp(model_dir),
+        str(sae_dir),
+        _folder_stamp(sae_dir),
+        dtype,
+        os.environ.get("SAGE_DTYPE"),
+        settings.cache_fields(),
+    ]
     return cache_key(parts, length=24)
 
 
