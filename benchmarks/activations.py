@@ -1,5 +1,4 @@
 """Tokens/s of SAGE's activation engine vs. the baseline a user would write today, same texts, one run.
-from sage.model.engine_config import ENGINE
 
 Baseline (what sae-lens offers for a HF model): `sae_lens.load_model("AutoModelForCausalLM", path,
 hook_names=[hook])` -> HookedProxyLM, then per batch `run_with_cache(tokens, names_filter=[hook],
@@ -72,7 +71,9 @@ def linear_flops_per_token(subject, engine) -> float:
         if isinstance(module, torch.nn.Linear):
             handles.append(
                 module.register_forward_hook(
-                    lambda m, i, o: total.__setitem__(0, total[0] + 2 * m.in_features * m.out_features)
+                    lambda m, _inputs, _output: total.__setitem__(
+                        0, total[0] + 2 * m.in_features * m.out_features
+                    )
                 )
             )
     try:
@@ -147,6 +148,7 @@ def time_baseline(
 
 def main(argv=None) -> int:
     from sage import config
+    from sage.model.engine_config import ENGINE
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument(

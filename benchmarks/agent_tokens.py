@@ -43,7 +43,7 @@ class CountingScriptedExplainer(Backend):
         self.count = count
         self.calls: list[dict] = []
 
-    def _call(self, messages: list[dict], schema: dict, req: LLMRequest) -> tuple[dict, Usage]:
+    def _call(self, messages: list[dict], schema: dict, req: LLMRequest) -> tuple[dict, Usage]:  # noqa: ARG002
         data = answer(req.task, len(self.calls))
         sizes = [self.count(m["content"]) for m in messages]
         reply = self.count(json.dumps(data))
@@ -103,7 +103,7 @@ def main(argv=None) -> int:
     from sage.runs import Session, explain
     from sage.testing import live_features
 
-    backend = CountingScriptedExplainer(lambda text: 0)
+    backend = CountingScriptedExplainer(lambda _text: 0)
     with tempfile.TemporaryDirectory() as tmp:
         if args.model:
             opened = Session.open(args.model, args.sae, args.corpus, "offline")

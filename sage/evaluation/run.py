@@ -62,7 +62,7 @@ def _generative(expl, held, scorer, engine, n_texts):
     return {"generative_accuracy": acc}, detail
 
 
-def _predictive(expl, held, scorer, engine, n_texts):
+def _predictive(expl, held, scorer, engine, n_texts):  # noqa: ARG001  (one signature per metric)
     if not held.activating:
         raise NotComputable(
             "no held-out activating contexts (the feature never fires outside what the explainer saw)"
@@ -81,7 +81,7 @@ def _classified(prefix, predicted, actual):
     )
 
 
-def _detection(expl, held, scorer, engine, n_texts):
+def _detection(expl, held, scorer, engine, n_texts):  # noqa: ARG001  (one signature per metric)
     if not held.activating or not held.negatives:
         raise NotComputable("detection needs held-out activating and non-activating contexts")
     items = list(held.activating) + list(held.negatives)
@@ -90,14 +90,14 @@ def _detection(expl, held, scorer, engine, n_texts):
     )
 
 
-def _fuzzing(expl, held, scorer, engine, n_texts):
+def _fuzzing(expl, held, scorer, engine, n_texts):  # noqa: ARG001  (one signature per metric)
     items = fuzz_items(held)
     if not any(it.correct for it in items) or all(it.correct for it in items):
         raise NotComputable("fuzzing needs held-out activating and non-activating contexts")
     return _classified("fuzzing", scorer.fuzz(expl, items), [it.correct for it in items])
 
 
-def _simulation(expl, held, scorer, engine, n_texts):
+def _simulation(expl, held, scorer, engine, n_texts):  # noqa: ARG001  (one signature per metric)
     contexts = list(held.activating) + list(held.negatives)
     if not held.activating:
         raise NotComputable("no held-out activating contexts")

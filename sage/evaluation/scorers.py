@@ -124,7 +124,7 @@ class OfflineScorer(Scorer):
             out.append(bool(it.highlighted) and hits / len(it.highlighted) >= self.settings.fuzz_share)
         return out
 
-    def simulate(self, expl, contexts):
+    def simulate(self, expl, contexts):  # noqa: ARG002  (Scorer interface)
         raise NotComputable(
             "the offline scorer has no token log-probabilities (simulation needs an LLM scorer "
             "that returns them: openai:, openai-compatible: or hf:)"
@@ -157,7 +157,7 @@ class OfflineScorer(Scorer):
             return None if any(p is None for p in parts) else set().union(*parts)
         return None
 
-    def generate(self, expl, held, n):
+    def generate(self, expl, held, n):  # noqa: ARG002  (Scorer interface)
         """Up to `n` corpus snippets where the predicate holds: each cut from a context (never one the
         explainer saw or the scoring data) around its first matching token."""
         pred = self._predicate(expl)
@@ -225,7 +225,7 @@ class LLMScorer(Scorer):
         )
         return self.backend.complete(req).data
 
-    def generate(self, expl, held, n):
+    def generate(self, expl, held, n):  # noqa: ARG002  (Scorer interface)
         data = self._ask("eval_generate", {"explanation": explanation_text(expl), "n": n}, max_tokens=120 * n)
         return [s for s in data["sentences"] if s.strip()][:n]
 

@@ -73,7 +73,7 @@ class HFBackend(Backend):
         return enc["input_ids"].shape[1], out
 
     def _call(self, messages: list[dict], schema: dict, req: LLMRequest) -> tuple[str, Usage]:
-        n_in, out = self._generate(_with_schema(messages, schema), req.max_tokens, req.temperature)
+        n_in, out = self._generate(with_schema(messages, schema), req.max_tokens, req.temperature)
         new = out[0, n_in:]
         return self.tokenizer.decode(new, skip_special_tokens=True), Usage(n_in, int(new.shape[0]))
 
@@ -94,7 +94,7 @@ class HFBackend(Backend):
         return result
 
 
-def _with_schema(messages: list[dict], schema: dict) -> list[dict]:
+def with_schema(messages: list[dict], schema: dict) -> list[dict]:
     """The messages with the schema instruction appended to the system message (or prepended as one)."""
     instruction = schema_instruction(schema)
     msgs = [dict(m) for m in messages]

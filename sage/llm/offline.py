@@ -50,7 +50,7 @@ class OfflineExplainer(Backend):
     # the rules read the structured context only, never the rendered prompt or the schema
     def _call(
         self,
-        messages: list[dict],
+        messages: list[dict],  # noqa: ARG002
         schema: dict,  # noqa: ARG002
         req: LLMRequest,
     ) -> tuple[dict, Usage]:

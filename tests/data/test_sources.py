@@ -1,6 +1,6 @@
 """Parsing of registry text sources (no download: the parsers run on inline samples)."""
 
-from sage.data.sources import TRAINING_SOURCES, _dictd_entries, is_heldout
+from sage.data.sources import TRAINING_SOURCES, dictd_entries, is_heldout
 
 DICTD = """00-database-info
    This file was converted from the original database.
@@ -24,7 +24,7 @@ alias-headword
 
 
 def test_dictd_entries_keep_paragraphs_and_cross_reference_words():
-    entries = list(_dictd_entries(DICTD))
+    entries = list(dictd_entries(DICTD))
     assert entries[1] == (
         "16 bit: <architecture> Using words containing sixteen bits. See also 16-bit application."
         "\n\nSecond paragraph."

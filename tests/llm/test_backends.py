@@ -82,9 +82,11 @@ def test_json_inside_prose_and_fences_is_accepted(backend):
 
 @BOTH
 def test_schema_violation_every_time_fails_clearly(protocol, backend):
-    with serve(protocol, [ok(VIOLATING, input_tokens=10, output_tokens=5)] * 3) as srv:
-        with pytest.raises(ExplainerCallError) as info:
-            backend(srv, max_schema_retries=2).complete(REQ)
+    with (
+        serve(protocol, [ok(VIOLATING, input_tokens=10, output_tokens=5)] * 3) as srv,
+        pytest.raises(ExplainerCallError) as info,
+    ):
+        backend(srv, max_schema_retries=2).complete(REQ)
     err = info.value
     assert len(srv.requests) == 3 and err.attempts == 3
     assert "no valid predicate output after 3 attempts" in str(
@@ -112,24 +114,30 @@ def test_timeout_then_success_is_retried():
 
 
 def test_retries_are_bounded(backend):
-    with serve("openai", [fail(503)] * 5) as srv:
-        with pytest.raises(ExplainerError, match="gave up after 3 attempts"):
-            backend(srv).complete(REQ)
+    with (
+        serve("openai", [fail(503)] * 5) as srv,
+        pytest.raises(ExplainerError, match="gave up after 3 attempts"),
+    ):
+        backend(srv).complete(REQ)
     assert len(srv.requests) == 3  # the SDK itself did not retry (max_retries=0)
 
 
 @BOTH
 def test_bad_api_key_fails_at_once(protocol, backend):
-    with serve(protocol, [ok(VALID)], api_key="the-right-key") as srv:
-        with pytest.raises(ExplainerError, match=f"invalid API key for {protocol}:"):
-            backend(srv).complete(REQ)
+    with (
+        serve(protocol, [ok(VALID)], api_key="the-right-key") as srv,
+        pytest.raises(ExplainerError, match=f"invalid API key for {protocol}:"),
+    ):
+        backend(srv).complete(REQ)
     assert len(srv.requests) == 1
 
 
 def test_unknown_model_404_fails_at_once(backend):
-    with serve("openai", [fail(404, "The model `gpt-9` does not exist")] * 3) as srv:
-        with pytest.raises(ExplainerError, match="model or endpoint not found"):
-            backend(srv).complete(REQ)
+    with (
+        serve("openai", [fail(404, "The model `gpt-9` does not exist")] * 3) as srv,
+        pytest.raises(ExplainerError, match="model or endpoint not found"),
+    ):
+        backend(srv).complete(REQ)
     assert len(srv.requests) == 1
 
 

@@ -7,7 +7,7 @@ import torch
 
 from sage.errors import ConfigError
 from sage.llm import ExplainerCallError, LLMRequest, make_backend
-from sage.llm.hf_backend import _with_schema
+from sage.llm.hf_backend import with_schema
 
 REQ = LLMRequest(
     task="predicate",
@@ -41,12 +41,12 @@ def valid_or_clear_failure(backend, req=REQ):
 
 
 def test_schema_goes_into_the_system_message():
-    msgs = _with_schema(REQ.messages, {"type": "object"})
+    msgs = with_schema(REQ.messages, {"type": "object"})
     assert (
         msgs[0]["content"].startswith("You write token predicates")
         and '{"type":"object"}' in msgs[0]["content"]
     )
-    assert _with_schema([{"role": "user", "content": "x"}], {})[0]["role"] == "system"
+    assert with_schema([{"role": "user", "content": "x"}], {})[0]["role"] == "system"
     assert REQ.messages[0]["content"] == "You write token predicates as JSON."
 
 
