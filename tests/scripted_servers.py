@@ -85,7 +85,8 @@ class ScriptedServer:
     """A threaded HTTP server speaking `protocol` ("openai" or "anthropic"), answering from `script`.
 
     api_key: if set, requests with another key get the provider's real 401 error.
-    Attributes for assertions: `requests` (JSON bodies), `request_headers` (lower-case names), `served` (Replies sent),
+    Attributes for assertions: `requests` (JSON bodies), `request_headers` (lower-case names),
+    `served` (Replies sent),
     `usage_served` (input, output tokens reported in successful replies).
     """
 
@@ -198,7 +199,7 @@ class ScriptedServer:
         self._send(h, 200, payload, reply.headers)
 
     def _key_of(self, h) -> str | None:
-        """The API key sent: `Authorization: Bearer` (OpenAI; Anthropic SDK 2.x) or `x-api-key` (Anthropic)."""
+        """The API key sent: `Authorization: Bearer` (OpenAI; Anthropic SDK 2.x) or `x-api-key`."""
         auth = h.headers.get("Authorization", "")
         if auth.startswith("Bearer "):
             return auth.removeprefix("Bearer ")

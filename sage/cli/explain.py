@@ -37,7 +37,8 @@ def add_parser(sub) -> None:
 def render(expl) -> str:
     d = expl.to_dict()
     lines = [
-        f"feature {d['feature']['index']} ({d['feature']['hook_name']}, max activation {d['feature']['max_activation']:.3f})",
+        f"feature {d['feature']['index']} ({d['feature']['hook_name']}, "
+        f"max activation {d['feature']['max_activation']:.3f})",
         "labels: " + " | ".join(d["labels"]),
         "",
         d["description"],

@@ -211,7 +211,8 @@ def _print_sweep(out: dict) -> None:
     s, u = out["steering"], out["unsteered"]
     feats = [str(f) for f in s["features"]]
     print(
-        f"prompt: {out['prompt']!r}; features {s['features']}, strategy {s['strategy']}, positions {s['positions']}"
+        f"prompt: {out['prompt']!r}; features {s['features']}, strategy {s['strategy']}, "
+        f"positions {s['positions']}"
     )
     head = "".join(f"{'act f' + f:>12}" for f in feats)
     print(f"{'strength':>9}{head}{'perplexity':>12}  text")

@@ -70,7 +70,7 @@ def read_jsonl_texts(path: Path, field: str = "text") -> Iterator[str]:
 
 
 def from_paths(paths: list[Path], name: str | None = None) -> Corpus:
-    """Corpus of local `.txt` files (one document per blank-line-separated paragraph block) and `.jsonl` files."""
+    """Corpus of local `.txt` files (one document per blank-line-separated block) and `.jsonl` files."""
     files: list[Path] = []
     for p in paths:
         p = Path(p).expanduser()

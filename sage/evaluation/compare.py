@@ -147,7 +147,8 @@ def _header(session, scorer_name: str, n: int) -> str:
     return (
         f"# SAGE comparison\n\nSubject: {info['model']}, SAE {info['sae']} at {info['hook_name']} "
         f"({info['d_sae']} features); corpus {session.corpus_name}; explainer {session.backend.name}; "
-        f"scorer {scorer_name}; {n} features.\nHeld-out data per feature: {HELD_OUT.per_quantile} contexts from "
+        f"scorer {scorer_name}; {n} features.\n"
+        f"Held-out data per feature: {HELD_OUT.per_quantile} contexts from "
         f"each of {HELD_OUT.n_quantiles} activation bins (top-{HELD_OUT.exclude_top} and every context an "
         f"explainer saw excluded, seed {HELD_OUT.seed}) and {HELD_OUT.n_negatives} non-activating contexts.\n"
     )

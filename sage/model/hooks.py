@@ -83,7 +83,8 @@ def resolve_hook(model: nn.Module, hook_name: str | None, hf_hook_name: str | No
         n_layers = len(_get(modules, lay.layers, hook_name))
         if layer >= n_layers:
             raise ConfigError(
-                f"SAE hook {hook_name!r} names layer {layer}, but the model has {n_layers} layers (0-{n_layers - 1})"
+                f"SAE hook {hook_name!r} names layer {layer}, "
+                f"but the model has {n_layers} layers (0-{n_layers - 1})"
             )
         block = f"{lay.layers}.{layer}"
         if kind == "hook_resid_pre":

@@ -42,7 +42,8 @@ class SaeSpec:
 
 
 def parse_sae_spec(spec: str) -> SaeSpec:
-    """Parse `--sae`: `default`, a local folder, `RELEASE:SAE_ID` (sae-lens pretrained), or `hf:REPO[/SUBDIR]`."""
+    """Parse `--sae`: `default`, a local folder, `RELEASE:SAE_ID` (sae-lens pretrained), or
+    `hf:REPO[/SUBDIR]`."""
     if spec == config.DEFAULT:
         return SaeSpec("disk", str(config.DEFAULT_SAE_DIR))
     if spec.startswith("hf:"):
@@ -98,7 +99,7 @@ def _load_sae(spec: SaeSpec, device: str):
 
 
 def resolve_model_path(model: str) -> str:
-    """`default` -> the embedded model folder (set up on first use); anything else is passed to transformers."""
+    """`default` -> the embedded model folder (set up on first use); anything else goes to transformers."""
     if model == config.DEFAULT:
         from sage.model.embedded import setup_embedded_model
 
@@ -153,7 +154,8 @@ class Subject:
         width = model.config.hidden_size if hasattr(model.config, "hidden_size") else model.config.n_embd
         if sae.cfg.d_in != width:
             raise ConfigError(
-                f"SAE/model mismatch: the SAE reads vectors of width {sae.cfg.d_in} at {self.site.hook_name}, "
+                f"SAE/model mismatch: the SAE reads vectors of width {sae.cfg.d_in} "
+                f"at {self.site.hook_name}, "
                 f"but {model_id} has width {width} there. Pick the SAE trained on this model."
             )
         trained_on = meta.get("model_name")

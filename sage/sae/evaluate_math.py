@@ -48,7 +48,7 @@ def ce_loss_score(ce_clean: float, ce_spliced: float, ce_zero: float) -> float:
 
 
 def evenly_spaced(length: int, n: int) -> list[int]:
-    """`min(n, length)` distinct indices into a sequence of `length`, spread evenly from its start to its end."""
+    """`min(n, length)` distinct indices into a sequence of `length`, spread evenly from start to end."""
     if n >= length:
         return list(range(length))
     return [i * length // n for i in range(n)]

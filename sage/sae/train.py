@@ -244,7 +244,7 @@ def _check_run_settings(ckpt_dir: Path, cfg: TrainSaeConfig) -> None:
     """Refuse to resume checkpoints made with other settings.
 
     The optimizer and learning-rate schedule in a checkpoint belong to its run (e.g. a 4M-token run is
-    already decaying its LR at 3.2M), so continuing it as a 10M-token run would silently train a different SAE.
+    already decaying its LR at 3.2M), so continuing it as a 10M-token run would silently train another SAE.
     """
     path = ckpt_dir / "run_settings.json"
     mine = asdict(cfg)

@@ -41,7 +41,8 @@ def quantile_bins(maxima: torch.Tensor, max_act: float, n_bins: int) -> torch.Te
 def sample_per_bin(
     bins: torch.Tensor, n_bins: int, per_bin: int, generator: torch.Generator
 ) -> list[tuple[int, int]]:
-    """Up to `per_bin` positions of `bins` per bin, chosen at random. Returns (position, bin) pairs, low bins first."""
+    """Up to `per_bin` positions of `bins` per bin, chosen at random. Returns (position, bin) pairs, low
+    bins first."""
     out: list[tuple[int, int]] = []
     for b in range(n_bins):
         pos = torch.nonzero(bins == b).flatten()

@@ -67,7 +67,7 @@ def word_token_ids(tokenizer, words: list[str]) -> list[list[int]]:
 
 
 def final_norm(model) -> torch.nn.Module:
-    """The norm applied to the residual stream before the unembedding (Llama `model.norm`, GPT-2 `ln_f`, ...)."""
+    """The norm applied to the residual stream before the unembedding (Llama `model.norm`, GPT-2 `ln_f`)."""
     base = model.base_model
     for name in _FINAL_NORM_NAMES:
         module = getattr(base, name, None)

@@ -35,7 +35,7 @@ def vocab_tables(subject, settings: VocabConfig = VOCAB, progress: bool = True) 
 
 
 def mi_words(subject, feature: int, top: int = 20) -> list[tuple[str, float]]:
-    """The `top` vocabulary words that explain `feature` by the MI objective, with their scores, best first."""
+    """The `top` vocabulary words that explain `feature` by the MI objective, with scores, best first."""
     subject.check_feature(feature)
     return vocab_tables(subject).mi(feature, top)
 

@@ -1,7 +1,8 @@
 """MI vocabulary explanations of SAE features (Wu et al., arXiv 2502.15576): settings, tables, cache, API.
 
 Every feature gets two ranked lists, computed for all features at once
-(`sage/vocab/compute.py`, math in `sage/vocab/math.py`; `sage/vocab/lookup.py` loads or computes them) and cached on disk per
+(`sage/vocab/compute.py`, math in `sage/vocab/math.py`; `sage/vocab/lookup.py` loads or computes
+them) and cached on disk per
 (model, SAE, settings):
 - `mi`: words of a fixed English vocabulary ranked by the mutual-information
   objective (`sage.vocab.math.mi_scores`);

@@ -161,7 +161,7 @@ def strip_timings(data: dict) -> dict:
 
 @pytest.fixture
 def counters(store, monkeypatch):
-    """How often the probe node ran the model (engine.run) and the seed node read the store (feature_stats)."""
+    """How often the probe node ran the model (engine.run) and the seed node read the store."""
     counts = {"probe": 0, "seed": 0}
     run, stats = store.engine.run, store.feature_stats
 
@@ -182,7 +182,7 @@ def counters(store, monkeypatch):
 def test_interrupt_during_a_call_then_resume_redoes_no_finished_node(
     protocol, session_for, feature, counters, tmp_path
 ):
-    """Ctrl-C (KeyboardInterrupt) while the 4th call (round-2 design) is under way; resume finishes the run."""
+    """Ctrl-C (KeyboardInterrupt) during the 4th call (round-2 design); resume finishes the run."""
     with serve(protocol, Script()) as srv:  # the reference: one uninterrupted run
         reference = explain(feature, session=session_for(srv), max_rounds=2).to_dict()
     assert counters == {"probe": 2, "seed": 1}

@@ -39,7 +39,7 @@ def test_shipped_sae_loads_with_plain_sae_lens_and_matches_the_model(default_sub
 
 
 def test_shipped_sae_meets_its_targets_on_heldout_default_corpus_text(default_subject):
-    """A small real re-check of the model card: held-out documents of the default corpus (never trained on)."""
+    """A small real re-check of the model card: held-out default-corpus documents (never trained on)."""
     from itertools import islice
 
     from sage.data.corpus import Corpus

@@ -25,7 +25,7 @@ OPENAI_MODEL, ANTHROPIC_MODEL = "gpt-4o-mini", "claude-haiku-4-5-20251001"
 
 @pytest.fixture
 def backend(monkeypatch):
-    """Backends for the openai: / anthropic: specs, routed to a scripted server by the SDKs' base-URL variables."""
+    """Backends for the openai: / anthropic: specs, routed to a scripted server by the SDKs' base URLs."""
 
     def make(srv, model=None, **kw):
         if srv.protocol == "openai":

@@ -17,7 +17,9 @@ REQ = LLMRequest(
         {"role": "system", "content": "You write token predicates as JSON."},
         {
             "role": "user",
-            "content": 'Give a predicate matching digit tokens, e.g. {"type": "structural", "property": "digit"}.',
+            "content": (
+                'Give a predicate matching digit tokens, e.g. {"type": "structural", "property": "digit"}.'
+            ),
         },
     ],
 )

@@ -34,7 +34,7 @@ def test_hook_reads_the_right_tensor(arch_model, kind):
     elif kind == "hook_resid_post":
         torch.testing.assert_close(got, out.hidden_states[2])
     else:
-        # resid_post = resid_pre + attn_out + mlp_out in every listed architecture (Gemma-2's post-norms included)
+        # resid_post = resid_pre + attn_out + mlp_out in every listed architecture (Gemma-2's post-norms too)
         attn = HookCapture(model, resolve_hook(model, "blocks.1.hook_attn_out"))(ids)
         mlp = HookCapture(model, resolve_hook(model, "blocks.1.hook_mlp_out"))(ids)
         torch.testing.assert_close(
