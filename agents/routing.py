@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from numbers import Integral
 from typing import Literal
 
 from agents.state import AgentState
-from sage.errors import ConfigError
+from sage.errors import require_ints, require_range
 
 DECIDED = {"confirmed", "refuted"}
 
@@ -32,12 +31,8 @@ class BudgetConfig:
     probes_per_round: int = 24
 
     def __post_init__(self) -> None:
-        for name in ("max_rounds", "max_probes", "max_llm_tokens", "probes_per_round"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, Integral) or value < 1:
-                raise ConfigError(f"budget {name} must be a positive integer, got {value!r}")
-        if not self.max_usd >= 0:  # also rejects NaN
-            raise ConfigError(f"budget max_usd must be >= 0, got {self.max_usd!r}")
+        require_ints(self, "max_rounds", "max_probes", "max_llm_tokens", "probes_per_round")
+        require_range(self, "max_usd", 0)
 
 
 def budget_exhausted(state: AgentState, budgets: BudgetConfig) -> str | None:

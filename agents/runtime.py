@@ -5,11 +5,10 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from numbers import Integral
 from typing import TYPE_CHECKING
 
 from agents.routing import BudgetConfig
-from sage.errors import ConfigError
+from sage.errors import require_ints, require_range
 
 if TYPE_CHECKING:
     from sage.llm.base import Backend
@@ -40,22 +39,10 @@ class AgentConfig:
     max_refinements: int = 2
 
     def __post_init__(self) -> None:
-        if not 0 < self.active_threshold <= 1:
-            raise ConfigError(f"active_threshold must be in (0, 1], got {self.active_threshold!r}")
-        for name in (
-            "n_top",
-            "n_quantile_bins",
-            "per_quantile",
-            "n_negatives",
-            "mi_words",
-            "corpus_probes_per_hypothesis",
-            "max_refinements",
-        ):
-            value = getattr(self, name)
-            # max_refinements may be 0 (never refine); the others need at least one
-            low = 0 if name == "max_refinements" else 1
-            if isinstance(value, bool) or not isinstance(value, Integral) or value < low:
-                raise ConfigError(f"{name} must be an integer >= {low}, got {value!r}")
+        require_range(self, "active_threshold", 0, 1, open_low=True)
+        require_ints(self, "n_top", "n_quantile_bins", "per_quantile", "n_negatives", "mi_words")
+        require_ints(self, "corpus_probes_per_hypothesis")
+        require_ints(self, "max_refinements", minimum=0)  # 0 = never refine
 
 
 @dataclass

@@ -1,4 +1,11 @@
-"""Exceptions SAGE raises for problems the user can fix (the CLI prints them, exit 2)."""
+"""Exceptions SAGE raises for problems the user can fix (the CLI prints them, exit 2), and the checks
+that settings dataclasses run on their values."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from numbers import Integral, Real
 
 
 class SageError(Exception):
@@ -19,3 +26,37 @@ class ExplainerError(SageError):
 
 class BudgetExceeded(SageError):
     """A hard budget (rounds, probes, tokens, USD) was reached."""
+
+
+# -- validation of *Config dataclasses (called from their __post_init__) ------------------------------
+def require_ints(cfg: object, *names: str, minimum: int = 1) -> None:
+    """Raise ConfigError unless every field `names` of `cfg` is an integer >= `minimum`."""
+    for name in names:
+        value = getattr(cfg, name)
+        if isinstance(value, bool) or not isinstance(value, Integral) or value < minimum:
+            raise ConfigError(f"{type(cfg).__name__}.{name} must be an integer >= {minimum}, got {value!r}")
+
+
+def require_range(
+    cfg: object,
+    name: str,
+    low: float,
+    high: float = math.inf,
+    *,
+    open_low: bool = False,
+    open_high: bool = False,
+) -> None:
+    """Raise ConfigError unless `low <= cfg.name <= high` (`<` where open); NaN never passes."""
+    value = getattr(cfg, name)
+    above = value > low if open_low else value >= low
+    below = value < high if open_high else value <= high
+    if isinstance(value, bool) or not isinstance(value, Real) or not (above and below):
+        span = f"{'(' if open_low else '['}{low}, {high}{')' if open_high or high == math.inf else ']'}"
+        raise ConfigError(f"{type(cfg).__name__}.{name} must be in {span}, got {value!r}")
+
+
+def require_choice(cfg: object, name: str, choices: Iterable[str]) -> None:
+    """Raise ConfigError unless `cfg.name` is one of `choices`."""
+    value, choices = getattr(cfg, name), tuple(choices)
+    if value not in choices:
+        raise ConfigError(f"{type(cfg).__name__}.{name} must be one of {', '.join(choices)}, got {value!r}")

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sage.batch import run_batch
-from sage.errors import ConfigError
+from sage.errors import ConfigError, require_ints
 from sage.hypotheses.records import UNSCORED, new_hypothesis
 from sage.runs import Explanation, Session, done_features, explanation_record, validate_explanation
 
@@ -32,7 +32,11 @@ METHODS = ("one-shot", "mi", "sage")
 class BaselineConfig:
     #: MI words in the `mi` baseline's predicate (its label shows the first few)
     mi_words: int = 10
+    #: MI words shown in the `mi` baseline's label
     mi_label_words: int = 5
+
+    def __post_init__(self) -> None:
+        require_ints(self, "mi_words", "mi_label_words")
 
 
 BASELINE = BaselineConfig()

@@ -25,22 +25,32 @@ from dataclasses import dataclass
 import torch
 
 from agents.runtime import AgentConfig
+from sage.errors import require_ints, require_range
 from sage.model.engine_config import ENGINE
 from sage.store.math import quantile_bins
 
 
 @dataclass(frozen=True)
 class HeldOutConfig:
+    #: activation bins (between 0 and the feature's max) the held-out contexts are drawn from
     n_quantiles: int = 5
+    #: held-out contexts per bin
     per_quantile: int = 4
+    #: held-out contexts where the feature does not fire
     n_negatives: int = 20
     #: SAGE's rule: the strongest contexts are never scored (the explainer saw them).
     exclude_top: int = 10
+    #: generative accuracy's reference: the mean max activation of this many top contexts
     reference_top: int = 10
     #: Differs from the seed 0 the explainers sample with.
     seed: int = 1
     #: delphi's fuzzing: tokens above this fraction of their context's maximum are the highlighted ones.
     fuzz_highlight: float = 0.3
+
+    def __post_init__(self) -> None:
+        require_ints(self, "n_quantiles", "per_quantile", "n_negatives", "reference_top")
+        require_ints(self, "exclude_top", "seed", minimum=0)
+        require_range(self, "fuzz_highlight", 0, 1, open_low=True)
 
 
 HELD_OUT = HeldOutConfig()

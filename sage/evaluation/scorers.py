@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import prompts
+from sage.errors import require_ints, require_range
 from sage.evaluation.data import FuzzItem, HeldOut, body_tokens, highlight
 from sage.evaluation.metrics import SIMULATION_MAX, digit_expected_value
 from sage.hypotheses.predicates import body_mask, norm_token, predicate_mask
@@ -39,12 +40,19 @@ class ScorerConfig:
     n_sentences: int = 10
     #: offline retrieval: corpus contexts examined per explanation, and the window kept around a match
     candidate_pool: int = 30
+    #: tokens kept before the matching token of a retrieved snippet
     snippet_before: int = 24
+    #: tokens kept after it
     snippet_after: int = 4
     #: offline fuzzing: the marks are judged correct when the predicate holds on at least this share of them
     fuzz_share: float = 0.5
     #: log-probs read per generated position (simulation)
     top_logprobs: int = 20
+
+    def __post_init__(self) -> None:
+        require_ints(self, "n_sentences", "candidate_pool", "top_logprobs")
+        require_ints(self, "snippet_before", "snippet_after", minimum=0)
+        require_range(self, "fuzz_share", 0, 1, open_low=True)
 
 
 SCORER = ScorerConfig()

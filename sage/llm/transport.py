@@ -9,7 +9,7 @@ from typing import TypeVar
 
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
-from sage.errors import ExplainerError
+from sage.errors import ExplainerError, require_ints, require_range
 
 T = TypeVar("T")
 
@@ -21,11 +21,20 @@ RETRYABLE_STATUS = {408, 409, 429}
 class RetryConfig:
     """Bounded, jittered exponential back-off (seconds) around each API call."""
 
+    #: calls at most, the first one included
     max_attempts: int = 6
+    #: seconds before the first retry; each retry waits up to twice as long, jittered
     initial_wait: float = 1.0
+    #: longest wait between two attempts, in seconds
     max_wait: float = 60.0
-    #: per-request timeout handed to the SDK client
+    #: per-request timeout handed to the SDK client, in seconds
     timeout: float = 120.0
+
+    def __post_init__(self) -> None:
+        require_ints(self, "max_attempts")
+        require_range(self, "initial_wait", 0)
+        require_range(self, "max_wait", self.initial_wait)
+        require_range(self, "timeout", 0, open_low=True)
 
 
 class TransientError(Exception):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sage.errors import ConfigError
+from sage.errors import require_ints, require_range
 
 
 @dataclass(frozen=True)
@@ -33,14 +33,11 @@ class EngineConfig:
     max_norm_ratio: float = 10.0
 
     def __post_init__(self) -> None:
-        counts = ("batch_size", "context_len", "top_k", "n_quantiles", "per_quantile", "n_random_negatives")
-        bad = [name for name in counts if getattr(self, name) < 1]
-        if bad:
-            raise ConfigError(f"EngineConfig: {', '.join(bad)} must be at least 1")
-        if not 0 <= self.skip_positions < self.context_len:
-            raise ConfigError("EngineConfig: skip_positions must be between 0 and context_len - 1")
-        if self.max_norm_ratio <= 1:
-            raise ConfigError("EngineConfig: max_norm_ratio must be above 1 (a multiple of the typical norm)")
+        require_ints(self, "batch_size", "context_len", "top_k", "n_quantiles", "per_quantile")
+        require_ints(self, "n_random_negatives")
+        require_ints(self, "skip_positions", minimum=0)
+        require_range(self, "skip_positions", 0, self.context_len - 1)
+        require_range(self, "max_norm_ratio", 1, open_low=True)
 
 
 ENGINE = EngineConfig()

@@ -28,7 +28,7 @@ from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
 from sage import config
-from sage.errors import ConfigError
+from sage.errors import ConfigError, require_choice, require_ints, require_range
 from sage.io import atomic_path
 from sage.model.capture import HookCapture
 from sage.model.engine_config import ENGINE
@@ -39,24 +39,50 @@ from sage.model.hooks import resolve_hook
 class TrainSaeConfig:
     """Everything that determines a trained SAE (saved beside it as `train_config.json`)."""
 
+    #: the subject model (HF id or folder; `default` = the embedded SmolLM2-135M-Instruct)
     model: str = config.DEFAULT
+    #: decoder block whose activations are encoded
     layer: int = 12
+    #: TransformerLens hook in that block: hook_resid_post, hook_resid_pre, hook_mlp_out or hook_attn_out
     hook: str = "hook_resid_post"
-    architecture: str = "topk"  # "topk" or "jumprelu"
+    #: `topk` or `jumprelu`
+    architecture: str = "topk"
+    #: SAE width (features)
     d_sae: int = 8192
-    k: int = 64  # topk only
-    l0_coefficient: float = 5.0  # jumprelu only
+    #: active features per token (topk only)
+    k: int = 64
+    #: sparsity penalty (jumprelu only)
+    l0_coefficient: float = 5.0
+    #: tokens trained on (rounded up to whole batches)
     training_tokens: int = 10_000_000
+    #: tokens per cached context, the sink included
     context_len: int = 128
+    #: contexts per cached activation shard
     contexts_per_shard: int = 2048
+    #: tokens per optimiser step
     batch_size_tokens: int = 4096
+    #: Adam learning rate
     lr: float = 4e-4
+    #: seed of the initialisation and the shard order
     seed: int = 0
+    #: autocast dtype of the model while caching and of training
     dtype: str = "bfloat16"
+    #: checkpoints written over the run (resume points)
     n_checkpoints: int = 10
+    #: cached shards shuffled together, so a batch mixes sources
     mixing_shards: int = 4
     #: training drops tokens whose residual norm exceeds this multiple of the median (see keep_mask)
     max_norm_ratio: float = ENGINE.max_norm_ratio
+
+    def __post_init__(self) -> None:
+        require_ints(self, "d_sae", "k", "training_tokens", "contexts_per_shard", "batch_size_tokens")
+        require_ints(self, "n_checkpoints", "mixing_shards")
+        require_ints(self, "layer", "seed", minimum=0)
+        require_ints(self, "context_len", minimum=ENGINE.skip_positions + 1)
+        require_choice(self, "architecture", ("topk", "jumprelu"))
+        require_range(self, "lr", 0, open_low=True)
+        require_range(self, "l0_coefficient", 0)
+        require_range(self, "max_norm_ratio", 1, open_low=True)
 
     @property
     def hook_name(self) -> str:

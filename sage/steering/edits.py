@@ -34,7 +34,7 @@ from dataclasses import asdict, dataclass, field, replace
 
 import torch
 
-from sage.errors import ConfigError
+from sage.errors import ConfigError, require_choice, require_ints, require_range
 from sage.model.engine import ActivationEngine
 from sage.model.engine_config import ENGINE
 from sage.model.hooks import first_tensor, replace_first_tensor
@@ -49,14 +49,26 @@ POSITIONS = ("all", "generated")
 class SteerConfig:
     """Defaults of `sage steer` (one source of truth for the CLI and the API)."""
 
+    #: tokens generated per continuation
     max_new_tokens: int = 40
+    #: sampling seed, shared by the steered and unsteered runs so they differ only by the edit
     seed: int = 0
     #: > 0: sample (with top_p); 0: greedy decoding.
     temperature: float = 0.7
+    #: nucleus sampling: the smallest token set with this much probability mass
     top_p: float = 0.9
+    #: where edits apply: `all` positions after the sink, or only those that predict `generated` tokens
     positions: str = "all"
+    #: calibrate: a trigger feature counts as active above this activation (activation units)
     threshold: float = 0.0
+    #: `--sweep` strengths, in multiples of the feature's max activation
     sweep_strengths: tuple[float, ...] = (0.0, 1.0, 2.0, 4.0, 8.0, 16.0)
+
+    def __post_init__(self) -> None:
+        require_ints(self, "max_new_tokens")
+        require_range(self, "temperature", 0)
+        require_range(self, "top_p", 0, 1, open_low=True)
+        require_choice(self, "positions", POSITIONS)
 
 
 STEER = SteerConfig()
@@ -223,9 +235,13 @@ class Generation:
 
 @dataclass(frozen=True)
 class GenerationConfig:
+    #: as in `SteerConfig`
     max_new_tokens: int = STEER.max_new_tokens
+    #: as in `SteerConfig`
     seed: int = STEER.seed
+    #: as in `SteerConfig`
     temperature: float = STEER.temperature
+    #: as in `SteerConfig`
     top_p: float = STEER.top_p
 
     def __post_init__(self):

@@ -43,7 +43,7 @@ from pathlib import Path
 
 import torch
 
-from sage.errors import ConfigError
+from sage.errors import ConfigError, require_ints, require_range
 from sage.model.engine import ActivationEngine
 from sage.model.subject import Subject
 from sage.steering import math as sm
@@ -54,10 +54,20 @@ DIRECTIONS = ("up", "down")
 
 @dataclass(frozen=True)
 class DtcConfig:
+    """Defaults of Delta Token Confidence (the paper's prefix, alpha and k; see the module docstring)."""
+
+    #: the neutral prefix whose next-token distribution is read
     prefix: str = "From my experience,"
+    #: amplification, in multiples of the largest code at the prefix's last position
     alpha: float = 10.0
+    #: next tokens whose log-probs make the confidence C_k
     k: int = 1
+    #: features amplified per forward pass
     batch_size: int = 256
+
+    def __post_init__(self) -> None:
+        require_ints(self, "k", "batch_size")
+        require_range(self, "alpha", 0, open_low=True)
 
 
 DTC = DtcConfig()

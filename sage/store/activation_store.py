@@ -26,7 +26,7 @@ from tqdm import tqdm
 
 from sage import config
 from sage.data.corpus import Corpus, load_corpus
-from sage.errors import ConfigError
+from sage.errors import ConfigError, require_ints
 from sage.io import atomic_path, cache_key, write_text
 from sage.model.engine import ActivationEngine
 from sage.model.engine_config import ENGINE
@@ -37,14 +37,26 @@ from sage.store.math import merge_topk, quantile_bins, sample_per_bin
 
 @dataclass(frozen=True)
 class StoreConfig:
+    #: tokens per mined context, the sink included (`EngineConfig.context_len`)
     context_len: int = ENGINE.context_len
+    #: top-activating contexts kept per feature
     top_k: int = ENGINE.top_k
+    #: activation-quantile bins sampled per feature
     n_quantiles: int = ENGINE.n_quantiles
+    #: contexts kept per quantile bin
     per_quantile: int = ENGINE.per_quantile
+    #: contexts kept per feature where it does not fire
     n_random_negatives: int = ENGINE.n_random_negatives
+    #: contexts mined between two saves: what an interruption can lose at most
     segment_contexts: int = 1024
     #: None = the whole corpus.
     max_tokens: int | None = None
+
+    def __post_init__(self) -> None:
+        require_ints(self, "top_k", "n_quantiles", "per_quantile", "n_random_negatives", "segment_contexts")
+        require_ints(self, "context_len", minimum=ENGINE.skip_positions + 1)
+        if self.max_tokens is not None:
+            require_ints(self, "max_tokens")
 
 
 @dataclass(frozen=True)

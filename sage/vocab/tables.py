@@ -28,7 +28,7 @@ import numpy as np
 from safetensors.numpy import load_file, save_file
 
 from sage import config
-from sage.errors import ConfigError
+from sage.errors import ConfigError, require_ints, require_range
 from sage.io import atomic_path, cache_key, write_text
 
 METHODS = ("mi", "logitlens")
@@ -52,8 +52,11 @@ class VocabConfig:
 
     #: Vocabulary: the `n_words` most frequent words that pass the filter (vocab_compute.load_vocabulary).
     n_words: int = 5000
+    #: shortest vocabulary word, in characters
     min_chars: int = 2
+    #: temperature of p(w|c), in units of s (see above)
     alpha: float = 0.1
+    #: temperature of p(c|w), in units of s
     beta: float = 0.1
     #: Words (MI) and tokens (logit lens) kept per feature in the cache.
     keep: int = 50
@@ -65,6 +68,12 @@ class VocabConfig:
     superficial_rank: int = 250
     superficial_chars: int = 4
     dominate_share: float = 0.10
+
+    def __post_init__(self) -> None:
+        require_ints(self, "n_words", "min_chars", "keep", "chunk", "superficial_rank", "superficial_chars")
+        require_range(self, "alpha", 0, open_low=True)
+        require_range(self, "beta", 0, open_low=True)
+        require_range(self, "dominate_share", 0, 1, open_low=True)
 
     def cache_fields(self) -> dict:
         """The settings that change the cached tables (chunking and statistics do not)."""
