@@ -10,11 +10,19 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from langgraph.checkpoint.sqlite import SqliteSaver
+
 import prompts
+from agents import BudgetConfig, Runtime, build_graph
+from agents.graph import recursion_limit
 from sage import config
 from sage.batch import run_batch
+from sage.data.corpus import load_corpus
 from sage.errors import ConfigError
 from sage.io import done_keys
+from sage.llm import make_backend
+from sage.model.subject import load_subject, quiet_transformers
+from sage.store.activation_store import ActivationStore
 from sage.version import __version__
 
 
@@ -78,10 +86,6 @@ class Session:
         explainer: str | None = None,
         dtype: str | None = None,
     ) -> Session:
-        from sage.data.corpus import load_corpus
-        from sage.llm import make_backend
-        from sage.model.subject import load_subject, quiet_transformers
-        from sage.store.activation_store import ActivationStore
 
         backend = make_backend(explainer)  # fail fast on a bad spec / missing key, before loading the model
         quiet_transformers()
@@ -92,7 +96,6 @@ class Session:
 
 
 def _checkpointer(path: Path):
-    from langgraph.checkpoint.sqlite import SqliteSaver
 
     path.parent.mkdir(parents=True, exist_ok=True)
     return SqliteSaver(sqlite3.connect(str(path), check_same_thread=False))
@@ -118,8 +121,6 @@ def explain(
     With `checkpoint_db` every node's output is saved to SQLite; `resume=True` continues an
     interrupted run from its last finished node instead of starting again (see `_resume_point`).
     """
-    from agents import BudgetConfig, Runtime, build_graph
-    from agents.graph import recursion_limit
 
     session = session or Session.open(model, sae, corpus, explainer)
     subject = session.subject

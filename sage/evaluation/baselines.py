@@ -20,10 +20,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from agents import Runtime, nodes
+from agents.state import empty_usage
 from sage.batch import run_batch
 from sage.errors import ConfigError, require_ints
+from sage.hypotheses.conclusion import conclude_from_evidence
 from sage.hypotheses.records import UNSCORED, new_hypothesis
 from sage.runs import Explanation, Session, done_features, explanation_record, validate_explanation
+from sage.vocab.lookup import mi_words
 
 METHODS = ("one-shot", "mi", "sage")
 
@@ -44,9 +48,6 @@ BASELINE = BaselineConfig()
 
 def one_shot(feature: int, session: Session) -> Explanation:
     """The one-shot baseline for `feature` (see the module docstring)."""
-    from agents import Runtime, nodes
-    from agents.state import empty_usage
-    from sage.hypotheses.conclusion import conclude_from_evidence
 
     session.subject.check_feature(feature)
     start = time.perf_counter()
@@ -85,7 +86,6 @@ def one_shot(feature: int, session: Session) -> Explanation:
 
 def mi_only(feature: int, session: Session, settings: BaselineConfig = BASELINE) -> Explanation:
     """The MI-vocabulary baseline for `feature`: its top MI words as the explanation."""
-    from sage.vocab.lookup import mi_words
 
     session.subject.check_feature(feature)
     start = time.perf_counter()

@@ -19,6 +19,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from tqdm import tqdm
+
 from sage.errors import ConfigError
 from sage.evaluation.baselines import METHODS, run_baseline
 from sage.evaluation.data import HELD_OUT, evidence_texts, held_out
@@ -32,6 +34,7 @@ from sage.evaluation.run import (
 )
 from sage.evaluation.scorers import SCORER, make_scorer
 from sage.io import append_record, drop_torn_tail, open_append, read_jsonl
+from sage.runs import explain_batch
 
 
 def parse_methods(spec: str | None) -> tuple[str, ...]:
@@ -88,9 +91,6 @@ def run_compare(
     explain_kwargs go to `sage.runs.explain` for the `sage` method (max_rounds, budget_usd, max_llm_tokens).
     Returns {"summary", "report", "plot", "seconds"}.
     """
-    from tqdm import tqdm
-
-    from sage.runs import explain_batch
 
     out_dir = Path(out_dir)
     features = list(dict.fromkeys(int(f) for f in features))

@@ -27,6 +27,8 @@ from sage.errors import require_ints, require_range
 from sage.evaluation.data import FuzzItem, HeldOut, body_tokens, highlight
 from sage.evaluation.metrics import SIMULATION_MAX, digit_expected_value
 from sage.hypotheses.predicates import body_mask, norm_token, predicate_mask
+from sage.llm import make_backend
+from sage.llm.base import LLMRequest
 from sage.model.engine_config import ENGINE
 
 
@@ -226,7 +228,6 @@ class LLMScorer(Scorer):
         ]
 
     def _ask(self, task: str, fields: dict, max_tokens: int = 512) -> dict:
-        from sage.llm.base import LLMRequest
 
         req = LLMRequest(
             task=task, messages=self._messages(task, **fields), schema_name=task, max_tokens=max_tokens
@@ -323,6 +324,5 @@ def make_scorer(spec: str, store) -> Scorer:
     """`offline` (the predicate), or an LLM backend spec (see sage.llm.make_backend)."""
     if spec.strip() == "offline":
         return OfflineScorer(store)
-    from sage.llm import make_backend
 
     return LLMScorer(make_backend(spec))

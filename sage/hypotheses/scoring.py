@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 
-from sage.hypotheses.predicates import norm_token, predicate_mask
+from sage.hypotheses.predicates import STRUCTURAL, norm_token, predicate_mask
 from sage.model.positions import skip_positions
 
 
@@ -106,7 +106,6 @@ def preceding_tokens(
 
 def structure_shares(observations: list[dict], threshold: float) -> dict[str, float]:
     """Share of active tokens that have each structural property."""
-    from sage.hypotheses.predicates import STRUCTURAL
 
     n, hits = 0, Counter()
     for obs in observations:

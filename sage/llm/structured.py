@@ -7,6 +7,8 @@ import json
 import re
 from functools import cache
 
+from jsonschema.exceptions import best_match
+
 import prompts
 
 _FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.DOTALL)
@@ -73,14 +75,12 @@ def extract_json(text: str) -> dict:
 
 def validation_error(validator, data) -> str | None:
     """None if `data` is valid, else the most relevant violation as `message (at path)`."""
-    from jsonschema.exceptions import best_match
 
     err = best_match(validator.iter_errors(data))
     return None if err is None else _describe(err)
 
 
 def _describe(err) -> str:
-    from jsonschema.exceptions import best_match
 
     if err.validator in ("oneOf", "anyOf") and err.context:
         # a tagged union ({"type": {"const": ...}}): explain the one branch whose tag matched

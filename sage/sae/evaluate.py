@@ -16,6 +16,8 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from sage.data.sources import training_corpus
+from sage.model.engine import ActivationEngine
 from sage.model.engine_config import ENGINE
 from sage.model.hooks import first_tensor, replace_first_tensor
 from sage.sae.evaluate_math import ReconstructionTally, ce_loss_score, evenly_spaced
@@ -80,7 +82,6 @@ def evaluate_sae(
     hook activations come from the clean full forward itself, so each batch costs three forwards
     (clean, spliced, zero-ablated) and no separate pass to the hook.
     """
-    from sage.model.engine import ActivationEngine
 
     sae = subject.sae
     tally = ReconstructionTally(subject.d_sae)
@@ -139,7 +140,6 @@ def heldout_contexts(subject, n_tokens: int, context_len: int = 128) -> list[lis
     The contexts are spread evenly over the whole held-out stream, so every training source is
     represented in proportion rather than only the first ones.
     """
-    from sage.data.sources import training_corpus
 
     stream = list(training_corpus("heldout").contexts(subject.tokenizer, subject.sink_id, context_len))
     n = math.ceil(n_tokens / (context_len - ENGINE.skip_positions))

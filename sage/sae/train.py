@@ -24,15 +24,24 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
+from sae_lens import SAETrainer
+from sae_lens.config import SAETrainerConfig
+from sae_lens.saes.jumprelu_sae import JumpReLUTrainingSAE, JumpReLUTrainingSAEConfig
+from sae_lens.saes.sae import SAEMetadata
+from sae_lens.saes.topk_sae import TopKTrainingSAE, TopKTrainingSAEConfig
+from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from tqdm import tqdm
+from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from sage import config
+from sage.data.sources import training_corpus
 from sage.errors import ConfigError, require_choice, require_ints, require_range
 from sage.io import atomic_path
 from sage.model.capture import HookCapture
 from sage.model.engine_config import ENGINE
 from sage.model.hooks import resolve_hook
+from sage.model.subject import _DTYPES, resolve_model_path, sink_token_id
 
 
 @dataclass(frozen=True)
@@ -98,9 +107,6 @@ class TrainSaeConfig:
 
 
 def _load_model(cfg: TrainSaeConfig, device: str):
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from sage.model.subject import _DTYPES, resolve_model_path, sink_token_id
 
     path = resolve_model_path(cfg.model)
     tok = AutoTokenizer.from_pretrained(path)
@@ -110,7 +116,6 @@ def _load_model(cfg: TrainSaeConfig, device: str):
 
 def _training_contexts(tokenizer, sink_id: int, context_len: int) -> Iterator[list[int]]:
     """Contexts of the training split, repeated in further epochs only if the corpus runs out."""
-    from sage.data.sources import training_corpus
 
     corpus = training_corpus("train")
     epoch = 0
@@ -239,8 +244,6 @@ class ShardBatches:
 
     def _shard_len(self) -> int:
         if not hasattr(self, "_len"):
-            from safetensors import safe_open
-
             with safe_open(str(self.shards[0]), "pt") as f:
                 self._len = f.get_slice("acts").get_shape()[0]
         return self._len
@@ -293,11 +296,6 @@ def train_sae(cfg: TrainSaeConfig, work: Path, out_dir: Path, device: str | None
 
     Saves an inference SAE (fp16 weights) in sae-lens's disk format at `out_dir`.
     """
-    from sae_lens import SAETrainer
-    from sae_lens.config import SAETrainerConfig
-    from sae_lens.saes.jumprelu_sae import JumpReLUTrainingSAE, JumpReLUTrainingSAEConfig
-    from sae_lens.saes.sae import SAEMetadata
-    from sae_lens.saes.topk_sae import TopKTrainingSAE, TopKTrainingSAEConfig
 
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     acts_dir = work / "acts"
@@ -393,7 +391,6 @@ def train_sae(cfg: TrainSaeConfig, work: Path, out_dir: Path, device: str | None
 
 
 def _d_in(acts_dir: Path) -> int:
-    from safetensors import safe_open
 
     with safe_open(str(next(acts_dir.glob("shard_*.safetensors"))), "pt") as f:
         return f.get_slice("acts").get_shape()[1]

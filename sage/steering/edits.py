@@ -33,6 +33,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
 
 import torch
+from tqdm import tqdm
 
 from sage.errors import ConfigError, require_choice, require_ints, require_range
 from sage.model.engine import ActivationEngine
@@ -389,7 +390,6 @@ def sweep(
     progress: bool = True,
 ) -> SweepResult:
     """`steer` over a grid of strengths (the unsteered generation is computed once)."""
-    from tqdm import tqdm
 
     if not strengths:
         raise ConfigError("the sweep needs at least one strength")

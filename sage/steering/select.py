@@ -42,12 +42,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from tqdm import tqdm
 
 from sage.errors import ConfigError, require_ints, require_range
 from sage.model.engine import ActivationEngine
 from sage.model.subject import Subject
 from sage.steering import math as sm
 from sage.steering.edits import residual_hook
+from sage.vocab import lookup
 
 DIRECTIONS = ("up", "down")
 
@@ -155,7 +157,6 @@ def dtc_scores(
     Cost: one forward of the prefix, then ceil(N / batch_size) single-position forwards of
     batch_size + 1 rows over the shared prefix KV cache.
     """
-    from tqdm import tqdm
 
     start = time.perf_counter()
     if batch_size < 1:
@@ -357,9 +358,8 @@ def match_words(
 
 def mi_word_lists(subject: Subject, n_words: int = 20) -> dict[int, list[str]]:
     """Each feature's top `n_words` MI vocabulary words (`sage.vocab.tables`, cached per model + SAE)."""
-    from sage.vocab.lookup import vocab_tables
 
-    tables = vocab_tables(subject)
+    tables = lookup.vocab_tables(subject)
     return {f: [w for w, _ in tables.mi(f, n_words)] for f in range(tables.d_sae)}
 
 
