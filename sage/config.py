@@ -1,4 +1,5 @@
-"""Single source of truth for SAGE's defaults and on-disk locations."""
+"""Where SAGE keeps things: the cache folders under `$SAGE_HOME`, the pinned registry wheels and the
+shipped SAE. Tunable defaults live beside their code as `*Config` dataclasses (docs/architecture.md)."""
 
 from __future__ import annotations
 
