@@ -344,19 +344,52 @@ def analyze(rt: Runtime, state: AgentState) -> tuple[AgentState, str]:
         h = by_id.get(u["hypothesis_id"])
         if h is None or h["status"] in DECIDED:
             continue
-        entry = {"round": rnd, "status": u["status"], "note": u["note"]}
-        if u["status"] == "refined" and h.get("refinements", 0) < s.max_refinements:
+        by_id[h["id"]] = apply_update(h, u, rnd, state["evidence"], s)
+    hyps = _score(list(by_id.values()), observations, s.active_threshold)
+    summary = ", ".join(f"{h['id']}={h['status']}" for h in hyps)
+    return {"hypotheses": hyps, "usage": usage, "stop_reason": stop}, f"round {rnd} analysis: {summary}"
+
+
+def consistent_tests(hypothesis_id: str, evidence: list[dict]) -> int:
+    """How many probes designed for the hypothesis came out as it predicted."""
+    return sum(1 for e in evidence if e.get("hypothesis_id") == hypothesis_id and e.get("agrees"))
+
+
+def apply_update(h: Hypothesis, u: dict, rnd: int, evidence: list[dict], s) -> Hypothesis:
+    """The hypothesis after the explainer's update `u` in round `rnd`, under the loop's rules:
+
+    - "confirmed" needs at least `s.min_confirm_tests` probes of this hypothesis that came out as
+      predicted (SAGE's rule, jiujiubuhejiu/SAGE tools/prompt_generator.py: "CONFIRMED ... >=2 tests
+      consistently support"); with fewer it stays open, and the history says why.
+    - "refined" rewrites the text (and predicate) at most `s.max_refinements` times; an update past
+      the cap leaves the hypothesis open with its current text, and the history says so.
+    """
+    h = dict(h)
+    status, note = u["status"], u["note"]
+    entry = {"round": rnd, "status": status, "note": note}
+    if status == "confirmed":
+        n = consistent_tests(h["id"], evidence)
+        if n < s.min_confirm_tests:
+            status = "open"
+            entry.update(
+                status="open",
+                note=f"{note} [not confirmed: {n} consistent test(s), {s.min_confirm_tests} needed]",
+            )
+    elif status == "refined":
+        if h.get("refinements", 0) >= s.max_refinements:
+            status = "open"
+            entry.update(
+                status="open", note=f"{note} [refinement cap {s.max_refinements} reached: kept open]"
+            )
+        else:
             h["text"] = u.get("new_text") or h["text"]
             if "new_predicate" in u:
                 h["predicate"] = u["new_predicate"]
             h["refinements"] = h.get("refinements", 0) + 1
             entry["text"] = h["text"]
-        within = u["status"] != "refined" or h.get("refinements", 0) <= s.max_refinements
-        h["status"] = u["status"] if within else "open"
-        h["history"] = [*h["history"], entry]
-    hyps = _score(list(by_id.values()), observations, s.active_threshold)
-    summary = ", ".join(f"{h['id']}={h['status']}" for h in hyps)
-    return {"hypotheses": hyps, "usage": usage, "stop_reason": stop}, f"round {rnd} analysis: {summary}"
+    h["status"] = status
+    h["history"] = [*h["history"], entry]
+    return h
 
 
 def _top_token_stats(observations: list[dict], threshold: float, limit: int = 40) -> dict:

@@ -21,7 +21,10 @@ if TYPE_CHECKING:
 class AgentConfig:
     """Tunable constants of the loop (one place)."""
 
-    #: a token is "active" at this fraction of the feature's corpus maximum (0 < t <= 1)
+    #: A token is "active" at this fraction of the feature's corpus maximum (0 < t <= 1). This is the
+    #: loop's one activity rule: hypothesis scoring, trigger statistics and probe verdicts all use it.
+    #: The evaluation keeps the rules of the papers it reproduces instead (generative accuracy:
+    #: SAGE's 0.5 x top-10 mean; fuzzing: delphi's 0.3 x the context's max; see docs/methods.md).
     active_threshold: float = 0.25
     #: top-activating corpus contexts the seed node reads
     n_top: int = 16
@@ -29,20 +32,25 @@ class AgentConfig:
     n_quantile_bins: int = 5
     #: contexts sampled per quantile bin
     per_quantile: int = 2
-    #: random contexts where the feature does not fire (negative controls)
-    n_negatives: int = 6
+    #: Random contexts where the feature does not fire (negative controls). As many as the top and
+    #: quantile contexts together (16 + 5 x 2), so the pool hypotheses are scored on is balanced and
+    #: a broad predicate cannot earn its precision from a handful of negatives.
+    n_negatives: int = 26
     #: MI-vocabulary words in the seed summary
     mi_words: int = 20
     #: corpus contexts retrieved per token-set hypothesis as extra probes, each round
     corpus_probes_per_hypothesis: int = 3
     #: how often the analysis may refine one hypothesis before it must decide
     max_refinements: int = 2
+    #: probes of a hypothesis that must come out as predicted before it may be confirmed
+    min_confirm_tests: int = 2
 
     def __post_init__(self) -> None:
         require_range(self, "active_threshold", 0, 1, open_low=True)
         require_ints(self, "n_top", "n_quantile_bins", "per_quantile", "n_negatives", "mi_words")
         require_ints(self, "corpus_probes_per_hypothesis")
         require_ints(self, "max_refinements", minimum=0)  # 0 = never refine
+        require_ints(self, "min_confirm_tests", minimum=1)
 
 
 @dataclass

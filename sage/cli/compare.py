@@ -1,4 +1,5 @@
-"""`sage compare`: SAGE against the one-shot and MI-vocabulary baselines, scored on the same held-out data."""
+"""`sage compare`: SAGE against the one-shot baseline, the no-probe ablation and the MI-vocabulary words,
+scored on the same held-out data."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from pathlib import Path
 
 from sage.cli.common import add_corpus_arg, add_subject_args
 from sage.cli.explain import add_explainer_args
+from sage.evaluation.methods import METHODS
 from sage.io import cache_key
 
 
@@ -19,7 +21,12 @@ def add_parser(sub) -> None:
     g.add_argument("--features-file", type=Path, help="file with one feature index per line")
     g.add_argument("--random", type=int, metavar="N", help="N random features")
     p.add_argument("--seed", type=int, default=0, help="seed for --random")
-    p.add_argument("--methods", default="one-shot,mi,sage", help="comma-separated subset of one-shot,mi,sage")
+    p.add_argument(
+        "--methods",
+        default=",".join(METHODS),
+        help=f"comma-separated subset of {','.join(METHODS)} (one-shot: one explainer call on the top "
+        "token/activation pairs; no-probe: SAGE without experiments; mi: MI-vocabulary words)",
+    )
     p.add_argument(
         "--scorer",
         default="offline",

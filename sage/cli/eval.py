@@ -58,7 +58,7 @@ def run(args) -> int:
     records = [r for r in records if r["method"] == method]
     print(
         markdown_table(
-            summarize(records, [method], metric_keys(groups)), title=f"{method}, scorer {scorer.name}"
+            summarize(records, [method], metric_keys(groups, scorer)), title=f"{method}, scorer {scorer.name}"
         )
     )
     print(f"score records: {args.out}")

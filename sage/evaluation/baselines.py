@@ -1,35 +1,47 @@
 """Baselines SAGE is compared against (same subject, same store, same explainer, same scorer).
 
-- `one-shot`: one explainer call over the feature's seed contexts (top-activating
-  contexts with their activations, quantile samples, MI words; exactly what the
-  agent's `seed` node gathers), no experiments. The explainer's hypotheses are
-  checked against those same contexts and the best one (token-level F1, controls
-  excluded) becomes the explanation. With the `offline` explainer this is the best
-  single predicate read off the top contexts.
-- `mi`: the top words of the MI-vocabulary ranking (Wu et al., arXiv 2502.15576) as
-  a token_set predicate and label; no LLM, no contexts.
+- `one-shot`: the baseline of the SAGE paper (arXiv 2511.20820), i.e. what OpenAI's explainer
+  (openai/automated-interpretability) and Neuronpedia produce: ONE explainer call on the
+  feature's top-activating contexts, rendered as token / activation pairs (activations scaled
+  to integers 0-10 by the largest one shown), and the single explanation it returns. No MI words,
+  no token statistics, no quantile samples, no choice among candidates by in-sample F1. The
+  `offline` explainer's equivalent reads the same pairs and names the tokens at the peaks.
+- `no-probe`: SAGE without experiments (an ablation): the agent's `seed` and `hypothesize` nodes
+  (top and quantile contexts, MI words, trigger-token statistics; 3-5 competing hypotheses), the
+  hypotheses checked on those same contexts and the best one (token-level F1) concluded. What
+  `sage` adds to this is exactly the probing.
+- `mi`: the top words of the MI-vocabulary ranking (Wu et al., arXiv 2502.15576) as the label,
+  no LLM, no contexts. Those words describe what the feature's decoder direction promotes (the
+  output side); the input-side scorers can only test them as a token set (the feature fires on
+  these words), which is not what the paper claims of them. docs/methods.md says so; the output
+  side is scored once the intervention score exists.
 - `sage` (not here): the full loop, `sage.runs.explain`.
 
-Both write Explanation dicts that validate against prompts/schemas/explanation.json.
+All write Explanation dicts that validate against prompts/schemas/explanation.json.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import prompts
 from agents import Runtime, nodes
+from agents.runtime import AgentConfig
 from agents.state import empty_usage
 from sage.batch import run_batch
 from sage.errors import ConfigError, require_ints
 from sage.hypotheses.conclusion import conclude_from_evidence
 from sage.hypotheses.records import UNSCORED, new_hypothesis
+from sage.llm.base import LLMRequest
+from sage.model.positions import skip_positions
 from sage.runs import Explanation, Session, done_features, explanation_record, validate_explanation
 from sage.vocab.lookup import mi_words
 
-METHODS = ("one-shot", "mi", "sage")
+#: the scale OpenAI's explainer shows activations on (integers 0..10, the largest shown = 10)
+PAIR_SCALE = 10
 
 
 @dataclass(frozen=True)
@@ -38,16 +50,118 @@ class BaselineConfig:
     mi_words: int = 10
     #: MI words shown in the `mi` baseline's label
     mi_label_words: int = 5
+    #: top-activating contexts the one-shot explainer reads (the agent's seed count, so that the
+    #: held-out data excludes exactly what each method saw)
+    one_shot_contexts: int = AgentConfig().n_top
 
     def __post_init__(self) -> None:
-        require_ints(self, "mi_words", "mi_label_words")
+        require_ints(self, "mi_words", "mi_label_words", "one_shot_contexts")
 
 
 BASELINE = BaselineConfig()
 
 
-def one_shot(feature: int, session: Session) -> Explanation:
-    """The one-shot baseline for `feature` (see the module docstring)."""
+def token_activation_pairs(contexts: Sequence) -> list[dict]:
+    """Contexts as OpenAI's explainer shows them: per context its tokens (sink removed) and
+    activations scaled to integers 0..PAIR_SCALE by the largest activation over all of them.
+
+    contexts: objects with `.tokens` (list[str]) and `.acts` (raw activations, same length).
+    Returns [{"tokens": [...], "acts": [int, ...]}].
+    """
+    skip = skip_positions()
+    peak = max((max(c.acts[skip:], default=0.0) for c in contexts), default=0.0)
+    scale = PAIR_SCALE / peak if peak > 0 else 0.0
+    return [
+        {"tokens": list(c.tokens[skip:]), "acts": [max(0, round(a * scale)) for a in c.acts[skip:]]}
+        for c in contexts
+    ]
+
+
+def render_pairs(pairs: Sequence[dict]) -> str:
+    """The pairs as prompt text: one `token<TAB>activation` line per token, contexts separated."""
+    blocks = []
+    for i, p in enumerate(pairs, 1):
+        lines = "\n".join(f"{t!r}\t{a}" for t, a in zip(p["tokens"], p["acts"]))
+        blocks.append(f"<context {i}>\n{lines}\n</context {i}>")
+    return "\n".join(blocks)
+
+
+def one_shot(feature: int, session: Session, settings: BaselineConfig = BASELINE) -> Explanation:
+    """The one-shot baseline for `feature` (see the module docstring): one explainer call, one explanation."""
+
+    session.subject.check_feature(feature)
+    start = time.perf_counter()
+    stats = session.store.feature_stats(feature)
+    seed = {"max_activation": stats.max_activation, "frequency": stats.frequency}
+    state: dict = {"feature": feature, "seed": seed, "evidence": [], "round": 0, "timings": {}}
+    if stats.max_activation <= 0:
+        state.update(
+            hypotheses=[],
+            usage=empty_usage(),
+            conclusion={
+                **conclude_from_evidence({"hypotheses": [], "top": []}, dead=True),
+                "concluded_by": "one-shot",
+            },
+            stop_reason="dead feature: never active on the corpus",
+        )
+    else:
+        pairs = token_activation_pairs(session.store.top(feature, settings.one_shot_contexts))
+        info = session.subject.info()
+        messages = [
+            {"role": "system", "content": prompts.template("system")},
+            {
+                "role": "user",
+                "content": prompts.template("one_shot").format(
+                    feature=feature,
+                    hook_name=info["hook_name"],
+                    model=info["model"],
+                    pairs=render_pairs(pairs),
+                ),
+            },
+        ]
+        req = LLMRequest(
+            task="one_shot", messages=messages, schema_name="one_shot", context={"top": pairs}, max_tokens=600
+        )
+        resp = session.backend.complete(req)  # a failure propagates: run_batch records it as failed
+        text, pred = resp.data["explanation"], resp.data.get("predicate")
+        hyp = new_hypothesis(
+            "H1",
+            text,
+            "lexical" if pred and pred.get("type") == "token_set" else "semantic",
+            "primary",
+            pred,
+            **UNSCORED,
+        )
+        u = resp.usage
+        state.update(
+            hypotheses=[hyp],
+            usage={
+                "input_tokens": u.input_tokens,
+                "output_tokens": u.output_tokens,
+                "usd": round(u.usd, 6),
+                "llm_calls": resp.attempts,
+            },
+            conclusion={
+                "labels": [text[:200]],
+                "description": text,
+                "best_hypothesis_ids": ["H1"],
+                "concluded_by": f"one-shot ({session.backend.name})",
+            },
+            stop_reason="one-shot baseline: one explainer call on the top contexts, no experiments",
+        )
+    data = explanation_record(
+        state,
+        subject_info=session.subject.info(),
+        corpus=session.corpus_name,
+        explainer=session.backend.name,
+        seconds=time.perf_counter() - start,
+    )
+    validate_explanation(data)
+    return Explanation(data)
+
+
+def no_probe(feature: int, session: Session) -> Explanation:
+    """The no-probe ablation for `feature` (see the module docstring): seed and hypotheses, no experiments."""
 
     session.subject.check_feature(feature)
     start = time.perf_counter()
@@ -66,8 +180,9 @@ def one_shot(feature: int, session: Session) -> Explanation:
         concl["description"] = f"{best['text']} {concl['description']}"[:1200]
     state.update(
         {
-            "conclusion": {**concl, "concluded_by": f"one-shot ({session.backend.name})"},
-            "stop_reason": state.get("stop_reason") or "one-shot baseline: no experiments",
+            "conclusion": {**concl, "concluded_by": f"no-probe ({session.backend.name})"},
+            "stop_reason": state.get("stop_reason")
+            or "no-probe ablation: seed and hypotheses, no experiments",
             "usage": state.get("usage") or empty_usage(),
             "round": 0,
             "evidence": [],
@@ -125,7 +240,7 @@ def mi_only(feature: int, session: Session, settings: BaselineConfig = BASELINE)
     return Explanation(data)
 
 
-BASELINE_FNS = {"one-shot": one_shot, "mi": mi_only}
+BASELINE_FNS = {"one-shot": one_shot, "no-probe": no_probe, "mi": mi_only}
 
 
 def run_baseline(

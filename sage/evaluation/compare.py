@@ -22,8 +22,9 @@ from pathlib import Path
 from tqdm import tqdm
 
 from sage.errors import ConfigError
-from sage.evaluation.baselines import METHODS, run_baseline
+from sage.evaluation.baselines import run_baseline
 from sage.evaluation.data import HELD_OUT, evidence_texts, held_out
+from sage.evaluation.methods import METHODS
 from sage.evaluation.report import markdown_table, plot_distributions, summarize
 from sage.evaluation.run import (
     METRIC_GROUPS,
@@ -135,7 +136,7 @@ def run_compare(
     return write_report(
         records,
         methods,
-        metric_keys(groups),
+        metric_keys(groups, scorer),
         out_dir,
         header=_header(session, scorer.name, len(features)),
         seconds=time.perf_counter() - start,
@@ -151,6 +152,10 @@ def _header(session, scorer_name: str, n: int) -> str:
         f"Held-out data per feature: {HELD_OUT.per_quantile} contexts from "
         f"each of {HELD_OUT.n_quantiles} activation bins (top-{HELD_OUT.exclude_top} and every context an "
         f"explainer saw excluded, seed {HELD_OUT.seed}) and {HELD_OUT.n_negatives} non-activating contexts.\n"
+        "Methods: one-shot = one explainer call on the top contexts' token/activation pairs (the SAGE "
+        "paper's baseline); no-probe = SAGE's seed and hypotheses without experiments (an ablation); "
+        "mi = the MI-vocabulary words (an output-side description, scored here on the input side only); "
+        "sage = the full loop. Definitions and sources: docs/methods.md.\n"
     )
 
 

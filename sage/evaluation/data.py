@@ -183,7 +183,9 @@ def fuzz_items(held: HeldOut) -> list[FuzzItem]:
         items.append(
             FuzzItem(
                 tuple(body_tokens(c)),
-                tuple(i for i, a in enumerate(acts) if a > s.fuzz_highlight * peak),
+                # delphi's rule: at or above the fraction (delphi/scorers/classifier/sample.py,
+                # `_prepare_text`: activations >= threshold * max_activation)
+                tuple(i for i, a in enumerate(acts) if a >= s.fuzz_highlight * peak),
                 True,
             )
         )

@@ -1,9 +1,11 @@
 """Pure scoring math of the evaluation (no model, no LLM, no I/O).
 
-Convention: a score that cannot be computed (no data, an undefined correlation,
-a class that never occurs) is `None`, never 0, so that an average never mixes
-"not computed" with "scored zero". Aggregates skip `None`s and report how many
-values they used.
+Convention: these functions return `None` for a score that is undefined on their input (no
+data, a constant side of a correlation, a class that never occurs). The evaluation then decides
+what a `None` means (sage/evaluation/run.py): where the held-out data cannot support a metric it
+stays out for every method alike; where an explanation fails (no predicate, a constant
+prediction, a scorer miscount) it scores the metric's floor, `floor_scores`, so that a method
+that fails often cannot look better by being averaged over fewer features.
 """
 
 from __future__ import annotations
@@ -123,6 +125,19 @@ def digit_expected_value(logprobs: Mapping[str, float], max_value: int = SIMULAT
     if total <= 0:
         return None
     return sum(v * p for v, p in mass.items()) / total
+
+
+#: A failed explanation's correlation: no information about the activations.
+FLOOR_R = 0.0
+#: A failed explanation's generative / retrieval accuracy: no text that fires.
+FLOOR_ACCURACY = 0.0
+
+
+def never_fires_scores(actual: Sequence[bool]) -> dict:
+    """The classification scores of an explanation that answers "does not fire" to every item: the
+    floor a failed explanation scores (accuracy = the share of negatives, F1 = 0, balanced accuracy
+    = 0.5, i.e. chance)."""
+    return classification_scores([False] * len(actual), actual)
 
 
 def bootstrap_ci(

@@ -29,33 +29,65 @@ def pairs(methods: Sequence[str]) -> list[tuple[str, str]]:
 
 
 def summarize(records: Sequence[dict], methods: Sequence[str], keys: Sequence[str], seed: int = 0) -> dict:
-    """Per metric: each method's mean, 95% CI and count over the features it was scored on, the paired
-    win rates, and why values are missing ("not computed" reasons with their counts)."""
+    """Per metric: each method's mean, 95% CI and count, its failures, the paired win rates, the scorer
+    behind the numbers, and why values are left out.
+
+    Every method is averaged over the same features: a failed explanation carries the metric's floor
+    (sage/evaluation/run.py), so only features whose held-out data cannot support the metric (the
+    same for every method) are left out. Win rates use every feature where both methods have a number.
+    """
     by = latest_scores(records)
     features = sorted({f for m in methods for f in by.get(m, {})})
-    out = {"features": len(features), "methods": list(methods), "metrics": {}}
+    out = {"features": len(features), "methods": list(methods), "metrics": {}, "failures": {}}
+    for m in methods:
+        failed = [f for f in features if by.get(m, {}).get(f, {}).get("failures") or f not in by.get(m, {})]
+        out["failures"][m] = {"features": len(failed), "explanation_errors": _errors(by.get(m, {}), features)}
     for key in keys:
         column = {
             m: [by.get(m, {}).get(f, {}).get("metrics", {}).get(key) for f in features] for m in methods
         }
-        entry = {"methods": {}, "win_rates": {}}
+        scorers = sorted(
+            {
+                r.get("scorer_kind") or r.get("scorer", "")
+                for m in methods
+                for r in by.get(m, {}).values()
+                if r.get("metrics", {}).get(key) is not None
+            }
+        )
+        entry = {"methods": {}, "win_rates": {}, "scorer": scorers}
         for m in methods:
             ci = bootstrap_ci(column[m], seed=seed)
+            recs = by.get(m, {})
             reasons = Counter(
-                _reason(by[m][f], key)
+                _reason(recs[f], key)
                 for f in features
-                if f in by.get(m, {}) and by[m][f].get("metrics", {}).get(key) is None
+                if f in recs and recs[f].get("metrics", {}).get(key) is None
+            )
+            failures = Counter(
+                _failure(recs[f], key) for f in features if f in recs and _failure(recs[f], key)
             )
             entry["methods"][m] = {
                 "mean": mean_defined(column[m]),
                 "ci95": list(ci) if ci else None,
                 "n": len(defined(column[m])),
+                "failures": sum(failures.values()),
+                "failure_reasons": dict(failures),
                 "not_computed": dict(reasons),
             }
         for a, b in pairs(methods):
             entry["win_rates"][f"{a} vs {b}"] = paired_win_rate(column[a], column[b])
         out["metrics"][key] = entry
     return out
+
+
+def _errors(recs: dict[int, dict], features: Sequence[int]) -> int:
+    return sum(1 for f in features if "error" in recs.get(f, {"error": "no record"}))
+
+
+def _failure(rec: dict, key: str) -> str:
+    """Why `rec` scored the floor on `key` ('' when it did not)."""
+    fails = rec.get("failures", {})
+    return fails.get(key) or fails.get(GROUP_OF.get(key, ""), "")
 
 
 def _reason(rec: dict, key: str) -> str:
@@ -68,14 +100,14 @@ def _fmt(v: float | None) -> str:
 
 
 def markdown_table(summary: dict, title: str = "") -> str:
-    """The summary as markdown: one row per metric; per method `mean [95% CI] (n)`; per pair
-    `win rate (wins/ties/losses)`; then the reasons behind any value not computed."""
+    """The summary as markdown: one row per metric; per method `mean [95% CI] (n, failures)`; per pair
+    `win rate (wins/ties/losses)`; the scorer behind each row; then failures and left-out values."""
     methods = summary["methods"]
     comps = [f"{a} vs {b}" for a, b in pairs(methods)]
     head = ["metric", *methods, *(f"win rate {c}" for c in comps)]
     lines = [f"## {title}", ""] if title else []
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    notes = []
+    notes, fails, scorers = [], [], {}
     for key, entry in summary["metrics"].items():
         cells = [key]
         for m in methods:
@@ -84,21 +116,38 @@ def markdown_table(summary: dict, title: str = "") -> str:
                 cells.append("not computed")
             else:
                 ci = e["ci95"]
-                cells.append(f"{_fmt(e['mean'])} [{_fmt(ci[0])}, {_fmt(ci[1])}] (n={e['n']})")
+                cells.append(
+                    f"{_fmt(e['mean'])} [{_fmt(ci[0])}, {_fmt(ci[1])}] (n={e['n']}, failed {e['failures']})"
+                )
             for reason, count in e["not_computed"].items():
-                notes.append(f"- {key}, {m}: not computed for {count} feature(s): {reason}")
+                notes.append(f"- {key}, {m}: left out for {count} feature(s): {reason}")
+            for reason, count in e["failure_reasons"].items():
+                fails.append(f"- {key}, {m}: floor scored for {count} feature(s): {reason}")
         for c in comps:
             w = entry["win_rates"][c]
             cells.append("—" if w is None else f"{w['win_rate']:.2f} ({w['wins']}/{w['ties']}/{w['losses']})")
         lines.append("| " + " | ".join(cells) + " |")
+        for k in entry.get("scorer", []):
+            scorers.setdefault(k, []).append(key)
     lines += [
         "",
-        f"{summary['features']} features. Mean over the features where the metric is defined; 95% "
-        "percentile-bootstrap CI of that mean; win rate = (wins + ties/2) / features where both methods "
-        "are scored, shown with wins/ties/losses.",
+        f"{summary['features']} features, the same for every method. A failed explanation (no explanation, "
+        "no predicate, a predicate that matches nothing, a constant prediction, a scorer miscount or error) "
+        "scores the metric's floor: 0 for accuracies and correlations, 0.5 for balanced accuracy, the "
+        "negatives' share for accuracy. Mean with its 95% percentile-bootstrap CI; win rate = (wins + "
+        "ties/2) / features where both methods have a number, shown with wins/ties/losses.",
+        "",
+        "Failures per method (features with at least one floored metric; explanation errors): "
+        + ", ".join(
+            f"{m} {f['features']} ({f['explanation_errors']} errors)" for m, f in summary["failures"].items()
+        ),
     ]
+    if scorers:
+        lines += ["", "Scorers:", *(f"- {k}: {', '.join(v)}" for k, v in scorers.items())]
+    if fails:
+        lines += ["", "Floors scored:", *sorted(set(fails))]
     if notes:
-        lines += ["", "Not computed:", *sorted(set(notes))]
+        lines += ["", "Left out (the data cannot support the metric, for every method):", *sorted(set(notes))]
     return "\n".join(lines) + "\n"
 
 

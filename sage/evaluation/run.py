@@ -1,7 +1,9 @@
 """Score explanations: one explanation against its held-out data, or a whole results file (resumable).
 
-A score record (one JSON line) holds `feature`, `method`, `scorer`, `metrics` (name ->
-number, or None when not computed), `not_computed` (metric group -> reason), `details`
+A score record (one JSON line) holds `feature`, `method`, `scorer` (and `scorer_kind`),
+`metrics` (name -> number; a failed explanation's number is the metric's floor, None only when
+the data or the scorer cannot support the metric), `failures` (metric group or name -> why the
+floor was scored), `not_computed` (metric group -> why it is left out), `details`
 (counts behind each number, generated texts), `held_out` (sizes) and the scorer's `usage`.
 """
 
@@ -14,20 +16,38 @@ from pathlib import Path
 from sage.batch import run_batch
 from sage.errors import ConfigError, ExplainerError
 from sage.evaluation.data import HeldOut, body, evidence_texts, fuzz_items, held_out
-from sage.evaluation.metrics import classification_scores, correlation_scores, generative_accuracy, pearson
-from sage.evaluation.scorers import NotComputable, Scorer
+from sage.evaluation.metrics import (
+    FLOOR_ACCURACY,
+    FLOOR_R,
+    classification_scores,
+    correlation_scores,
+    generative_accuracy,
+    never_fires_scores,
+    pearson,
+)
+from sage.evaluation.scorers import NotComputable, Scorer, Unsupported
 from sage.io import done_keys, read_jsonl
 
-#: Metric groups (what `--metrics` names) and the numbers each reports.
+#: Metric groups (what `--metrics` names) and the numbers each can report. `generative` reports
+#: `generative_accuracy` when the scorer writes text (an LLM or `hf:` scorer) and
+#: `retrieval_accuracy` when it retrieves corpus snippets instead (the offline scorer): the two
+#: measure different things and never share a column.
 METRIC_GROUPS: dict[str, tuple[str, ...]] = {
-    "generative": ("generative_accuracy",),
+    "generative": ("generative_accuracy", "retrieval_accuracy"),
     "predictive": ("predictive_r_pooled", "predictive_r_per_context"),
     "detection": ("detection_accuracy", "detection_f1", "detection_balanced_accuracy"),
     "fuzzing": ("fuzzing_accuracy", "fuzzing_f1", "fuzzing_balanced_accuracy"),
     "simulation": ("simulation_r",),
 }
-#: SAGE's generative accuracy: a text counts when its max activation reaches this x the top-10 mean max.
+#: SAGE's generative accuracy: a text counts when its max activation reaches this x the mean max
+#: activation of the top-10 contexts (jiujiubuhejiu/SAGE scripts/evaluate.py, lines 2159-2164:
+#: "avg of top 10 max activations / 2"). It is the paper's rule, so it is kept apart from the
+#: loop's own activity threshold (agents.runtime.AgentConfig.active_threshold).
 GENERATIVE_FRACTION = 0.5
+
+
+class NoData(Exception):
+    """The held-out data of this feature cannot support the metric (the same for every method)."""
 
 
 def parse_metrics(spec: str | None) -> tuple[str, ...]:
@@ -43,14 +63,56 @@ def parse_metrics(spec: str | None) -> tuple[str, ...]:
     return groups
 
 
-def metric_keys(groups: Iterable[str]) -> list[str]:
-    return [k for g in groups for k in METRIC_GROUPS[g]]
+def generative_key(scorer: Scorer) -> str:
+    """The name of the generative group's number for this scorer (see METRIC_GROUPS)."""
+    return "generative_accuracy" if scorer.generates_text else "retrieval_accuracy"
 
 
-# -- one explanation --------------------------------------------------------------------------------
+def metric_keys(groups: Iterable[str], scorer: Scorer | None = None) -> list[str]:
+    """The metric names `groups` report; with a scorer, only the generative key it produces."""
+    keys = [k for g in groups for k in METRIC_GROUPS[g]]
+    if scorer is None:
+        return keys
+    other = "retrieval_accuracy" if scorer.generates_text else "generative_accuracy"
+    return [k for k in keys if k != other]
+
+
+# -- one metric group -------------------------------------------------------------------------------
+# Each group has a data check (raises NoData: the metric is left out for every method), a floor
+# (what a failed explanation scores) and the scoring itself.
+def _check_data(group: str, held: HeldOut) -> None:
+    if group == "generative" and held.reference <= 0:
+        raise NoData("the feature never fires on the corpus: no reference activation")
+    if group in ("predictive", "simulation") and not held.activating:
+        raise NoData(
+            "no held-out activating contexts (the feature never fires outside what the explainer saw)"
+        )
+    if group == "detection" and (not held.activating or not held.negatives):
+        raise NoData("detection needs held-out activating and non-activating contexts")
+    if group == "fuzzing":
+        items = fuzz_items(held)
+        if not any(it.correct for it in items) or all(it.correct for it in items):
+            raise NoData("fuzzing needs held-out activating and non-activating contexts")
+
+
+def _detection_truth(held: HeldOut) -> list[bool]:
+    return [True] * len(held.activating) + [False] * len(held.negatives)
+
+
+def _floor(group: str, held: HeldOut, scorer: Scorer) -> dict[str, float]:
+    """What a failed explanation scores on `group`: the scores of "never fires" (see metrics)."""
+    if group == "generative":
+        return {generative_key(scorer): FLOOR_ACCURACY}
+    if group == "predictive":
+        return {"predictive_r_pooled": FLOOR_R, "predictive_r_per_context": FLOOR_R}
+    if group == "simulation":
+        return {"simulation_r": FLOOR_R}
+    actual = _detection_truth(held) if group == "detection" else [it.correct for it in fuzz_items(held)]
+    s = never_fires_scores(actual)
+    return {f"{group}_{k}": float(s[k]) for k in ("accuracy", "f1", "balanced_accuracy")}
+
+
 def _generative(expl, held, scorer, engine, n_texts):
-    if held.reference <= 0:
-        raise NotComputable("the feature never fires on the corpus: no reference activation")
     texts = scorer.generate(expl, held, n_texts)
     maxima = engine.max_acts(texts, held.feature) if texts else []
     acc = generative_accuracy(maxima, held.reference, GENERATIVE_FRACTION)
@@ -59,14 +121,10 @@ def _generative(expl, held, scorer, engine, n_texts):
         "threshold": round(GENERATIVE_FRACTION * held.reference, 6),
         "texts": [{"text": t[:300], "max_activation": round(m, 5)} for t, m in zip(texts, maxima)],
     }
-    return {"generative_accuracy": acc}, detail
+    return {generative_key(scorer): acc}, detail
 
 
 def _predictive(expl, held, scorer, engine, n_texts):  # noqa: ARG001  (one signature per metric)
-    if not held.activating:
-        raise NotComputable(
-            "no held-out activating contexts (the feature never fires outside what the explainer saw)"
-        )
     s = correlation_scores(scorer.predict(expl, held.activating), [body(c) for c in held.activating])
     return {"predictive_r_pooled": s["pooled"], "predictive_r_per_context": s["per_context"]}, {
         k: s[k] for k in ("n_contexts", "n_defined", "n_tokens")
@@ -82,25 +140,17 @@ def _classified(prefix, predicted, actual):
 
 
 def _detection(expl, held, scorer, engine, n_texts):  # noqa: ARG001  (one signature per metric)
-    if not held.activating or not held.negatives:
-        raise NotComputable("detection needs held-out activating and non-activating contexts")
     items = list(held.activating) + list(held.negatives)
-    return _classified(
-        "detection", scorer.detect(expl, items), [True] * len(held.activating) + [False] * len(held.negatives)
-    )
+    return _classified("detection", scorer.detect(expl, items), _detection_truth(held))
 
 
 def _fuzzing(expl, held, scorer, engine, n_texts):  # noqa: ARG001  (one signature per metric)
     items = fuzz_items(held)
-    if not any(it.correct for it in items) or all(it.correct for it in items):
-        raise NotComputable("fuzzing needs held-out activating and non-activating contexts")
     return _classified("fuzzing", scorer.fuzz(expl, items), [it.correct for it in items])
 
 
 def _simulation(expl, held, scorer, engine, n_texts):  # noqa: ARG001  (one signature per metric)
     contexts = list(held.activating) + list(held.negatives)
-    if not held.activating:
-        raise NotComputable("no held-out activating contexts")
     sims = scorer.simulate(expl, contexts)
     flat_sim = [v for s in sims for v in s]
     flat_true = [v for c in contexts for v in body(c)]
@@ -129,8 +179,15 @@ def score_explanation(
     method: str = "",
 ) -> dict:
     """Score one explanation (a dict of prompts/schemas/explanation.json, or a failure line
-    `{"feature": ..., "error": ...}`) on `held`. Every requested metric gets a number or None
-    with the reason in `not_computed`.
+    `{"feature": ..., "error": ...}`) on `held`.
+
+    Every requested metric ends in one of three ways:
+    - a number the scorer produced;
+    - the metric's floor (`_floor`), with the reason in `failures`, when the explanation fails
+      it: no explanation, no predicate, a predicate that matches nothing, a constant prediction,
+      a scorer miscount or a scorer error;
+    - None, with the reason in `not_computed`, when the held-out data cannot support it or the
+      scorer cannot compute it at all (`Unsupported`): the same for every method on this feature.
 
     engine: runs generated texts through the subject (`ActivationEngine.max_acts`).
     n_texts: texts asked for by generative accuracy (default: the scorer's `n_sentences`).
@@ -141,8 +198,10 @@ def score_explanation(
         "feature": held.feature,
         "method": method,
         "scorer": scorer.name,
-        "metrics": {k: None for k in metric_keys(groups)},
+        "scorer_kind": scorer.kind,
+        "metrics": {k: None for k in metric_keys(groups, scorer)},
         "not_computed": {},
+        "failures": {},
         "details": {},
         "held_out": {
             "activating": len(held.activating),
@@ -154,24 +213,38 @@ def score_explanation(
     before = scorer.usage()
     start = time.perf_counter()
     if "error" in expl:
-        for g in groups:
-            rec["not_computed"][g] = f"no explanation: {expl['error']}"
         rec["error"] = expl["error"]
-        return rec
     for g in groups:
         try:
-            values, detail = _GROUP_FN[g](expl, held, scorer, engine, n_texts)
-        except NotComputable as exc:
+            _check_data(g, held)
+        except NoData as exc:
             rec["not_computed"][g] = str(exc)
             continue
-        except ExplainerError as exc:  # the scorer LLM failed after its retries: nothing is made up
-            rec["not_computed"][g] = f"scorer error: {exc}"
+        floor = _floor(g, held, scorer)
+        if "error" in expl:
+            rec["metrics"].update(floor)
+            rec["failures"][g] = f"no explanation: {expl['error']}"
             continue
-        rec["metrics"].update({k: None if v is None else round(float(v), 6) for k, v in values.items()})
+        try:
+            values, detail = _GROUP_FN[g](expl, held, scorer, engine, n_texts)
+        except Unsupported as exc:
+            rec["not_computed"][g] = str(exc)
+            continue
+        except NotComputable as exc:
+            rec["metrics"].update(floor)
+            rec["failures"][g] = str(exc)
+            continue
+        except ExplainerError as exc:  # the scorer LLM failed after its retries: nothing is made up
+            rec["metrics"].update(floor)
+            rec["failures"][g] = f"scorer error: {exc}"
+            continue
         rec["details"][g] = detail
         for k, v in values.items():
-            if v is None:
-                rec["not_computed"].setdefault(k, "undefined on this data (e.g. a constant prediction)")
+            if v is None:  # e.g. a constant prediction has no correlation: the explanation's failure
+                rec["metrics"][k] = floor[k]
+                rec["failures"][k] = "undefined on this data (e.g. a constant prediction): scored the floor"
+            else:
+                rec["metrics"][k] = round(float(v), 6)
     after = scorer.usage()
     rec["usage"] = {k: round(after[k] - before[k], 6) for k in after}
     rec["seconds"] = round(time.perf_counter() - start, 3)

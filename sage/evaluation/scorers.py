@@ -7,12 +7,15 @@ A scorer never sees activations; it gets the explanation and texts, and answers:
 - `fuzz`: are a context's highlighted tokens where it fires (delphi fuzzing);
 - `simulate`: expected 0-10 activation per token from digit log-probs (OpenAI simulation).
 
-`offline` answers from the explanation's machine-checkable predicate (and, for
-`generate`, by retrieving corpus contexts where the predicate holds, never ones the
-explainer saw or the scoring data). LLM scorers (`openai:`, `anthropic:`,
+`offline` answers from the explanation's machine-checkable predicate. It writes no text: for
+`generate` it retrieves corpus contexts where the predicate holds (never ones the explainer saw
+or the scoring data), so its number is reported as `retrieval_accuracy`, never as generative
+accuracy (`generates_text` is False). LLM scorers (`openai:`, `anthropic:`,
 `openai-compatible:`, `hf:`) answer from the explanation's labels and description,
 through the same backends as the explainer. A question a scorer cannot answer
-raises `NotComputable` with the reason; the metric is then reported as not computed.
+for this explanation raises `NotComputable` (the explanation then scores the metric's floor);
+one it cannot answer for any explanation raises `Unsupported` (the metric is left out for every
+method).
 """
 
 from __future__ import annotations
@@ -33,7 +36,12 @@ from sage.model.engine_config import ENGINE
 
 
 class NotComputable(Exception):
-    """This scorer cannot compute this metric for this explanation (the message says why)."""
+    """This explanation gives the scorer nothing to compute the metric from (the message says why):
+    the explanation's failure, scored at the metric's floor."""
+
+
+class Unsupported(Exception):
+    """This scorer cannot compute this metric for any explanation (e.g. simulation without log-probs)."""
 
 
 @dataclass(frozen=True)
@@ -72,6 +80,10 @@ def token_lines(tokens: Sequence[str]) -> str:
 class Scorer(ABC):
     name: str = "scorer"
     settings: ScorerConfig = SCORER
+    #: True when `generate` writes new text (generative accuracy); False when it retrieves it
+    generates_text: bool = True
+    #: what produced the numbers, as the report states it
+    kind: str = "scorer"
 
     def usage(self) -> dict:
         """Tokens and USD spent so far by this scorer (zeros for offline)."""
@@ -100,6 +112,8 @@ class OfflineScorer(Scorer):
     """Scores with the explanation's predicate (sage/predicates.py): no LLM, deterministic."""
 
     name = "offline"
+    generates_text = False
+    kind = "offline: the explanation's predicate; corpus retrieval for the generative group"
 
     def __init__(self, store, settings: ScorerConfig = SCORER):
         self.store, self.settings = store, settings
@@ -135,7 +149,7 @@ class OfflineScorer(Scorer):
         return out
 
     def simulate(self, expl, contexts):  # noqa: ARG002  (Scorer interface)
-        raise NotComputable(
+        raise Unsupported(
             "the offline scorer has no token log-probabilities (simulation needs an LLM scorer "
             "that returns them: openai:, openai-compatible: or hf:)"
         )
@@ -216,6 +230,7 @@ class LLMScorer(Scorer):
     def __init__(self, backend, settings: ScorerConfig = SCORER):
         self.backend, self.settings = backend, settings
         self.name = backend.name
+        self.kind = f"LLM ({backend.name}): reads the labels and description; writes text"
 
     def usage(self) -> dict:
         u = self.backend.total_usage
@@ -288,7 +303,7 @@ class LLMScorer(Scorer):
                     messages, n=self.settings.top_logprobs, max_tokens=3 * len(toks) + 8
                 )
             except NotImplementedError as exc:
-                raise NotComputable(str(exc)) from exc
+                raise Unsupported(str(exc)) from exc
             values = simulated_values(positions, len(toks))
             if values is None:
                 raise NotComputable(f"{self.name} did not write one number per token")

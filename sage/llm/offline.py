@@ -13,6 +13,8 @@ with the same schemas an LLM would:
 - analyze: confirm / refute / refine by the predicate's precision and recall
   against the real activations; refinement adds tokens that carry unexplained
   activation and drops tokens that rarely fire.
+- one_shot (the one-shot baseline): reads only the top contexts' token / activation pairs and
+  names the tokens at their peaks, as a reader of those examples would; one explanation.
 - conclude: the best-scoring hypotheses rendered as readable English by the shared
   rule-based renderer, `sage.hypotheses.conclusion.conclude_from_evidence`.
 """
@@ -59,6 +61,7 @@ class OfflineExplainer(Backend):
             "design": _design,
             "analyze": _analyze,
             "conclude": _conclude,
+            "one_shot": _one_shot,
         }
         handler = handlers.get(req.task)
         if handler is None:
@@ -132,6 +135,31 @@ def _hypothesize(ctx: dict) -> dict:
             },
         )
     return {"hypotheses": hyps[:6]}
+
+
+# -- one-shot baseline ------------------------------------------------------------------------------
+#: a peak token is named when it peaks at least this many of the top contexts (else every peak token is)
+ONE_SHOT_MIN_PEAKS = 2
+ONE_SHOT_MAX_TOKENS = 8
+
+
+def _one_shot(ctx: dict) -> dict:
+    """One explanation from token / activation pairs only: the tokens at the contexts' peaks."""
+    counts: dict[str, int] = {}
+    for c in ctx["top"]:
+        if c["acts"] and max(c["acts"]) > 0:
+            tok = c["tokens"][peak_position(c["acts"], skip=0)]
+            counts[tok] = counts.get(tok, 0) + 1
+    if not counts:
+        return {"explanation": "No token in the examples is active.", "predicate": None}
+    ranked = sorted(counts, key=lambda t: -counts[t])  # stable: first seen first among equals
+    tokens = [t for t in ranked if counts[t] >= ONE_SHOT_MIN_PEAKS] or ranked
+    tokens = tokens[:ONE_SHOT_MAX_TOKENS]
+    plural = "s" if len(tokens) > 1 else ""
+    return {
+        "explanation": f"Fires on the token{plural} {quote_tokens(tokens)}.",
+        "predicate": {"type": "token_set", "tokens": tokens},
+    }
 
 
 # -- design -----------------------------------------------------------------------------------------

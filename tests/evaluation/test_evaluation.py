@@ -188,9 +188,31 @@ def test_offline_scorer_perfect_anti_and_without_predicate(store):
         "predictive_r_per_context"
     ] == pytest.approx(-1.0)
     assert anti["detection_accuracy"] == 0.5 and anti["detection_balanced_accuracy"] == 0.5  # says yes to all
+    # no predicate: the explanation fails every metric the data support and scores the floors,
+    # i.e. what "never fires" scores (3 activating + 3 negative contexts here)
     none = score_explanation(_expl(None), _held(), scorer, CatEngine(), list(METRIC_GROUPS))
-    assert all(v is None for v in none["metrics"].values())
-    assert set(none["not_computed"]) == set(METRIC_GROUPS)
+    assert none["metrics"] == {
+        "retrieval_accuracy": 0.0,
+        "predictive_r_pooled": 0.0,
+        "predictive_r_per_context": 0.0,
+        "detection_accuracy": 0.5,
+        "detection_f1": 0.0,
+        "detection_balanced_accuracy": 0.5,
+        "fuzzing_accuracy": 0.5,
+        "fuzzing_f1": 0.0,
+        "fuzzing_balanced_accuracy": 0.5,
+        "simulation_r": None,  # the offline scorer cannot simulate at all: left out for every method
+    }
+    assert set(none["failures"]) == {"generative", "predictive", "detection", "fuzzing"}
+    assert set(none["not_computed"]) == {"simulation"}
+    # a predicate that predicts the same everywhere has no correlation: floored, not dropped
+    const = score_explanation(
+        _expl({"type": "regex", "pattern": "."}), _held(), scorer, CatEngine(), ["predictive"]
+    )
+    assert (
+        const["metrics"]["predictive_r_pooled"] == 0.0
+        and "constant" in const["failures"]["predictive_r_pooled"]
+    )
 
 
 def test_empty_activation_is_not_computed(store):
@@ -207,8 +229,9 @@ def test_empty_activation_is_not_computed(store):
         {"feature": {"index": 0}, "error": "boom"}, _held(), OfflineScorer(store), CatEngine()
     )
     assert (
-        all(v is None for v in failed["metrics"].values()) and "boom" in failed["not_computed"]["predictive"]
+        failed["metrics"]["detection_f1"] == 0.0 and failed["metrics"]["detection_balanced_accuracy"] == 0.5
     )
+    assert "boom" in failed["failures"]["predictive"] and failed["metrics"]["predictive_r_pooled"] == 0.0
 
 
 def test_offline_generation_retrieves_unseen_matching_contexts(store):
@@ -230,7 +253,10 @@ def test_offline_generation_retrieves_unseen_matching_contexts(store):
     rec = score_explanation(
         _expl({"type": "token_set", "tokens": ["qqqqzz"]}), held, scorer, store.engine, ["generative"]
     )
-    assert rec["metrics"]["generative_accuracy"] is None and rec["not_computed"]["generative"]
+    # a predicate that matches no token fails: the floor, with the reason
+    assert (
+        rec["metrics"] == {"retrieval_accuracy": 0.0} and "matches no token" in rec["failures"]["generative"]
+    )
 
 
 class ScriptedScorerLLM(Backend):
@@ -306,10 +332,8 @@ def test_llm_scorer_with_a_scripted_backend():
     broken = score_explanation(
         _expl(None), _held(), LLMScorer(ScriptedScorerLLM(fail=True)), CatEngine(), ["detection"]
     )
-    assert (
-        broken["metrics"]["detection_accuracy"] is None
-        and "scorer error" in broken["not_computed"]["detection"]
-    )
+    assert broken["metrics"]["detection_accuracy"] == 0.5  # the floor: "never fires" on 3 + 3 contexts
+    assert "scorer error" in broken["failures"]["detection"]
 
 
 def test_parse_metrics():
@@ -321,15 +345,21 @@ def test_parse_metrics():
 
 # -- baselines ------------------------------------------------------------------------------------------
 def test_baselines_are_schema_valid_explanations(session, store):
-    from sage.evaluation.baselines import mi_only, one_shot
+    from sage.evaluation.baselines import mi_only, no_probe, one_shot, token_activation_pairs
+    from sage.llm.offline import _one_shot
     from sage.vocab.lookup import mi_words
 
     f = _firing(store, 1)[0]
     one = one_shot(f, session).to_dict()  # validated against explanation.json inside
     assert one["evidence"] == [] and one["rounds"] == 0 and "one-shot" in one["stop_reason"]
-    content = [h for h in one["hypotheses"] if h["role"] != "control"]
-    best = max(content, key=lambda h: one["scores"][f"{h['id']}_f1"])  # best F1 on the contexts it was shown
-    assert one["predicate"] == best["predicate"]
+    # one explanation, read off the top contexts' token/activation pairs only
+    assert len(one["hypotheses"]) == 1 and one["cost"]["llm_calls"] == 1
+    pairs = token_activation_pairs(store.top(f, 16))
+    assert one["predicate"] == _one_shot({"top": pairs})["predicate"]
+    ablation = no_probe(f, session).to_dict()
+    content = [h for h in ablation["hypotheses"] if h["role"] != "control"]
+    best = max(content, key=lambda h: ablation["scores"][f"{h['id']}_f1"])  # best F1 on what it was shown
+    assert ablation["predicate"] == best["predicate"] and "no-probe" in ablation["stop_reason"]
     mi = mi_only(f, session).to_dict()
     assert mi["predicate"]["tokens"] == [w for w, _ in mi_words(store.subject, f, top=10)]
     assert mi["references"]["explainer"] == "mi-vocabulary" and mi["cost"]["llm_calls"] == 0
@@ -346,16 +376,18 @@ def test_compare_end_to_end_and_resume(session, store, tmp_path):
     out = tmp_path / "cmp"
     result = run_compare(features, out, session, progress=False)
     table = (out / "report.md").read_text()
-    for row in ("generative_accuracy", "predictive_r_pooled", "predictive_r_per_context"):
+    for row in ("retrieval_accuracy", "predictive_r_pooled", "predictive_r_per_context"):
         line = next(ln for ln in table.splitlines() if ln.startswith(f"| {row} |"))
-        assert line.count("(n=3)") == 3  # each of the three methods scored on every feature
-    assert "win rate sage vs one-shot" in table and "win rate sage vs mi" in table
+        assert line.count("(n=3,") == 4  # each of the four methods scored on every feature
+    assert "generative_accuracy" not in table  # the offline scorer retrieves, it does not generate
+    assert "win rate sage vs one-shot" in table and "win rate sage vs no-probe" in table
+    assert "Failures per method" in table
     assert (out / "scores.png").read_bytes()[:4] == b"\x89PNG"
     assert (
         result["summary"]["metrics"]["simulation_r"]["methods"]["sage"]["mean"] is None
     )  # offline: not computed
     scores = (out / "scores.jsonl").read_text().splitlines()
-    assert len(scores) == 9
+    assert len(scores) == 12
 
     # interrupted: the last score and the last SAGE explanation were lost -> a re-run redoes only those
     (out / "scores.jsonl").write_text("\n".join(scores[:-1]) + "\n" + scores[-1][:20])
