@@ -63,13 +63,14 @@ def add_parser(sub) -> None:
         type=int,
         action="append",
         default=[],
-        help="calibrate: trigger feature (repeatable; default: the steered features)",
+        help="calibrate: a feature of the trigger group (repeatable; default: the steered features)",
     )
     p.add_argument(
         "--threshold",
         type=float,
         default=STEER.threshold,
-        help="calibrate: a trigger counts as active above this activation (default %(default)s)",
+        help="calibrate: cond_val, the trigger group's mean positive pre-activation over a forward chunk "
+        "that opens the gate (default %(default)s, the released code's)",
     )
     p.add_argument(
         "--max-act",

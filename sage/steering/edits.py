@@ -15,10 +15,14 @@ Strategies (arithmetic in `sage.steering.math`; strengths are relative to each f
 max activation, the AxBench convention):
 - add:       x += strength * max_act(f) * unit decoder row of f.
 - clamp:     feature f's code set to strength * max_act(f), reconstruction error kept.
-- amplify:   each feature raised to target strength * max_act(f) by its shortfall, then x
-             rescaled to its original norm (Wu et al., arXiv 2502.15576).
-- calibrate: the amplify edit, only at positions where a trigger feature's activation
-             exceeds `threshold` (triggers default to the steered features themselves).
+- amplify:   as released with Wu et al. (arXiv 2502.15576; autoencoder.py `edit_generate`): a
+             total magnitude m = strength * (mean max_act of the set) is added along the set's
+             decoder rows, split by each feature's shortfall from m (pre-activations read
+             before the TopK mask), then x is rescaled to its original norm.
+- calibrate: as released: the amplify edit on a whole forward chunk, only when the trigger
+             group's positive pre-activations over that chunk average at least `threshold`
+             (the reference's cond_val, default 0.1). The reference always names a separate
+             trigger group; with no --trigger the steered features stand in for it.
 
 Positions: "all" edits every position after the sink (prompt and generated); "generated"
 edits only the positions that predict new tokens: the last prompt position and every
@@ -60,8 +64,9 @@ class SteerConfig:
     top_p: float = 0.9
     #: where edits apply: `all` positions after the sink, or only those that predict `generated` tokens
     positions: str = "all"
-    #: calibrate: a trigger feature counts as active above this activation (activation units)
-    threshold: float = 0.0
+    #: calibrate: the trigger group's mean positive pre-activation over a chunk must reach this
+    #: (activation units; the reference's `cond_val`, default 0.1 in `condit_actv`, autoencoder.py)
+    threshold: float = 0.1
     #: `--sweep` strengths, in multiples of the feature's max activation
     sweep_strengths: tuple[float, ...] = (0.0, 1.0, 2.0, 4.0, 8.0, 16.0)
 
@@ -113,6 +118,12 @@ class SteerSpec:
         """Per-feature edit size in activation units: strength * max_act."""
         return tuple(self.strength * m for m in self.max_acts)
 
+    @property
+    def magnitude(self) -> float:
+        """amplify / calibrate: the total m added to the set, strength * the set's mean max_act (the
+        reference passes m in absolute units; this keeps SAGE's strength convention)."""
+        return self.strength * sum(self.max_acts) / len(self.max_acts)
+
     def with_strength(self, strength: float) -> SteerSpec:
         return replace(self, strength=float(strength))
 
@@ -140,13 +151,21 @@ class FeatureEditor:
         s = self.spec.strategy
         if s == "add":
             return sm.add_edit(x, self.sae.W_dec[self.features].float(), self.values)
-        codes = self.sae.encode(x)
         if s == "clamp":
-            return sm.clamp_edit(x, codes, self.sae.decode, self.features, self.values)
-        amplified = sm.amplify_edit(x, codes, self.sae.decode, self.features, self.values)
+            return sm.clamp_edit(x, self.sae.encode(x), self.sae.decode, self.features, self.values)
+        dec_rows = self.sae.W_dec[self.features].float()
+        pre = self.pre_acts(x, self.features)
         if s == "amplify":
-            return amplified
-        return sm.calibrate_edit(x, amplified, codes[..., self.triggers], self.spec.threshold)
+            return sm.amplify_edit(x, pre, dec_rows, self.spec.magnitude)
+        return sm.calibrate_edit(
+            x, self.pre_acts(x, self.triggers), pre, dec_rows, self.spec.magnitude, self.spec.threshold
+        )
+
+    def pre_acts(self, x: torch.Tensor, features: list[int]) -> torch.Tensor:
+        """[..., len(features)] encoder pre-activations of `features` (before TopK / threshold), as the
+        reference reads them: (x - b_dec) @ W_enc[:, S] + b_enc[S] (sae-lens `process_sae_in`)."""
+        sae_in = self.sae.process_sae_in(x)
+        return (sae_in @ self.sae.W_enc[:, features] + self.sae.b_enc[features]).float()
 
 
 class PositionalEdit:

@@ -69,28 +69,35 @@ def clamp_edit(
     return code_edit(x, codes, set_codes(codes, features, values), decode)
 
 
-def shortfall(codes: torch.Tensor, features: Sequence[int], targets: torch.Tensor) -> torch.Tensor:
-    """[..., S] how far each feature's code is below its target (0 where it is at or above it)."""
-    return (targets.to(codes.dtype) - codes[..., list(features)]).clamp_min(0.0)
+def shortfall(pre_acts: torch.Tensor, magnitude: float) -> torch.Tensor:
+    """[..., S] how far each feature of the set is below the magnitude m: relu(m - relu(pre_acts)).
+
+    pre_acts: [..., S] the set's encoder pre-activations (before any TopK mask or threshold).
+    """
+    return (magnitude - pre_acts.clamp_min(0.0)).clamp_min(0.0)
 
 
 def amplify_edit(
-    x: torch.Tensor, codes: torch.Tensor, decode: Decode, features: Sequence[int], targets: torch.Tensor
+    x: torch.Tensor, pre_acts: torch.Tensor, dec_rows: torch.Tensor, magnitude: float
 ) -> torch.Tensor:
-    """Amplification (Wu et al., arXiv 2502.15576): raise each feature of the set to its target.
+    """Amplification exactly as released with Wu et al. (arXiv 2502.15576): JacksonWuxs/
+    SteeringLLMs_with_MIExplanations, autoencoder.py, `TopKSAE.edit_generate` (the `enf_set` branch).
 
-    Each feature's code rises by its shortfall from the target (so a feature already at or
-    above its target is left alone), the new code is decoded with the reconstruction error
-    added back, and the result is rescaled to the norm x had, so the edit changes the
-    direction of the residual, not its size. Positions where no feature falls short are
-    returned exactly unchanged (no rescaling, no 0/0). x: [..., d]; codes: [..., F];
-    targets: [S] in activation units. Returns [..., d].
+    A total of m is added along the set's decoder rows, split in proportion to each feature's
+    shortfall from m (`shortfall`), and the result is rescaled to the norm x had:
+
+        v = relu(m - relu(pre)),  x' = x + m * (v / sum(v)) @ W_dec[S],  x' *= |x| / |x'|
+
+    so a set of |S| features gets the same total push as one feature. Deviation: where no feature
+    of the set falls short (sum(v) = 0) the reference divides 0 by 0 and writes NaN; here the
+    position is returned unchanged. x: [..., d]; pre_acts: [..., S]; dec_rows: [S, d] (raw, as the
+    reference uses them); magnitude m in activation units. Returns [..., d].
     """
-    short = shortfall(codes, features, targets)
-    new_codes = codes.clone()
-    new_codes[..., list(features)] += short
-    edited = rescale_to_norm(code_edit(x, codes, new_codes, decode), x)
-    return torch.where((short > 0).any(dim=-1, keepdim=True), edited, x)
+    v = shortfall(pre_acts.to(x.dtype), magnitude)
+    total = v.sum(dim=-1, keepdim=True)
+    share = torch.where(total > 0, v / total.clamp_min(EPS), torch.zeros_like(v))
+    edited = rescale_to_norm(x + magnitude * (share @ dec_rows.to(x.dtype)), x)
+    return torch.where(total > 0, edited, x)
 
 
 def rescale_to_norm(v: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
@@ -99,34 +106,44 @@ def rescale_to_norm(v: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
     return torch.where(vn > EPS, v * (ref.norm(dim=-1, keepdim=True) / vn.clamp_min(EPS)), v)
 
 
-def trigger_mask(trigger_codes: torch.Tensor, threshold: float) -> torch.Tensor:
-    """[...] True where any trigger feature's code [..., R] exceeds `threshold`."""
-    return (trigger_codes > threshold).any(dim=-1)
+def chunk_gate(trigger_pre_acts: torch.Tensor, cond_val: float) -> bool:
+    """Calibration's gate as released (autoencoder.py, `TopKSAE.edit_generate`, the `cond_set`
+    branch): over the whole chunk a forward call sees, h = relu(pre-activations of the trigger
+    group); the edit applies iff some h > 0 and the mean of the positive h is >= cond_val.
+
+    trigger_pre_acts: [..., R] for every position of the chunk. Returns a Python bool.
+    """
+    h = trigger_pre_acts.clamp_min(0.0)
+    positive = h[h > 0]
+    return bool(positive.numel()) and float(positive.mean()) >= cond_val
 
 
 def calibrate_edit(
-    x: torch.Tensor, edited: torch.Tensor, trigger_codes: torch.Tensor, threshold: float
+    x: torch.Tensor,
+    trigger_pre_acts: torch.Tensor,
+    pre_acts: torch.Tensor,
+    dec_rows: torch.Tensor,
+    magnitude: float,
+    cond_val: float,
 ) -> torch.Tensor:
-    """Calibration (Wu et al.): keep the edit only where a trigger feature fires above threshold.
-
-    x, edited: [..., d] (the residual before / after an edit such as `amplify_edit`);
-    trigger_codes: [..., R] activations of the trigger features at the same positions.
-    Positions where no trigger exceeds the threshold come back exactly as x.
-    """
-    return apply_at(x, edited, trigger_mask(trigger_codes, threshold))
-
-
-def apply_at(x: torch.Tensor, edited: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """edited where mask [...] is True, x elsewhere (x, edited: [..., d])."""
-    return torch.where(mask.unsqueeze(-1), edited, x)
+    """Calibration as released: the amplify edit on the whole chunk when `chunk_gate` opens, else x
+    exactly. x: [..., d] one chunk; trigger_pre_acts: [..., R]; the rest as in `amplify_edit`."""
+    if not chunk_gate(trigger_pre_acts, cond_val):
+        return x
+    return amplify_edit(x, pre_acts, dec_rows, magnitude)
 
 
 # -- token confidence ---------------------------------------------------------------------------
-def token_confidence(logits: torch.Tensor, k: int = 1) -> torch.Tensor:
-    """C_k(p) = -(1/k) * sum of the log-probabilities of the k most likely next tokens.
+def token_confidence(logits: torch.Tensor, k: int = 20) -> torch.Tensor:
+    """Token confidence C_k(p) = -(1/k) * sum of the log-probabilities of the k most likely next tokens.
 
-    logits: [..., V] (any float dtype; computed in float32). Returns [...]. With k = 1 this
-    is the surprisal of the top token: small when the model is sure of its next token.
+    The definition of DeepConf (Fu et al., arXiv 2508.15260), whose released code computes it as
+    `-np.mean` of the top log-probs (facebookresearch/deepconf, helper.py, `compute_confidence`)
+    over vLLM's `logprobs=20` (deepconf-offline.py), hence k = 20. With k > 1 a peaked
+    distribution (one sure token, a long tail) has a HIGH C_k: the tail's log-probs are very
+    negative. With k = 1 it would be the surprisal of the top token, which runs the other way.
+
+    logits: [..., V] (any float dtype; computed in float32). Returns [...].
     """
     if k < 1:
         raise ValueError(f"k must be >= 1, not {k}")
@@ -134,8 +151,9 @@ def token_confidence(logits: torch.Tensor, k: int = 1) -> torch.Tensor:
     return -logp.topk(k, dim=-1).values.mean(dim=-1)
 
 
-def delta_token_confidence(logits_int: torch.Tensor, logits_base: torch.Tensor, k: int = 1) -> torch.Tensor:
-    """dTC = C_k(p_int) - C_k(p_base) (Wang et al., arXiv 2510.03659). logits_*: [..., V] -> [...]."""
+def delta_token_confidence(logits_int: torch.Tensor, logits_base: torch.Tensor, k: int = 20) -> torch.Tensor:
+    """dTC = C_k(p_int) - C_k(p_base) (Wang et al., arXiv 2510.03659): positive when the intervention
+    makes the next-token distribution more peaked. logits_*: [..., V] -> [...]."""
     return token_confidence(logits_int, k) - token_confidence(logits_base, k)
 
 

@@ -4,8 +4,8 @@ Delta Token Confidence (Wang et al., arXiv 2510.03659): on a neutral prefix ("Fr
 experience,"), amplify one feature at the hook layer and compare the next-token
 distribution with the unamplified one:
 
-    C_k(p) = -(1/k) * sum of the log-probs of the top-k next tokens
-    dTC(f) = C_k(p_int(f)) - C_k(p_base)            (paper: alpha = 10, k = 1)
+    C_k(p) = -(1/k) * sum of the log-probs of the top-k next tokens      (k = 20)
+    dTC(f) = C_k(p_int(f)) - C_k(p_base)                                (alpha = 10)
 
 The intervention follows the paper's predecessor, Arad et al. (2025, "SAEs are good for
 steering if you select the right features"), whose output score uses the same prefix and
@@ -22,9 +22,14 @@ the positions before it are computed once and their KV cache is shared; each for
 runs the last token for `batch_size` features plus one unedited row, and dTC compares rows
 of the same batch.
 
-Sign: C_k is a surprisal, so with k = 1 a positive dTC means the edit made the model less
-sure of its next token and a negative one means it made a token (often the one the feature
-writes) more certain; `--direction up|down` ranks by the largest or the most negative dTC.
+Sources and sign. No code released with arXiv 2510.03659 could be found (docs/methods.md);
+C_k is the token confidence of DeepConf (Fu et al., arXiv 2508.15260), as its released code
+computes it (facebookresearch/deepconf helper.py `compute_confidence`: minus the mean of the top
+log-probs, over vLLM's 20 returned log-probs), so k = 20. Under it a peaked distribution has a
+high C_k, so a positive dTC means the amplified feature made the model surer of its next token
+(usually a token the feature writes): the paper's "high dTC" features, ranked first by
+`--direction up`; `--direction down` ranks the features that flatten it. (With k = 1, C_1 is the
+surprisal of the top token and the sign flips; tests/steering/test_math.py pins both.)
 
 Selection by explanation matches a concept query against the labels and descriptions of
 stored explanations (`sage batch` results JSONL) and/or against each feature's
@@ -62,8 +67,8 @@ class DtcConfig:
     prefix: str = "From my experience,"
     #: amplification, in multiples of the largest code at the prefix's last position
     alpha: float = 10.0
-    #: next tokens whose log-probs make the confidence C_k
-    k: int = 1
+    #: next tokens whose log-probs make the confidence C_k (DeepConf's 20; see the module docstring)
+    k: int = 20
     #: features amplified per forward pass
     batch_size: int = 256
 

@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from sage.errors import ConfigError
+from sage.steering import math as sm
 from sage.steering.edits import (
     FeatureEditor,
     GenerationConfig,
@@ -90,8 +91,16 @@ def test_feature_editor_strategies_on_the_sae(tiny_subject):
     codes = sae.encode(x)
     clamp = FeatureEditor(sae, SteerSpec((7,), "clamp", 3.0, (2.0,)))(x)
     assert torch.allclose(clamp - x, (6.0 - codes[:, 7:8]) * sae.W_dec[7], atol=1e-4)
-    amp = FeatureEditor(sae, SteerSpec((7,), "amplify", 3.0, (2.0,)))(x)
+    editor = FeatureEditor(sae, SteerSpec((7,), "amplify", 3.0, (2.0,)))
+    amp = editor(x)
     assert torch.allclose(amp.norm(dim=-1), x.norm(dim=-1), rtol=1e-4)
+    # the pre-activation is read before the SAE's activation function
+    pre = (x - sae.b_dec) @ sae.W_enc[:, 7] + sae.b_enc[7]
+    assert torch.allclose(editor.pre_acts(x, [7])[:, 0], pre, atol=1e-5)
+    expected = torch.stack(
+        [xi if p >= 6.0 else sm.rescale_to_norm(xi + 6.0 * sae.W_dec[7], xi) for xi, p in zip(x, pre)]
+    )
+    assert torch.allclose(amp, expected, atol=1e-4)
     cal_spec = SteerSpec((7,), "calibrate", 3.0, (2.0,), triggers=(1,), threshold=1e9)
     assert torch.equal(FeatureEditor(sae, cal_spec)(x), x)  # no trigger that high: untouched
 

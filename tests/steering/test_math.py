@@ -45,55 +45,47 @@ def test_clamp_changes_only_the_clamped_feature():
     assert torch.allclose(new_codes[:, 2], torch.tensor([5.0, 5.0]), atol=1e-5)
 
 
-def test_amplify_keeps_the_norm_and_raises_short_features():
-    W_dec, encode, decode = _linear_sae()
-    x = torch.randn(5, 6) * 3
-    codes = encode(x)
-    targets = torch.tensor([4.0, 4.0])
-    out = sm.amplify_edit(x, codes, decode, [1, 3], targets)
-    assert torch.allclose(out.norm(dim=-1), x.norm(dim=-1), rtol=1e-5)
-    short = (codes[:, [1, 3]] < targets).any(-1)
-    assert short.any()
-    # at positions that fell short, the steered features now carry a larger share of the vector
-    share_before = codes[short][:, [1, 3]].sum(-1) / x[short].norm(dim=-1)
-    share_after = encode(out)[short][:, [1, 3]].sum(-1) / out[short].norm(dim=-1)
-    assert (share_after > share_before).all()
+def test_amplify_splits_one_magnitude_by_shortfall_as_released():
+    # hand-computed: m = 2, pre-activations (1, 3, -1) -> relu -> (1, 3, 0); shortfall (1, 0, 2),
+    # shares (1/3, 0, 2/3): x' = x + 2 * (1/3 e0 + 2/3 e2), then rescaled to |x|
+    x = torch.tensor([[3.0, 4.0, 0.0]])
+    dec = torch.eye(3)
+    pre = torch.tensor([[1.0, 3.0, -1.0]])
+    raw = x + 2.0 * torch.tensor([[1 / 3, 0.0, 2 / 3]])
+    expected = raw * (5.0 / raw.norm())
+    out = sm.amplify_edit(x, pre, dec, 2.0)
+    assert torch.allclose(out, expected, atol=1e-6)
+    assert torch.allclose(out.norm(), torch.tensor(5.0))
+    # a set of two identical features gets the same total push as one (not twice the push)
+    one = sm.amplify_edit(x, torch.tensor([[0.0]]), torch.eye(3)[:1], 2.0)
+    two = sm.amplify_edit(x, torch.tensor([[0.0, 0.0]]), torch.eye(3)[[0, 0]], 2.0)
+    assert torch.allclose(one, two, atol=1e-6)
 
 
 def test_amplify_without_shortfall_is_identity():
-    W_dec, encode, decode = _linear_sae()
-    c = torch.tensor([[0.0, 9.0, 0.0, 8.0, 0.0, 0.0]])
-    x = decode(c)
-    out = sm.amplify_edit(x, encode(x), decode, [1, 3], torch.tensor([2.0, 2.0]))
-    assert torch.equal(out, x)
-    zero = torch.zeros(1, 6)  # a zero residual with nothing to raise: no 0/0
-    out0 = sm.amplify_edit(zero, torch.zeros(1, 6), decode, [1], torch.tensor([0.0]))
-    assert torch.equal(out0, zero)
+    x = torch.tensor([[1.0, 2.0], [0.0, 0.0]])
+    out = sm.amplify_edit(x, torch.tensor([[5.0], [9.0]]), torch.tensor([[1.0, 0.0]]), 2.0)
+    assert torch.equal(out, x)  # the reference would write NaN (0/0); here: unchanged
+    zero = sm.amplify_edit(torch.zeros(1, 2), torch.zeros(1, 1), torch.tensor([[1.0, 0.0]]), 1.0)
+    assert torch.isfinite(zero).all()
 
 
-def test_amplify_zero_vector_with_shortfall_has_no_nan():
-    _, _, decode = _linear_sae()
-    out = sm.amplify_edit(torch.zeros(1, 6), torch.zeros(1, 6), decode, [0], torch.tensor([1.0]))
-    assert torch.isfinite(out).all()
+def test_shortfall_reads_pre_activations():
+    pre = torch.tensor([[1.0, 3.0, -2.0]])
+    assert torch.equal(sm.shortfall(pre, 2.0), torch.tensor([[1.0, 0.0, 2.0]]))
 
 
-def test_shortfall_is_proportional_and_clipped():
-    codes = torch.tensor([[1.0, 3.0, 0.0]])
-    assert torch.equal(
-        sm.shortfall(codes, [0, 1, 2], torch.tensor([2.0, 2.0, 2.0])), torch.tensor([[1.0, 0.0, 2.0]])
-    )
-
-
-def test_calibrate_leaves_inactive_positions_untouched():
-    x = torch.randn(2, 4, 3)
-    edited = x + 10.0
-    triggers = torch.tensor(
-        [[[0.0, 0.1], [0.6, 0.0], [0.0, 0.0], [0.5, 0.9]], [[0.0, 0.0], [0.0, 0.0], [0.0, 0.51], [0.2, 0.3]]]
-    )
-    out = sm.calibrate_edit(x, edited, triggers, threshold=0.5)
-    active = torch.tensor([[False, True, False, True], [False, False, True, False]])
-    assert torch.equal(out[active], edited[active])
-    assert torch.equal(out[~active], x[~active])
+def test_calibrate_gates_the_whole_chunk_on_the_trigger_group():
+    x = torch.randn(1, 4, 3)
+    pre = torch.zeros(1, 4, 1)
+    dec = torch.tensor([[0.0, 0.0, 1.0]])
+    # positive trigger pre-activations 0.3 and 0.5: mean 0.4
+    trig = torch.tensor([[[0.0], [0.3], [-1.0], [0.5]]])
+    closed = sm.calibrate_edit(x, trig, pre, dec, magnitude=2.0, cond_val=0.41)
+    assert torch.equal(closed, x)  # mean 0.4 < 0.41: nothing edited, not even where a trigger fires
+    opened = sm.calibrate_edit(x, trig, pre, dec, magnitude=2.0, cond_val=0.4)
+    assert torch.allclose(opened, sm.amplify_edit(x, pre, dec, 2.0))  # every position, also the silent ones
+    assert not sm.chunk_gate(torch.tensor([[-1.0], [0.0]]), 0.0)  # nothing positive: closed
 
 
 def test_token_confidence_matches_hand_computation():
@@ -107,6 +99,23 @@ def test_token_confidence_matches_hand_computation():
     )
     with pytest.raises(ValueError):
         sm.token_confidence(logits, 0)
+
+
+def test_dtc_sign_on_a_known_case():
+    # 30 tokens. Base: flat. Intervention: one token takes 0.9, the rest share 0.1. The intervention
+    # made the model surer of its next token, so its dTC must be positive at the default k = 20
+    # (DeepConf's), and ranks first under --direction up. C_20 by hand:
+    flat = torch.zeros(1, 30)
+    probs = torch.full((1, 30), 0.1 / 29)
+    probs[0, 0] = 0.9
+    peaked = probs.log()
+    c_peaked = -(math.log(0.9) + 19 * math.log(0.1 / 29)) / 20
+    assert sm.token_confidence(peaked).item() == pytest.approx(c_peaked, rel=1e-5)
+    assert sm.token_confidence(flat).item() == pytest.approx(math.log(30), rel=1e-6)
+    assert sm.delta_token_confidence(peaked, flat).item() == pytest.approx(c_peaked - math.log(30), rel=1e-5)
+    assert sm.delta_token_confidence(peaked, flat).item() > 0
+    # with k = 1 the same case comes out negative: C_1 is a surprisal (why the default is not 1)
+    assert sm.delta_token_confidence(peaked, flat, 1).item() < 0
 
 
 def test_perplexity_of_uniform_logits_is_vocab_size():
