@@ -21,9 +21,12 @@ def add_parser(sub) -> None:
     what.add_argument(
         "--stats",
         action="store_true",
-        help="diversity / lexical / dominate over all features, for both methods",
+        help="diversity / lexical / dominate over all features, for both methods, by our definitions "
+        "(--top words each) and by the MI paper's released code (top 50)",
     )
-    p.add_argument("--top", type=int, default=20, help="words per feature (default 20, at most 50)")
+    p.add_argument(
+        "--top", type=int, default=20, help="words per feature, also in our statistics (default 20, max 50)"
+    )
     p.add_argument("--method", choices=["mi", "logitlens"], default="mi", help="ranking (default mi)")
     p.add_argument("--json", action="store_true", help="print JSON")
     add_subject_args(p)
@@ -54,13 +57,16 @@ def run(args: argparse.Namespace) -> int:
     tables = load_tables(args)
     meta = {"model": tables.meta.get("model"), "sae": tables.meta.get("sae"), "hook": tables.meta.get("hook")}
     if args.stats:
-        stats = {m: s.to_dict() for m, s in tables.stats(args.top).items()}
+        stats = {
+            variant: {m: s.to_dict() for m, s in by_method.items()}
+            for variant, by_method in tables.stats(args.top).items()
+        }
         if args.json:
             print_json(
                 {**meta, "n_words": len(tables.words), **stats, "definitions": _definitions(tables.settings)}
             )
         else:
-            _print_stats(meta, stats, args.top, tables.d_sae, _definitions(tables.settings))
+            _print_stats(meta, stats, tables.d_sae, _definitions(tables.settings))
         return 0
     ranked = tables.ranked(args.method, args.feature, args.top)
     if args.json:
@@ -90,19 +96,36 @@ _SCORE = {
 
 
 def _definitions(s) -> dict:
+    sup = (
+        f"among the {s.superficial_rank} most frequent vocabulary words or shorter than "
+        f"{s.superficial_chars} characters"
+    )
     return {
-        "diversity": "distinct words / all listed words",
-        "lexical": f"share of listed words among the {s.superficial_rank} most frequent vocabulary words "
-        f"or shorter than {s.superficial_chars} characters",
-        "dominate": f"share of listed words that appear in the lists of more than {s.dominate_share:.0%} "
-        "of the features",
+        "ours": {
+            "diversity": "distinct words / all listed words (list slots)",
+            "lexical": f"share of listed words that are superficial ({sup})",
+            "dominate": f"share of listed words that appear in the lists of more than {s.dominate_share:.0%} "
+            "of the features",
+        },
+        "reference": {
+            "source": "JacksonWuxs/SteeringLLMs_with_MIExplanations MI_explainer.py (__main__)",
+            "diversity": "distinct non-superficial listed words / non-superficial words of the vocabulary "
+            "the method draws on (MI: the word list; logit lens: the model's tokens)",
+            "lexical": f"distinct superficial listed words / superficial words of that vocabulary ({sup})",
+            "dominate": f"distinct listed words in more than {s.dominate_share:.0%} of the lists / distinct "
+            "listed words",
+            "total": "diversity - lexical",
+        },
     }
 
 
-def _print_stats(meta: dict, stats: dict, top: int, n_features: int, definitions: dict) -> None:
-    print(f"{meta['model']} + {meta['sae']} ({meta['hook']}): {n_features} features, top {top} each")
-    print(f"{'method':<10} {'diversity':>9} {'lexical':>8} {'dominate':>9}")
-    for method, s in stats.items():
-        print(f"{method:<10} {s['diversity']:9.3f} {s['lexical']:8.3f} {s['dominate']:9.3f}")
-    for name, text in definitions.items():
-        print(f"  {name}: {text}")
+def _print_stats(meta: dict, stats: dict, n_features: int, definitions: dict) -> None:
+    print(f"{meta['model']} + {meta['sae']} ({meta['hook']}): {n_features} features")
+    for variant in ("ours", "reference"):
+        top = next(iter(stats[variant].values()))["top"]
+        print(f"\n{variant} definitions, top {top} per feature")
+        print(f"{'method':<10} {'diversity':>9} {'lexical':>8} {'dominate':>9}")
+        for method, s in stats[variant].items():
+            print(f"{method:<10} {s['diversity']:9.4f} {s['lexical']:8.4f} {s['dominate']:9.4f}")
+        for name, text in definitions[variant].items():
+            print(f"  {name}: {text}")

@@ -59,6 +59,13 @@ def special_ids(tokenizer) -> set[int]:
     return set(tokenizer.all_special_ids) | {i for i, tok in added.items() if tok.special}
 
 
+def token_vocabulary(tokenizer) -> list[str]:
+    """The distinct non-empty texts of the model's non-special tokens, stripped and lower-cased."""
+    skip = special_ids(tokenizer)
+    texts = tokenizer.batch_decode([[i] for i in range(len(tokenizer)) if i not in skip])
+    return sorted({t.strip().lower() for t in texts} - {""})
+
+
 def word_token_ids(tokenizer, words: list[str]) -> list[list[int]]:
     """Token ids of each word as it appears mid-sentence (" word"), special tokens removed."""
     special = special_ids(tokenizer)
@@ -146,6 +153,9 @@ def compute_tables(subject, settings: VocabConfig = VOCAB, progress: bool = True
         "d_sae": subject.d_sae,
         "n_words": len(words),
         "multi_token_words": sum(len(t) > 1 for t in ids),
+        # what the logit lens draws on (normalised like its listed tokens): the denominator of the
+        # reference diversity statistic (sage.vocab.math.reference_stats)
+        "token_vocabulary": token_vocabulary(subject.tokenizer),
     }
     return VocabTables(
         words, mi_idx.numpy(), mi_score.numpy(), ll_idx.numpy(), ll_score.numpy(), token_text, settings, meta

@@ -176,3 +176,66 @@ def explanation_stats(
         n_features=len(lists),
         top=len(lists[0]),
     )
+
+
+@dataclass(frozen=True)
+class ReferenceStats:
+    """The statistics as the MI paper's released code computes them (JacksonWuxs/
+    SteeringLLMs_with_MIExplanations, MI_explainer.py, `__main__`, the lines after the
+    explanation loop), each a share in [0, 1]:
+
+    diversity: distinct non-superficial listed words / non-superficial words of the vocabulary
+      the method draws on (5000 words for MI; the model's tokens for the logit lens).
+    lexical: distinct superficial listed words / superficial words of that vocabulary.
+    dominate: distinct listed words held by more than a given share of the features' lists /
+      distinct listed words.
+    total: diversity - lexical (the reference prints it as "Total").
+    """
+
+    diversity: float
+    lexical: float
+    dominate: float
+    total: float
+    n_features: int
+    top: int
+    vocabulary: int
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def reference_stats(
+    lists: Sequence[Sequence[str]],
+    vocabulary: Sequence[str],
+    frequent: set[str],
+    *,
+    superficial_chars: int,
+    dominate_share: float,
+) -> ReferenceStats:
+    """Diversity / lexical / dominate of per-feature word lists by the reference's definitions.
+
+    lists: one list of normalised words per feature; vocabulary: every word the method could list
+    (normalised the same way); a vocabulary word is superficial if it is in `frequent` or shorter than
+    `superficial_chars`. Deviations: the reference divides a word's feature count by the last feature
+    index (`idx`, i.e. n - 1); here by n - 1 as well, but at least 1. An empty side of a ratio gives 0.
+    """
+    if not lists or not lists[0]:
+        raise ValueError("need at least one feature with at least one word")
+    vocab = set(vocabulary)
+    superficial = {w for w in vocab if w in frequent or len(w) < superficial_chars}
+    features_per_word = Counter(w for ws in lists for w in set(ws))
+    uniques = set(features_per_word)
+    limit = dominate_share * max(len(lists) - 1, 1)
+    non_sup = len(vocab) - len(superficial)
+    # a listed entry outside the vocabulary (an id the tokenizer cannot decode) counts for neither side
+    diversity = len((uniques & vocab) - superficial) / non_sup if non_sup else 0.0
+    lexical = len(uniques & superficial) / len(superficial) if superficial else 0.0
+    return ReferenceStats(
+        diversity=diversity,
+        lexical=lexical,
+        dominate=sum(1 for c in features_per_word.values() if c > limit) / len(uniques),
+        total=diversity - lexical,
+        n_features=len(lists),
+        top=len(lists[0]),
+        vocabulary=len(vocab),
+    )

@@ -33,7 +33,8 @@ from sage.io import atomic_path, cache_key, write_text
 
 METHODS = ("mi", "logitlens")
 #: Bump when the vocabulary filter, the math or the cache layout changes.
-CACHE_FORMAT = 1
+#: 2: meta holds the model's token vocabulary (for the reference statistics).
+CACHE_FORMAT = 2
 
 
 @dataclass(frozen=True)
@@ -64,13 +65,19 @@ class VocabConfig:
     chunk: int = 256
     #: Corpus statistics: a word is "superficial" if it is among the `superficial_rank`
     #: most frequent vocabulary words or shorter than `superficial_chars` characters;
-    #: it "dominates" if more than `dominate_share` of the features list it.
+    #: it "dominates" if more than `dominate_share` of the features list it. These are the
+    #: reference's values (MI_explainer.py, `__main__`: i < 250 or len < 4; share > 0.1).
     superficial_rank: int = 250
     superficial_chars: int = 4
     dominate_share: float = 0.10
+    #: words per feature in our statistics (`explanation_stats`), and in the reference's
+    #: (`reference_stats`; MI_explainer.py's `explain(topK=50)`)
+    stats_top: int = 20
+    reference_top: int = 50
 
     def __post_init__(self) -> None:
         require_ints(self, "n_words", "min_chars", "keep", "chunk", "superficial_rank", "superficial_chars")
+        require_ints(self, "stats_top", "reference_top")
         require_range(self, "alpha", 0, open_low=True)
         require_range(self, "beta", 0, open_low=True)
         require_range(self, "dominate_share", 0, 1, open_low=True)
@@ -134,22 +141,45 @@ class VocabTables:
             raise ConfigError(f"unknown method {method!r}: use one of {', '.join(METHODS)}")
         return self.mi(feature, top) if method == "mi" else self.logit_lens(feature, top)
 
-    def stats(self, top: int = 20) -> dict:
-        """Corpus statistics (`ExplanationStats`) of both methods over all features, `top` words each."""
-        from sage.vocab.math import explanation_stats
+    def stats(self, top: int | None = None) -> dict:
+        """Corpus statistics of both methods over all features, by our definitions (`explanation_stats`,
+        `top` words each, default `stats_top`) and by the reference's (`reference_stats`, `reference_top`
+        words each). {"ours": {"mi": ..., "logitlens": ...}, "reference": {...}}."""
+        from sage.vocab.math import explanation_stats, reference_stats
 
+        s = self.settings
+        top = top or s.stats_top
+        ref_top = min(s.reference_top, self.mi_idx.shape[1], self.ll_idx.shape[1])
         self._check(0, top, self.mi_idx)
         self._check(0, top, self.ll_idx)
-        s = self.settings
         frequent = set(self.words[: s.superficial_rank])
-        words = [[self.words[i] for i in row] for row in self.mi_idx[:, :top].tolist()]
-        tokens = [[self.token_text[i].strip().lower() for i in row] for row in self.ll_idx[:, :top].tolist()]
-        return {
+
+        def lists(n: int) -> dict[str, list[list[str]]]:
+            return {
+                "mi": [[self.words[i] for i in row] for row in self.mi_idx[:, :n].tolist()],
+                "logitlens": [
+                    [self.token_text[i].strip().lower() for i in row] for row in self.ll_idx[:, :n].tolist()
+                ],
+            }
+
+        ours = {
             name: explanation_stats(
-                lists, frequent, superficial_chars=s.superficial_chars, dominate_share=s.dominate_share
+                ls, frequent, superficial_chars=s.superficial_chars, dominate_share=s.dominate_share
             )
-            for name, lists in (("mi", words), ("logitlens", tokens))
+            for name, ls in lists(top).items()
         }
+        vocabularies = {"mi": self.words, "logitlens": self.meta.get("token_vocabulary", [])}
+        reference = {
+            name: reference_stats(
+                ls,
+                vocabularies[name],
+                frequent,
+                superficial_chars=s.superficial_chars,
+                dominate_share=s.dominate_share,
+            )
+            for name, ls in lists(ref_top).items()
+        }
+        return {"ours": ours, "reference": reference}
 
     def save(self, stem: Path) -> None:
         stem.parent.mkdir(parents=True, exist_ok=True)

@@ -11,6 +11,7 @@ from sage.vocab.math import (
     logit_lens_top,
     mean_token_embeddings,
     mi_rank,
+    reference_stats,
     unit_rows,
 )
 
@@ -85,3 +86,15 @@ def test_explanation_stats_hand_example():
     assert (s.n_features, s.top) == (3, 3)
     short = explanation_stats([["ab", "abcd"]], frequent=set(), superficial_chars=4, dominate_share=0.1)
     assert short.lexical == 0.5 and short.dominate == 1.0  # 1 feature: every word is in > 10% of them
+
+
+def test_reference_stats_hand_example():
+    # the reference's definitions (MI_explainer.py): shares of the vocabulary, not of list slots
+    vocab = ["house", "the", "garden", "river", "mountain", "xylophone", "cat", "ox"]
+    lists = [["house", "the", "garden"], ["house", "river", "mountain"], ["house", "garden", "xylophone"]]
+    s = reference_stats(lists, vocab, frequent={"the", "river"}, superficial_chars=4, dominate_share=0.5)
+    # superficial vocabulary: the, river (frequent), cat, ox (short) -> 4; non-superficial: 4
+    assert s.diversity == pytest.approx(4 / 4)  # house garden mountain xylophone listed
+    assert s.lexical == pytest.approx(2 / 4)  # the, river listed; cat, ox never
+    assert s.dominate == pytest.approx(2 / 6)  # house (3) and garden (2) > 0.5 x (3 - 1)
+    assert s.total == pytest.approx(0.5) and s.vocabulary == 8

@@ -159,9 +159,12 @@ def test_cli(tiny_model_dir, tiny_sae_dir, small_vocab, monkeypatch, capsys):
     assert _main(monkeypatch, ["--stats", "--top", "5", "--json", *subject_args]) == 0
     stats = json.loads(capsys.readouterr().out)
     for method in ("mi", "logitlens"):
-        assert stats[method]["n_features"] == 128 and stats[method]["top"] == 5
-        assert 0 < stats[method]["diversity"] <= 1 and 0 <= stats[method]["lexical"] <= 1
-    assert _main(monkeypatch, ["--stats", *subject_args]) == 2  # top 20 > the 10 words of this vocabulary
+        ours, ref = stats["ours"][method], stats["reference"][method]
+        assert ours["n_features"] == 128 and ours["top"] == 5
+        assert 0 < ours["diversity"] <= 1 and 0 <= ours["lexical"] <= 1
+        assert ref["top"] == 10 and 0 <= ref["diversity"] <= 1  # reference: top 50, capped by this tiny cache
+    assert stats["reference"]["logitlens"]["vocabulary"] > stats["reference"]["mi"]["vocabulary"]
+    assert _main(monkeypatch, ["--stats", *subject_args]) == 2  # our top 20 > the 10 words of this vocabulary
     assert _main(monkeypatch, ["--stats", "--top", "10", *subject_args]) == 0
     assert "diversity" in capsys.readouterr().out
 
