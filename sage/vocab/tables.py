@@ -42,13 +42,13 @@ class VocabConfig:
     """Every default of the MI vocabulary, in one place.
 
     alpha / beta: temperatures of p(w|c) and p(c|w), in units of s (unit decoder
-    direction . unembedding row). The paper's own values could not be read here (its
-    code is unreleased and its full text is not reachable offline). 0.1 puts s/T on
-    the spread of real logits: on SmolLM2-135M, s has a standard deviation of
-    ~0.1-0.2 across the vocabulary for one direction, so s/0.1 spreads over a few
-    units, like the model's own logits (std ~3.7). A smaller alpha collapses p(w|c)
-    onto the logit-lens top word; a larger beta flattens p(c|w), and the ranking
-    tends to p(w|c) times the word's score relative to its mean over features.
+    direction . unembedding row). The paper's released code (JacksonWuxs/
+    SteeringLLMs_with_MIExplanations, MI_explainer.py, `MIExplainer.explain`) uses
+    alpha = beta = 1.0 on encoder rows with its own objective (docs/methods.md). Here s is
+    a cosine-like score: on SmolLM2-135M it has a standard deviation of ~0.1-0.2 across
+    the vocabulary for one direction, so 0.1 spreads s/T over a few units, like the
+    model's own logits (std ~3.7), whereas 1.0 would make p(w|c) almost uniform. A smaller
+    alpha collapses p(w|c) onto the logit-lens top word; a larger beta flattens p(c|w).
     """
 
     #: Vocabulary: the `n_words` most frequent words that pass the filter (vocab_compute.load_vocabulary).
