@@ -86,6 +86,19 @@ def render_pairs(pairs: Sequence[dict]) -> str:
     return "\n".join(blocks)
 
 
+def _finish(state: dict, session: Session, start: float, explainer: str | None = None) -> Explanation:
+    """The validated Explanation of a baseline's final state (`start`: its perf_counter start)."""
+    data = explanation_record(
+        state,
+        subject_info=session.subject.info(),
+        corpus=session.corpus_name,
+        explainer=explainer or session.backend.name,
+        seconds=time.perf_counter() - start,
+    )
+    validate_explanation(data)
+    return Explanation(data)
+
+
 def one_shot(feature: int, session: Session, settings: BaselineConfig = BASELINE) -> Explanation:
     """The one-shot baseline for `feature` (see the module docstring): one explainer call, one explanation."""
 
@@ -149,15 +162,7 @@ def one_shot(feature: int, session: Session, settings: BaselineConfig = BASELINE
             },
             stop_reason="one-shot baseline: one explainer call on the top contexts, no experiments",
         )
-    data = explanation_record(
-        state,
-        subject_info=session.subject.info(),
-        corpus=session.corpus_name,
-        explainer=session.backend.name,
-        seconds=time.perf_counter() - start,
-    )
-    validate_explanation(data)
-    return Explanation(data)
+    return _finish(state, session, start)
 
 
 def no_probe(feature: int, session: Session) -> Explanation:
@@ -188,15 +193,7 @@ def no_probe(feature: int, session: Session) -> Explanation:
             "evidence": [],
         }
     )
-    data = explanation_record(
-        state,
-        subject_info=session.subject.info(),
-        corpus=session.corpus_name,
-        explainer=session.backend.name,
-        seconds=time.perf_counter() - start,
-    )
-    validate_explanation(data)
-    return Explanation(data)
+    return _finish(state, session, start)
 
 
 def mi_only(feature: int, session: Session, settings: BaselineConfig = BASELINE) -> Explanation:
@@ -229,15 +226,7 @@ def mi_only(feature: int, session: Session, settings: BaselineConfig = BASELINE)
         "stop_reason": "MI-vocabulary baseline: no LLM, no experiments",
     }
     # the references name the MI ranking, not the session's explainer
-    data = explanation_record(
-        state,
-        subject_info=session.subject.info(),
-        corpus=session.corpus_name,
-        explainer="mi-vocabulary",
-        seconds=time.perf_counter() - start,
-    )
-    validate_explanation(data)
-    return Explanation(data)
+    return _finish(state, session, start, explainer="mi-vocabulary")
 
 
 BASELINE_FNS = {"one-shot": one_shot, "no-probe": no_probe, "mi": mi_only}
