@@ -22,6 +22,7 @@ from agents.state import AgentState, Hypothesis, Observation, Probe, SeedContext
 from sage.errors import ExplainerError
 from sage.hypotheses import scoring as ev
 from sage.hypotheses.conclusion import conclude_from_evidence
+from sage.hypotheses.experiments import concept_probes, concept_test_summary
 from sage.hypotheses.records import new_hypothesis
 from sage.llm.base import LLMRequest
 from sage.model.positions import peak_position
@@ -118,12 +119,34 @@ def _observations(state: AgentState) -> list[dict]:
     return seed["top"] + seed["quantiles"] + seed["negatives"] + state.get("evidence", [])
 
 
-def _score(hyps: list[Hypothesis], observations: list[dict], threshold: float) -> list[Hypothesis]:
+def _heldout_f1(pred: dict | None, state: AgentState, threshold: float) -> float | None:
+    """F1 of `pred` on the seed contexts held out of the loop (None without a predicate or without
+    held-out contexts)."""
+    held = state["seed"].get("heldout", [])
+    return ev.predicate_scores(pred, held, threshold)["f1"] if held else None
+
+
+def _score(
+    hyps: list[Hypothesis], observations: list[dict], threshold: float, state: AgentState
+) -> list[Hypothesis]:
+    """Each hypothesis with its predicate's scores on the loop's observations and on the held-out
+    seed contexts."""
     out = []
     for h in hyps:
         s = ev.predicate_scores(h.get("predicate"), observations, threshold)
-        out.append({**h, "precision": s["precision"], "recall": s["recall"], "f1": s["f1"]})
+        held = _heldout_f1(h.get("predicate"), state, threshold)
+        out.append(
+            {**h, "precision": s["precision"], "recall": s["recall"], "f1": s["f1"], "heldout_f1": held}
+        )
     return out
+
+
+def split_heldout(contexts: list, every: int) -> tuple[list, list]:
+    """(kept, held out): every `every`-th context (the `every`-th, the 2·`every`-th, ...) is held out,
+    so the strongest context stays in the loop."""
+    kept = [c for i, c in enumerate(contexts) if i % every != every - 1]
+    held = [c for i, c in enumerate(contexts) if i % every == every - 1]
+    return kept, held
 
 
 # -- nodes ------------------------------------------------------------------------------------------
@@ -140,6 +163,7 @@ def seed(rt: Runtime, state: AgentState) -> tuple[AgentState, str]:
             "top": [],
             "quantiles": [],
             "negatives": [],
+            "heldout": [],
             "mi_words": [],
             "trigger_tokens": [],
             "preceding": [],
@@ -164,6 +188,9 @@ def seed(rt: Runtime, state: AgentState) -> tuple[AgentState, str]:
             for c in rt.store.quantile_samples(f, s.n_quantile_bins, s.per_quantile, exclude_top=s.n_top)
         ]
         neg = [_obs(c, stats.max_activation) for c in rt.store.random_negatives(f, s.n_negatives)]
+    (top, top_h), (quant, quant_h), (neg, neg_h) = (
+        split_heldout(c, s.heldout_every) for c in (top, quant, neg)
+    )
     observed = top + quant
     seed_data = {
         "max_activation": stats.max_activation,
@@ -172,6 +199,7 @@ def seed(rt: Runtime, state: AgentState) -> tuple[AgentState, str]:
         "top": top,
         "quantiles": quant,
         "negatives": neg,
+        "heldout": top_h + quant_h + neg_h,
         "mi_words": _mi_words(rt, f),
         "trigger_tokens": ev.trigger_tokens(observed, s.active_threshold),
         "preceding": ev.preceding_tokens(observed, s.active_threshold),
@@ -179,7 +207,8 @@ def seed(rt: Runtime, state: AgentState) -> tuple[AgentState, str]:
     }
     msg = (
         f"seed: max act {stats.max_activation:.3f}, "
-        f"{len(top)} top / {len(quant)} quantile / {len(neg)} negative contexts"
+        f"{len(top)} top / {len(quant)} quantile / {len(neg)} negative contexts "
+        f"(+{len(top_h) + len(quant_h) + len(neg_h)} held out of the loop)"
     )
     return {
         "seed": seed_data,
@@ -210,10 +239,18 @@ def hypothesize(rt: Runtime, state: AgentState) -> tuple[AgentState, str]:
     )
     data, usage, stop = ask(rt, state, "hypothesize", "hypothesize", fields, context, "hypotheses")
     hyps = [
-        new_hypothesis(f"H{i}", h["text"], h["kind"], h["role"], h.get("predicate"), refinements=0)
+        new_hypothesis(
+            f"H{i}",
+            h["text"],
+            h["kind"],
+            h["role"],
+            h.get("predicate"),
+            refinements=0,
+            concept=h.get("concept"),
+        )
         for i, h in enumerate((data or {}).get("hypotheses", []), 1)
     ]
-    hyps = _score(hyps, _observations(state), rt.settings.active_threshold)
+    hyps = _score(hyps, _observations(state), rt.settings.active_threshold, state)
     lines = [f"  {h['id']} ({h['kind']}/{h['role']}): {h['text']}" for h in hyps]
     msg = "hypotheses:\n" + "\n".join(lines) if hyps else f"no hypotheses ({stop})"
     return {"hypotheses": hyps, "usage": usage, "stop_reason": stop}, msg
@@ -238,7 +275,9 @@ def design(rt: Runtime, state: AgentState) -> tuple[AgentState, str]:
         if p["hypothesis_id"] in known and p["text"] not in tested and p["text"] not in seen:
             seen.add(p["text"])
             pending.append({**p, "source": "explainer"})
-    pending = pending[:room] + _corpus_probes(rt, state, open_hyps, tested | seen)
+    concept = _concept_probes(rt, state, open_hyps, tested | seen, rnd)
+    # the concept tests come first: they are what can refute a named category
+    pending = (concept + pending)[:room] + _corpus_probes(rt, state, open_hyps, tested | seen)
     pending = pending[: max(room, 0)]
     for i, p in enumerate(pending):
         p["probe_id"] = f"R{rnd}P{i + 1}"
@@ -250,6 +289,21 @@ def design(rt: Runtime, state: AgentState) -> tuple[AgentState, str]:
         {"pending": pending, "round": rnd, "usage": usage, "stop_reason": None if go_on else stop},
         f"round {rnd}: designed {len(pending)} probes",
     )
+
+
+def _concept_probes(
+    rt: Runtime, state: AgentState, hyps: list[Hypothesis], exclude_texts: set, rnd: int
+) -> list[Probe]:
+    """Minimal pairs (unseen member vs near miss) for every open hypothesis that names a concept."""
+    out = []
+    for h in hyps:
+        if h.get("concept"):
+            for p in concept_probes(
+                h["id"], h["concept"], state["seed"]["top"], rnd, rt.settings.concept_pairs
+            ):
+                if p["text"] not in exclude_texts:
+                    out.append({**p, "source": "concept"})
+    return out
 
 
 def _corpus_probes(rt: Runtime, state: AgentState, hyps: list[Hypothesis], exclude_texts: set) -> list[Probe]:
@@ -330,22 +384,31 @@ def analyze(rt: Runtime, state: AgentState) -> tuple[AgentState, str]:
     s = rt.settings
     rnd = state["round"]
     observations = _observations(state)
-    hyps = _score(state["hypotheses"], observations, s.active_threshold)
+    hyps = _score(state["hypotheses"], observations, s.active_threshold, state)
     new = [e for e in state["evidence"] if e["round"] == rnd]
     extra = {
         "token_stats": _top_token_stats(observations, s.active_threshold),
         "preceding": ev.preceding_tokens(observations, s.active_threshold),
         "max_refinements": s.max_refinements,
+        "concept_tests": {
+            h["id"]: concept_test_summary(h["id"], state["evidence"]) for h in hyps if h.get("concept")
+        },
     }
     fields, context = summaries.for_analyze({**state, "hypotheses": hyps}, new, s.active_threshold, extra)
     data, usage, stop = ask(rt, state, "analyze", "analyze", fields, context, "analysis")
     by_id = {h["id"]: dict(h) for h in hyps}
+
+    def generalisation(pred: dict | None) -> tuple:
+        held = _heldout_f1(pred, state, s.active_threshold)
+        probed = ev.predicate_scores(pred, state.get("evidence", []), s.active_threshold)["f1"]
+        return (-1.0 if held is None else held, probed or 0.0)
+
     for u in (data or {}).get("updates", []):
         h = by_id.get(u["hypothesis_id"])
         if h is None or h["status"] in DECIDED:
             continue
-        by_id[h["id"]] = apply_update(h, u, rnd, state["evidence"], s)
-    hyps = _score(list(by_id.values()), observations, s.active_threshold)
+        by_id[h["id"]] = apply_update(h, u, rnd, state["evidence"], s, generalisation)
+    hyps = _score(list(by_id.values()), observations, s.active_threshold, state)
     summary = ", ".join(f"{h['id']}={h['status']}" for h in hyps)
     return {"hypotheses": hyps, "usage": usage, "stop_reason": stop}, f"round {rnd} analysis: {summary}"
 
@@ -355,31 +418,69 @@ def consistent_tests(hypothesis_id: str, evidence: list[dict]) -> int:
     return sum(1 for e in evidence if e.get("hypothesis_id") == hypothesis_id and e.get("agrees"))
 
 
-def apply_update(h: Hypothesis, u: dict, rnd: int, evidence: list[dict], s) -> Hypothesis:
+def apply_update(
+    h: Hypothesis,
+    u: dict,
+    rnd: int,
+    evidence: list[dict],
+    s,
+    generalisation: Callable[[dict | None], tuple] | None = None,
+) -> Hypothesis:
     """The hypothesis after the explainer's update `u` in round `rnd`, under the loop's rules:
 
     - "confirmed" needs at least `s.min_confirm_tests` probes of this hypothesis that came out as
       predicted (SAGE's rule, jiujiubuhejiu/SAGE tools/prompt_generator.py: "CONFIRMED ... >=2 tests
       consistently support"); with fewer it stays open, and the history says why.
+    - a hypothesis that names a concept is confirmed only when its unseen members fired and its near
+      misses stayed silent (`concept_test_summary`); otherwise it stays open.
     - "refined" rewrites the text (and predicate) at most `s.max_refinements` times; an update past
       the cap leaves the hypothesis open with its current text, and the history says so.
+    - a refined predicate is kept only when it generalises better: `generalisation(predicate)` is
+      (F1 on the held-out seed contexts, F1 on the probes), compared in that order, so the held-out F1
+      decides and the experiments break its ties (dropping a category member whose probe stayed
+      silent rarely changes the held-out F1). Otherwise the hypothesis keeps its best predicate so far
+      and stays open.
     """
     h = dict(h)
     status, note = u["status"], u["note"]
     entry = {"round": rnd, "status": status, "note": note}
     if status == "confirmed":
         n = consistent_tests(h["id"], evidence)
+        tests = concept_test_summary(h["id"], evidence) if h.get("concept") else None
         if n < s.min_confirm_tests:
             status = "open"
             entry.update(
                 status="open",
                 note=f"{note} [not confirmed: {n} consistent test(s), {s.min_confirm_tests} needed]",
             )
+        elif tests is not None and not tests["supported"]:
+            status = "open"
+            entry.update(
+                status="open",
+                note=f"{note} [concept not confirmed: {tests['members_fired']}/{tests['members_tested']} "
+                f"unseen members fired, {tests['near_misses_silent']}/{tests['near_misses_tested']} "
+                "near misses stayed silent]",
+            )
     elif status == "refined":
+        # a new predicate must generalise better; a reworded text over the same predicate is kept
+        checked = (
+            generalisation is not None
+            and h.get("predicate") is not None
+            and u.get("new_predicate", h["predicate"]) != h["predicate"]
+        )
+        before = generalisation(h["predicate"]) if checked else None
+        after = generalisation(u["new_predicate"]) if checked else None
         if h.get("refinements", 0) >= s.max_refinements:
             status = "open"
             entry.update(
                 status="open", note=f"{note} [refinement cap {s.max_refinements} reached: kept open]"
+            )
+        elif checked and not after > before:
+            status = "open"
+            entry.update(
+                status="open",
+                note=f"{note} [refinement rejected: (held-out F1, probe F1) {_pair(before)} -> "
+                f"{_pair(after)}; kept the better predicate]",
             )
         else:
             h["text"] = u.get("new_text") or h["text"]
@@ -390,6 +491,10 @@ def apply_update(h: Hypothesis, u: dict, rnd: int, evidence: list[dict], s) -> H
     h["status"] = status
     h["history"] = [*h["history"], entry]
     return h
+
+
+def _pair(scores: tuple) -> str:
+    return "(" + ", ".join("-" if v is None else f"{v:.2f}" for v in scores) + ")"
 
 
 def _top_token_stats(observations: list[dict], threshold: float, limit: int = 40) -> dict:

@@ -44,6 +44,12 @@ class AgentConfig:
     max_refinements: int = 2
     #: probes of a hypothesis that must come out as predicted before it may be confirmed
     min_confirm_tests: int = 2
+    #: every k-th top / quantile / negative seed context is held out of the loop: the explainer never
+    #: sees it and hypotheses are not scored on it, and a refinement is kept only when it raises the
+    #: predicate's F1 there (so refinements must generalise, not fit the contexts they were made from)
+    heldout_every: int = 3
+    #: (unseen member, near miss) probe pairs per concept hypothesis and round
+    concept_pairs: int = 2
 
     def __post_init__(self) -> None:
         require_range(self, "active_threshold", 0, 1, open_low=True)
@@ -51,6 +57,8 @@ class AgentConfig:
         require_ints(self, "corpus_probes_per_hypothesis")
         require_ints(self, "max_refinements", minimum=0)  # 0 = never refine
         require_ints(self, "min_confirm_tests", minimum=1)
+        require_ints(self, "heldout_every", minimum=2)  # 1 would hold out everything
+        require_ints(self, "concept_pairs", minimum=0)
 
 
 @dataclass

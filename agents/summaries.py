@@ -8,6 +8,7 @@ probes only, so tokens per feature grow linearly with the number of rounds.
 from __future__ import annotations
 
 from agents.state import AgentState, Hypothesis, Observation, SeedContext
+from sage.hypotheses.experiments import concept_test_summary
 from sage.model.positions import peak_position, skip_positions
 
 MAX_TEXT = 160
@@ -27,8 +28,17 @@ def mark(obs: SeedContext | Observation) -> str:
 
 def hypothesis_line(h: Hypothesis) -> str:
     score = "" if h.get("f1") is None else f" precision={h['precision']:.2f} recall={h['recall']:.2f}"
+    if h.get("heldout_f1") is not None:
+        score += f" held-out F1={h['heldout_f1']:.2f}"
     tags = f"{h['kind']}, {h['role']}, {h['status']}{score}"
-    return f"- {h['id']} [{tags}] {h['text']} predicate={h.get('predicate')}"
+    concept = h.get("concept")
+    named = (
+        f" concept={concept['name']!r} (unseen members {concept['members'][:6]}, "
+        f"near misses {concept['non_members'][:6]})"
+        if concept
+        else ""
+    )
+    return f"- {h['id']} [{tags}] {h['text']} predicate={h.get('predicate')}{named}"
 
 
 def evidence_line(e: Observation) -> str:
@@ -83,10 +93,10 @@ def for_analyze(
         "active_threshold": threshold,
         "predicate_scores": "\n".join(scores),
     }
-    result_keys = ("probe_id", "hypothesis_id", "expect", "normalized", "agrees")
+    result_keys = ("probe_id", "hypothesis_id", "purpose", "expect", "normalized", "agrees")
     context = {
         "hypotheses": hyps,
-        "results": [{k: e[k] for k in result_keys} for e in new],
+        "results": [{k: e.get(k) for k in result_keys} for e in new],
         "round": state.get("round", 0),
         **extra,
     }
@@ -103,6 +113,11 @@ def for_conclude(state: AgentState) -> tuple[dict, dict]:
     }
     context = {
         "hypotheses": state["hypotheses"],
+        "concept_tests": {
+            h["id"]: concept_test_summary(h["id"], state.get("evidence", []))
+            for h in state["hypotheses"]
+            if h.get("concept")
+        },
         "top": state["seed"]["top"][:3],
         "strongest_probe": ev[0] if ev else None,
         "n_probes": len(ev),

@@ -45,6 +45,11 @@ def corpus_dir() -> Path:
     return sage_home() / "corpus"
 
 
+def lexicon_dir() -> Path:
+    """Lexical resources fetched from registry packages (WordNet), one folder each."""
+    return sage_home() / "lexicon"
+
+
 def stores_dir() -> Path:
     """Activation stores, one folder per (subject, corpus, store settings)."""
     return sage_home() / "stores"

@@ -214,7 +214,19 @@ def explanation_record(
         }
         for e in state.get("evidence", [])
     ]
-    hyp_fields = ("id", "text", "kind", "role", "predicate", "status", "precision", "recall", "history")
+    hyp_fields = (
+        "id",
+        "text",
+        "kind",
+        "role",
+        "predicate",
+        "concept",
+        "status",
+        "precision",
+        "recall",
+        "heldout_f1",
+        "history",
+    )
     hyps = [{k: h.get(k) for k in hyp_fields} for h in state.get("hypotheses", [])]
     usage = state.get("usage", {})
     return {

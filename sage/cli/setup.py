@@ -1,4 +1,4 @@
-"""`sage setup`: fetch the embedded model and the default corpus (idempotent)."""
+"""`sage setup`: fetch the embedded model, the default corpus and WordNet (idempotent)."""
 
 from __future__ import annotations
 
@@ -13,10 +13,12 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     from sage.data.sources import DEFAULT_SOURCES, ensure_source
+    from sage.lexicon.wordnet import ensure_wordnet
     from sage.model.embedded import setup_embedded_model
 
     path = setup_embedded_model(force=args.force)
     print(f"model: {path}")
     for name in DEFAULT_SOURCES:
         print(f"corpus source {name}: {ensure_source(name)}")
+    print(f"lexicon (WordNet 3.0, for the offline explainer's concept names): {ensure_wordnet()}")
     return 0

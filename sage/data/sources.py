@@ -118,7 +118,8 @@ def _brown(tmp: Path) -> Iterator[str]:
                 yield re.sub(r"\( ", "(", text)
 
 
-def _deb_extract(tmp: Path, package: str) -> Path:
+def deb_extract(tmp: Path, package: str) -> Path:
+    """Download a Debian package (no install, no root) and unpack it under `tmp/<package>`."""
     _run(["apt-get", "download", package], tmp, f"apt-get download {package}")
     out = tmp / package
     _run(["dpkg-deb", "-x", str(next(tmp.glob(f"{package}_*.deb"))), str(out)], tmp, "dpkg-deb")
@@ -126,7 +127,7 @@ def _deb_extract(tmp: Path, package: str) -> Path:
 
 
 def _fortunes(tmp: Path) -> Iterator[str]:
-    root = _deb_extract(tmp, "fortunes") / "usr/share/games/fortunes"
+    root = deb_extract(tmp, "fortunes") / "usr/share/games/fortunes"
     for f in sorted(root.iterdir()):
         if f.suffix or not f.is_file():
             continue
@@ -136,7 +137,7 @@ def _fortunes(tmp: Path) -> Iterator[str]:
 
 
 def _gcide(tmp: Path) -> Iterator[str]:
-    dz = _deb_extract(tmp, "dict-gcide") / "usr/share/dictd/gcide.dict.dz"
+    dz = deb_extract(tmp, "dict-gcide") / "usr/share/dictd/gcide.dict.dz"
     text = gzip.decompress(dz.read_bytes()).decode("utf-8", errors="replace")
     for entry in re.split(r"\n\s*\n", text):
         lines = entry.split("\n")
@@ -180,7 +181,7 @@ def dictd_entries(text: str) -> Iterator[str]:
 
 def _dictd(package: str, name: str) -> Callable[[Path], Iterator[str]]:
     def fetch(tmp: Path) -> Iterator[str]:
-        dz = _deb_extract(tmp, package) / f"usr/share/dictd/{name}.dict.dz"
+        dz = deb_extract(tmp, package) / f"usr/share/dictd/{name}.dict.dz"
         text = gzip.decompress(dz.read_bytes()).decode("utf-8", errors="replace")
         for doc in dictd_entries(text):
             if len(doc) >= 80 and not doc.startswith("00-database"):  # skip the database's own info entries

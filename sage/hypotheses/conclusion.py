@@ -28,6 +28,8 @@ def label(h: Hypothesis) -> str:
     """A short label for a hypothesis, read off its predicate (its text when it has none)."""
     pred = h.get("predicate") or {}
     kind = pred.get("type")
+    if h.get("concept"):
+        return f"{h['kind']}: {h['concept']['name']}"
     if kind == "token_set":
         return f"{h['kind']}: {quote_tokens(pred['tokens'][:4]).replace(' ...', '')}"
     if kind == "preceded_by":
@@ -35,6 +37,23 @@ def label(h: Hypothesis) -> str:
     if kind == "structural":
         return describe(pred).replace("the token ", "")
     return h["text"][:80]
+
+
+def concept_sentence(h: Hypothesis, tests: dict | None) -> str:
+    """What a concept hypothesis claims and how its tests came out, in words a scorer can use: the
+    category, the position (on the word), seen and unseen members, near misses."""
+    c = h["concept"]
+    pred = h.get("predicate") or {}
+    words = [t.strip() for t in pred.get("tokens", [])]
+    out = f"Fires on words for {c['name']}, on the word itself, such as {quote_tokens(words[:6])}"
+    if tests and tests["members_tested"]:
+        out += (
+            f"; probes: unseen members {quote_tokens(tests['fired'][:4]) or 'none'} fired "
+            f"({tests['members_fired']}/{tests['members_tested']}), "
+            f"{tests['near_misses_silent']}/{tests['near_misses_tested']} near misses "
+            f"such as {quote_tokens(c['non_members'][:3])} stayed silent"
+        )
+    return out + "."
 
 
 def conclude_from_evidence(ctx: dict, dead: bool = False) -> Conclusion:
@@ -47,9 +66,10 @@ def conclude_from_evidence(ctx: dict, dead: bool = False) -> Conclusion:
     """
     if dead or not ctx.get("hypotheses"):
         return {**DEAD, "labels": list(DEAD["labels"]), "best_hypothesis_ids": []}
+    # confirmed first, then by what generalises: F1 on the held-out seed contexts before in-loop F1
     ranked = sorted(
         [h for h in ctx["hypotheses"] if h.get("f1") is not None and h.get("role") != "control"],
-        key=lambda h: (h["status"] == "confirmed", h["f1"]),
+        key=lambda h: (h["status"] == "confirmed", h.get("heldout_f1") or 0.0, h["f1"]),
         reverse=True,
     )
     if not ranked:
@@ -60,9 +80,12 @@ def conclude_from_evidence(ctx: dict, dead: bool = False) -> Conclusion:
             best.append(h)
             break
     b = best[0]
-    sentences = [f"Fires when {describe(b['predicate'])}" if b.get("predicate") else b["text"]]
+    if b.get("concept"):
+        sentences = [concept_sentence(b, (ctx.get("concept_tests") or {}).get(b["id"]))]
+    else:
+        sentences = [f"Fires when {describe(b['predicate'])}" if b.get("predicate") else b["text"]]
     if b.get("f1") is not None:
-        sentences[0] += (
+        sentences[0] = sentences[0].rstrip(".") + (
             f" (token-level precision {b['precision']:.2f}, recall {b['recall']:.2f}; status {b['status']})."
         )
     top = (ctx.get("top") or [None])[0]

@@ -39,11 +39,16 @@ class Hypothesis(TypedDict):
     status: str
     #: how often the analysis has refined it (the agent caps this); absent outside the agent loop
     refinements: NotRequired[int]
+    #: a named category, when the hypothesis is one: {"name", "members" (not among the examples),
+    #: "non_members" (near misses)}; the agent probes with both (sage/hypotheses/experiments.py)
+    concept: NotRequired[dict[str, Any] | None]
     history: list[HistoryEntry]
     #: token-level scores of the predicate against observed activations (None: no predicate / unscored)
     precision: NotRequired[float | None]
     recall: NotRequired[float | None]
     f1: NotRequired[float | None]
+    #: F1 of the predicate on the seed contexts held out of the loop (refinements must raise it)
+    heldout_f1: NotRequired[float | None]
 
 
 class Conclusion(TypedDict):

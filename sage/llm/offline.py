@@ -21,16 +21,16 @@ with the same schemas an LLM would:
 
 from __future__ import annotations
 
+import sys
+
 from sage.hypotheses.conclusion import conclude_from_evidence, quote_tokens
+from sage.hypotheses.experiments import CONCEPT_AGREEMENT, NEUTRAL_FRAMES
 from sage.hypotheses.predicates import describe
+from sage.lexicon.concepts import Concept, Taxonomy, shared_concept
 from sage.llm.base import Backend, LLMRequest, Usage
 from sage.model.positions import peak_position, skip_positions
 
-FRAMES = [
-    "I keep thinking about{t} these days.",
-    "She wrote{t} on the first page.",
-    "They talked about{t} for an hour.",
-]
+FRAMES = NEUTRAL_FRAMES
 FILLERS = [" the table", " a window", " something"]
 STRUCTURAL_EXAMPLES = {
     "digit": ("In 1987 there were 42 new cases.", "In the spring there were many new cases."),
@@ -45,9 +45,32 @@ STRUCTURAL_EXAMPLES = {
 CONFIRM_PRECISION, CONFIRM_RECALL, REFUTE_F1 = 0.5, 0.5, 0.15
 
 
+#: `OfflineExplainer(taxonomy=AUTO)` loads WordNet when first needed
+AUTO = "auto"
+
+
 class OfflineExplainer(Backend):
     name = "offline"
     price_model = None
+
+    def __init__(self, taxonomy: Taxonomy | None | str = AUTO, **options):
+        """taxonomy: the lexicon that names concepts (`AUTO`: WordNet from `sage setup`; None: none)."""
+        super().__init__(**options)
+        self._taxonomy = taxonomy
+
+    def taxonomy(self) -> Taxonomy | None:
+        with self._lock:
+            if self._taxonomy == AUTO:
+                from sage.lexicon.wordnet import load_taxonomy
+
+                self._taxonomy = load_taxonomy()
+                if self._taxonomy is None:
+                    print(
+                        "[sage] WordNet is not installed (run `sage setup`): the offline explainer "
+                        "will not name concepts",
+                        file=sys.stderr,
+                    )
+        return self._taxonomy
 
     # the rules read the structured context only, never the rendered prompt or the schema
     def _call(
@@ -56,8 +79,9 @@ class OfflineExplainer(Backend):
         schema: dict,  # noqa: ARG002
         req: LLMRequest,
     ) -> tuple[dict, Usage]:
+        if req.task == "hypothesize":
+            return _hypothesize(req.context, self.taxonomy()), Usage()
         handlers = {
-            "hypothesize": _hypothesize,
             "design": _design,
             "analyze": _analyze,
             "conclude": _conclude,
@@ -70,21 +94,69 @@ class OfflineExplainer(Backend):
 
 
 # -- hypothesize ------------------------------------------------------------------------------------
-def _hypothesize(ctx: dict) -> dict:
+#: unseen members a concept hypothesis predicts (and the agent probes), at most
+CONCEPT_MEMBERS = 12
+#: a trigger token outside the concept still joins its predicate when it carries this share of the mass
+CONCEPT_EXTRA_SHARE = 0.05
+
+
+def concept_name(c: Concept) -> str:
+    """ "colour" -> "chromatic color (a kind of color)": the category and, for context, its parent."""
+    return f"{c.name} (a kind of {c.parent})" if c.parent else c.name
+
+
+def _concept_hypothesis(c: Concept, triggers: list, role: str) -> dict:
+    """ "Fires on words for <category>": its predicate is the seen members, the unseen members it
+    predicts, and any other strong trigger token; its concept lists what the agent probes with."""
+    extra = [
+        t for t, share in triggers if share >= CONCEPT_EXTRA_SHARE and t.strip().lower() not in c.covered
+    ]
+    unseen = list(c.unseen[:CONCEPT_MEMBERS])
+    also = f"; also on {quote_tokens(extra)}" if extra else ""
+    return {
+        "text": f"Fires on words for {concept_name(c)}, on the word itself: "
+        f"seen {quote_tokens(list(c.covered))}, "
+        f"so unseen members such as {quote_tokens(unseen[:4])} should fire too{also}.",
+        "kind": "semantic",
+        "role": role,
+        "predicate": {"type": "token_set", "tokens": list(c.covered) + unseen + extra},
+        "concept": {"name": concept_name(c), "members": unseen, "non_members": list(c.near_misses)},
+    }
+
+
+def _hypothesize(ctx: dict, tax: Taxonomy | None = None) -> dict:
     hyps = []
-    triggers = [t for t, _ in ctx["trigger_tokens"]]
+    triggers = [(t, share) for t, share in ctx["trigger_tokens"]]
+    concept = shared_concept(triggers, tax) if tax and triggers else None
+    if concept:
+        hyps.append(_concept_hypothesis(concept, triggers, "primary"))
     if triggers:
-        plural = "s" if len(triggers) > 1 else ""
+        tokens = [t for t, _ in triggers]
+        plural = "s" if len(tokens) > 1 else ""
         hyps.append(
             {
-                "text": f"Fires on the token{plural} {quote_tokens(triggers)} wherever it appears.",
+                "text": f"Fires on the token{plural} {quote_tokens(tokens)} wherever it appears"
+                + (" (these words only, not their category)." if concept else "."),
                 "kind": "lexical",
-                "role": "primary",
-                "predicate": {"type": "token_set", "tokens": triggers},
+                "role": "alternative" if concept else "primary",
+                "predicate": {"type": "token_set", "tokens": tokens},
             }
         )
-    prev = [t for t, share in ctx["preceding"] if share >= 0.15][:6] or [t for t, _ in ctx["preceding"][:3]]
-    if prev:
+    preceding = [(t, share) for t, share in ctx["preceding"]]
+    before = shared_concept(preceding, tax) if tax and preceding and not concept else None
+    prev = [t for t, share in preceding if share >= 0.15][:6] or [t for t, _ in preceding[:3]]
+    if before:
+        words = list(before.covered) + list(before.unseen[:CONCEPT_MEMBERS])
+        hyps.append(
+            {
+                "text": f"Fires on the token right after a word for {concept_name(before)} "
+                f"(seen {quote_tokens(list(before.covered))}), not on the word itself.",
+                "kind": "contextual",
+                "role": "alternative",
+                "predicate": {"type": "preceded_by", "tokens": words, "window": 1},
+            }
+        )
+    elif prev:
         hyps.append(
             {
                 "text": f"Fires on tokens that follow {quote_tokens(prev)} "
@@ -94,11 +166,17 @@ def _hypothesize(ctx: dict) -> dict:
                 "predicate": {"type": "preceded_by", "tokens": prev, "window": 2},
             }
         )
-    words = [w for w, _ in ctx.get("mi_words", [])[:12]]
-    if words:
+    mi = [(w, 1.0) for w, _ in ctx.get("mi_words", [])[:20]]
+    mi_concept = shared_concept(mi, tax) if tax and mi and not concept else None
+    words = [w for w, _ in mi[:12]]
+    if mi_concept:
+        hyps.append(_concept_hypothesis(mi_concept, [], "alternative"))
+        hyps[-1]["text"] += " (From the words its decoder direction promotes: MI vocabulary.)"
+    elif words:
         hyps.append(
             {
-                "text": f"Responds to the concept shared by words like {quote_tokens(words[:6])}.",
+                "text": f"Fires on the words its decoder direction promotes (MI vocabulary), "
+                f"such as {quote_tokens(words[:6])}.",
                 "kind": "semantic",
                 "role": "alternative",
                 "predicate": {"type": "token_set", "tokens": words},
@@ -231,6 +309,12 @@ def _analyze(ctx: dict) -> dict:
             updates.append({"hypothesis_id": h["id"], "status": "open", "note": "no predicate to check"})
             continue
         note = f"precision {p:.2f}, recall {r:.2f}; {agree}/{len(own)} of its probes matched expectations"
+        tests = ctx.get("concept_tests", {}).get(h["id"])
+        if h.get("concept") and tests and tests["members_tested"]:
+            update = _analyze_concept(h, tests, note)
+            if update is not None:
+                updates.append(update)
+                continue
         if p >= CONFIRM_PRECISION and r >= CONFIRM_RECALL and agree >= 0.66 * len(own):
             updates.append({"hypothesis_id": h["id"], "status": "confirmed", "note": note})
         elif f1 < REFUTE_F1 or h.get("refinements", 0) >= ctx.get("max_refinements", 2):
@@ -253,6 +337,33 @@ def _analyze(ctx: dict) -> dict:
                     }
                 )
     return {"updates": updates}
+
+
+def _analyze_concept(h: dict, tests: dict, note: str) -> dict | None:
+    """A concept hypothesis after its concept tests: refuted when its unseen members stay silent (the
+    feature knows the words it was seen with, not the category); refined to the members that fired
+    when only some did; None (the generic rules decide) when the tests support it."""
+    fired, tested = tests["members_fired"], tests["members_tested"]
+    note = (
+        f"{note}; concept tests: {fired}/{tested} unseen members fired, "
+        f"{tests['near_misses_silent']}/{tests['near_misses_tested']} near misses silent"
+    )
+    if tested >= 2 and fired < (1 - CONCEPT_AGREEMENT) * tested:
+        return {"hypothesis_id": h["id"], "status": "refuted", "note": note + " (not the category)"}
+    if tests["supported"] or not tests["silent"]:
+        return None
+    silent = {w.strip().lower() for w in tests["silent"]}
+    tokens = [t for t in h["predicate"]["tokens"] if t.strip().lower() not in silent]
+    if not tokens or tokens == h["predicate"]["tokens"]:
+        return None
+    pred = {**h["predicate"], "tokens": tokens}
+    return {
+        "hypothesis_id": h["id"],
+        "status": "refined",
+        "new_predicate": pred,
+        "new_text": _restate(h, pred),
+        "note": note + f"; dropped the members whose probes stayed silent: {quote_tokens(sorted(silent))}",
+    }
 
 
 def _refine(pred: dict, stats: dict, preceding: list) -> dict:
