@@ -116,6 +116,6 @@ def concept_test_summary(hypothesis_id: str, evidence: Sequence[dict]) -> dict:
         "near_misses_tested": len(misses),
         "near_misses_silent": silent,
         "supported": supported,
-        "fired": [e.get("word", e["text"]) for e in members if e["agrees"]],
-        "silent": [e.get("word", e["text"]) for e in members if not e["agrees"]],
+        "fired": [e.get("word", e.get("text", "")) for e in members if e["agrees"]],
+        "silent": [e.get("word", e.get("text", "")) for e in members if not e["agrees"]],
     }

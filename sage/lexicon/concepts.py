@@ -57,6 +57,8 @@ class ConceptSettings:
     min_share: float = 0.35
     #: categories closer to the root than this are too general to be a concept ("entity", "object")
     min_depth: int = 4
+    #: a narrower category may cover this much less of the mass than the broadest eligible one
+    cover_slack: float = 0.1
     #: unseen members and near misses returned, at most
     n_unseen: int = 12
     n_near_misses: int = 8
@@ -166,8 +168,13 @@ def shared_concept(
     # the lowest common hypernyms: eligible categories with no eligible category below them (depth
     # alone misleads where WordNet has several paths: "relative" is shallower than its ancestor
     # "organism" through "person" -> "causal agent")
-    lowest = [c for c in eligible if not any(c in tax.ancestors(o) for o in eligible if o != c)]
-    best = max(lowest, key=lambda c: (count[c], cover[c], tax.depth(c), c))
+    # Among the categories covering nearly as much mass as the best one (within `cover_slack`), the
+    # lowest wins: "chromatic color" over "color" when "white" carries a sliver of the mass, "color"
+    # when it carries more.
+    top = max(cover[c] for c in eligible)
+    near = [c for c in eligible if cover[c] >= (1 - settings.cover_slack) * top]
+    lowest = [c for c in near if not any(c in tax.ancestors(o) for o in near if o != c)]
+    best = max(lowest, key=lambda c: (cover[c], tax.depth(c), c))
     covered = tuple(w for w, _, cats in known if best in cats)
     parents = tax.parents(best)
     return Concept(

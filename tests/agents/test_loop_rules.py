@@ -48,3 +48,75 @@ def test_refinement_past_the_cap_stays_open_with_its_text():
 
 def test_scoring_pool_is_balanced():
     assert S.n_negatives == S.n_top + S.n_quantile_bins * S.per_quantile
+
+
+# -- concepts and generalisation ---------------------------------------------------------------------
+def _concept_h():
+    return new_hypothesis(
+        "H1",
+        "fires on colour words",
+        "semantic",
+        "primary",
+        {"type": "token_set", "tokens": ["blue", "green", "gold"]},
+        refinements=0,
+        concept={"name": "color", "members": ["gold"], "non_members": ["shape"]},
+    )
+
+
+def _concept_probe(purpose, agrees):
+    return {"hypothesis_id": "H1", "purpose": purpose, "agrees": agrees}
+
+
+def test_a_concept_is_confirmed_only_when_unseen_members_fire_and_near_misses_stay_silent():
+    update = {"hypothesis_id": "H1", "status": "confirmed", "note": "precise"}
+    members_fire = [_concept_probe("unseen_member", True), _concept_probe("unseen_member", True)]
+    misses_fire = [_concept_probe("near_miss", False), _concept_probe("near_miss", False)]
+    h = apply_update(_concept_h(), update, 1, members_fire + misses_fire, S)
+    assert h["status"] == "open" and "0/2 near misses stayed silent" in h["history"][-1]["note"]
+    misses_silent = [_concept_probe("near_miss", True), _concept_probe("near_miss", True)]
+    assert apply_update(_concept_h(), update, 1, members_fire + misses_silent, S)["status"] == "confirmed"
+    members_silent = [_concept_probe("unseen_member", False), _concept_probe("unseen_member", False)]
+    h = apply_update(_concept_h(), update, 1, members_silent + misses_silent + members_fire[:1], S)
+    assert h["status"] == "open" and "1/3 unseen members fired" in h["history"][-1]["note"]
+
+
+def _refine_to(tokens):
+    return {
+        "hypothesis_id": "H1",
+        "status": "refined",
+        "note": "fits",
+        "new_text": "fires on more words",
+        "new_predicate": {"type": "token_set", "tokens": tokens},
+    }
+
+
+def test_a_refinement_is_kept_only_when_it_generalises_better():
+    # generalisation: (held-out F1, probe F1) of a predicate, here by how many of its tokens are "good"
+    good = {"ly", "ally"}
+
+    def generalisation(pred):
+        toks = set(pred["tokens"])
+        return (len(toks & good) / len(toks), 0.0)
+
+    worse = apply_update(_h(), _refine_to(["ly", "the"]), 1, [], S, generalisation)
+    assert worse["status"] == "open" and worse["predicate"]["tokens"] == ["ly"]
+    assert "refinement rejected" in worse["history"][-1]["note"] and worse["refinements"] == 0
+    same = apply_update(_h(), _refine_to(["ly", "ally"]), 1, [], S, generalisation)
+    assert same["status"] == "open", "a tie on held-out and probe F1 is not an improvement"
+
+    def prefers_two(pred):
+        return (min(len(pred["tokens"]), 2) / 2, 0.0)
+
+    better = apply_update(_h(), _refine_to(["ly", "ally"]), 1, [], S, prefers_two)
+    assert better["status"] == "refined" and better["predicate"]["tokens"] == ["ly", "ally"]
+    # a reworded text over the same predicate is no new claim: kept without a check
+    reworded = {**_refine_to(["ly"]), "new_text": "fires on the adverb suffix 'ly'"}
+    kept = apply_update(_h(), reworded, 1, [], S, generalisation)
+    assert kept["status"] == "refined" and kept["text"] == "fires on the adverb suffix 'ly'"
+
+
+def test_held_out_split_keeps_the_strongest_context_in_the_loop():
+    from agents.nodes import split_heldout
+
+    kept, held = split_heldout(list(range(10)), 3)
+    assert held == [2, 5, 8] and kept == [0, 1, 3, 4, 6, 7, 9]
