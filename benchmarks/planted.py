@@ -300,7 +300,8 @@ def main(argv: list[str] | None = None) -> int:
             r = rows[-1]
             mark = "NAMED " if r["named"] else "missed"
             print(
-                f"{mark} {i} {concept:10s} held-out words firing {r['held_out_words_firing']:.2f}  {r['labels']}"
+                f"{mark} {i} {concept:10s} held-out words firing "
+                f"{r['held_out_words_firing']:.2f}  {r['labels']}"
             )
     n = sum(r["named"] for r in rows)
     summary = {
