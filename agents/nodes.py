@@ -166,6 +166,7 @@ def seed(rt: Runtime, state: AgentState) -> tuple[AgentState, str]:
             "heldout": [],
             "mi_words": [],
             "trigger_tokens": [],
+            "active_tokens": [],
             "preceding": [],
             "structure": {},
         }
@@ -202,6 +203,9 @@ def seed(rt: Runtime, state: AgentState) -> tuple[AgentState, str]:
         "heldout": top_h + quant_h + neg_h,
         "mi_words": _mi_words(rt, f),
         "trigger_tokens": ev.trigger_tokens(observed, s.active_threshold),
+        # a longer tail, for naming what the active words share: the strongest word alone often
+        # carries 80% of the mass ("one" among the number words)
+        "active_tokens": ev.trigger_tokens(observed, s.active_threshold, coverage=0.98, limit=30),
         "preceding": ev.preceding_tokens(observed, s.active_threshold),
         "structure": ev.structure_shares(observed, s.active_threshold),
     }

@@ -53,6 +53,8 @@ class SeedSummary(TypedDict):
     mi_words: list[list]
     #: [token, share of activation mass] pairs (tuples before a checkpoint round trip)
     trigger_tokens: list
+    #: the same over 98% of the mass, up to 30 tokens (what a category is named from)
+    active_tokens: NotRequired[list]
     #: [token, share of active positions] pairs
     preceding: list
     #: structural property -> share of active tokens that have it

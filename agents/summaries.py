@@ -58,6 +58,7 @@ def for_hypothesize(state: AgentState, feature_desc: dict) -> tuple[dict, dict]:
         "trigger_tokens": ", ".join(f"{t!r} ({m:.0%})" for t, m in seed["trigger_tokens"]),
     }
     context = {k: seed[k] for k in ("trigger_tokens", "preceding", "structure", "mi_words", "frequency")}
+    context["active_tokens"] = seed.get("active_tokens") or seed["trigger_tokens"]
     return fields, context
 
 

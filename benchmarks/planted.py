@@ -26,103 +26,49 @@ from pathlib import Path
 
 import torch
 
-#: concept -> (its words: the probe's positives, accepted names)
+
+def _words(text: str) -> tuple[str, ...]:
+    return tuple(text.split())
+
+
+#: concept -> (its words, as written in text: the probe's positives; accepted names)
 CONCEPTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "colour": (
-        (
-            "red",
-            "blue",
-            "green",
-            "yellow",
-            "black",
-            "white",
-            "brown",
-            "pink",
-            "purple",
-            "orange",
-            "grey",
-            "gold",
-        ),
+        _words("red blue green yellow black white brown pink purple orange grey gold"),
         ("color", "colour"),
     ),
     "weekday": (
-        ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"),
+        _words("Monday Tuesday Wednesday Thursday Friday Saturday Sunday"),
         ("weekday", "day of the week"),
     ),
     "month": (
-        (
-            "january",
-            "february",
-            "march",
-            "april",
-            "june",
-            "july",
-            "august",
-            "september",
-            "october",
-            "november",
-        ),
+        _words("January February March April June July August September October November"),
         ("month",),
     ),
     "number": (
-        ("one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "twenty", "hundred"),
+        _words("one two three four five six seven eight nine ten twenty hundred"),
         ("number", "digit", "integer", "numeral"),
     ),
     "animal": (
-        (
-            "dog",
-            "cat",
-            "horse",
-            "cow",
-            "pig",
-            "sheep",
-            "bird",
-            "lion",
-            "tiger",
-            "bear",
-            "wolf",
-            "mouse",
-            "fox",
-        ),
+        _words("dog cat horse cow pig sheep bird lion tiger bear wolf mouse fox"),
         ("animal", "mammal", "vertebrate", "creature"),
     ),
     "kinship": (
-        (
-            "mother",
-            "father",
-            "sister",
-            "brother",
-            "son",
-            "daughter",
-            "wife",
-            "husband",
-            "uncle",
-            "aunt",
-            "cousin",
-        ),
+        _words("mother father sister brother son daughter wife husband uncle aunt cousin"),
         ("relative", "kin", "kinship", "family"),
     ),
     "body part": (
-        ("hand", "arm", "leg", "head", "eye", "foot", "finger", "face", "nose", "mouth", "ear", "knee"),
+        _words("hand arm leg head eye foot finger face nose mouth ear knee"),
         ("body part",),
     ),
     "emotion": (
-        (
-            "joy",
-            "anger",
-            "fear",
-            "sadness",
-            "love",
-            "hate",
-            "happiness",
-            "grief",
-            "pride",
-            "shame",
-            "anxiety",
-        ),
+        _words("joy anger fear sadness love hate happiness grief pride shame anxiety"),
         ("emotion", "feeling"),
     ),
 }
+#: a latent fires on at most this share of the corpus tokens that are not its concept's words
+#: (its bias is raised until it does), so it is sparse, like an SAE latent
+FALSE_POSITIVE_RATE = 0.002
 TEMPLATES = (
     "I keep thinking about{w} these days.",
     "The word{w} appeared twice in the letter.",
@@ -163,7 +109,8 @@ def training_data(engine, corpus_contexts: list[list[int]], seed: int = 0):
                 held.append((c, w))
     train_words = [(c, tok.decode([t]).strip()) for t, c in word_ids.items()]
     rng = random.Random(seed)
-    texts = [t.format(w=" " + w) for c, w in train_words for t in rng.sample(TEMPLATES, 3)]
+    texts = [t.format(w=" " + w) for c, w in train_words for t in TEMPLATES]
+    rng.shuffle(texts)
     seqs = engine.tokenize(texts) + [list(c) for c in corpus_contexts]
     xs, ys = [], []
     with torch.no_grad():
@@ -184,24 +131,35 @@ def training_data(engine, corpus_contexts: list[list[int]], seed: int = 0):
     return torch.stack(xs), torch.stack(ys), held
 
 
-def fit_probes(x: torch.Tensor, y: torch.Tensor, steps: int = 400, seed: int = 0):
-    """One logistic regression per concept: weights [d, C], bias [C] (class-balanced BCE, L2)."""
+def fit_probes(x: torch.Tensor, y: torch.Tensor, steps: int = 300, seed: int = 0):
+    """One logistic regression per concept (class-balanced BCE, L2): weights [d, C], bias [C]; then each
+    bias is lowered until at most `FALSE_POSITIVE_RATE` of the other tokens get a positive logit."""
     torch.manual_seed(seed)
     d, c = x.shape[1], y.shape[1]
     scale = x.norm(dim=1).mean()
-    w = torch.zeros(d, c, requires_grad=True)
-    b = torch.full((c,), -4.0, requires_grad=True)
-    pos = y.sum(0).clamp(min=1)
-    weight = ((len(y) - pos) / pos).clamp(max=200)
-    opt = torch.optim.Adam([w, b], lr=0.05)
     xs = x / scale
+    w = torch.zeros(d, c, requires_grad=True)
+    b = torch.zeros(c, requires_grad=True)
+    pos = y.sum(0).clamp(min=1)
+    opt = torch.optim.Adam([w, b], lr=0.02)
     for _ in range(steps):
         opt.zero_grad()
-        logits = xs @ w + b
-        loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, y, pos_weight=weight)
-        loss = loss + 1e-3 * w.pow(2).sum()
-        loss.backward()
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(
+            xs @ w + b, y, pos_weight=(len(y) - pos) / pos
+        )
+        (loss + 1e-4 * w.pow(2).sum()).backward()
         opt.step()
+    with torch.no_grad():
+        logits = xs @ w + b
+        for j in range(c):
+            neg = logits[y[:, j] == 0, j]
+            b[j] -= torch.quantile(neg, 1 - FALSE_POSITIVE_RATE).clamp(min=0)
+        logits = xs @ w + b
+        recall = ((logits > 0) & (y > 0)).sum(0) / pos
+    print(
+        "probe recall on its training words: " + ", ".join(f"{r:.2f}" for r in recall.tolist()),
+        file=sys.stderr,
+    )
     return (w / scale).detach(), b.detach()
 
 
@@ -263,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
         contexts = []
         for ids in corpus.contexts(base.tokenizer, base.sink_id, 64):
             contexts.append(ids)
-            if len(contexts) == 600:
+            if len(contexts) == 400:
                 break
         start = time.perf_counter()
         x, y, held = training_data(ActivationEngine(base), contexts)

@@ -127,7 +127,8 @@ def _concept_hypothesis(c: Concept, triggers: list, role: str) -> dict:
 def _hypothesize(ctx: dict, tax: Taxonomy | None = None) -> dict:
     hyps = []
     triggers = [(t, share) for t, share in ctx["trigger_tokens"]]
-    concept = shared_concept(triggers, tax) if tax and triggers else None
+    active = [(t, share) for t, share in ctx.get("active_tokens") or triggers]
+    concept = shared_concept(active, tax) if tax and active else None
     if concept:
         hyps.append(_concept_hypothesis(concept, triggers, "primary"))
     if triggers:
