@@ -39,6 +39,14 @@ def label(h: Hypothesis) -> str:
     return h["text"][:80]
 
 
+def _subsumed(h: Hypothesis, by: Hypothesis) -> bool:
+    """Whether most of `h`'s tokens are in `by`'s token set (the words of a named category are no
+    second meaning of the category)."""
+    mine = {t.strip().lower() for t in (h.get("predicate") or {}).get("tokens", [])}
+    theirs = {t.strip().lower() for t in (by.get("predicate") or {}).get("tokens", [])}
+    return bool(mine) and len(mine & theirs) >= 0.5 * len(mine)
+
+
 def concept_sentence(h: Hypothesis, tests: dict | None) -> str:
     """What a concept hypothesis claims and how its tests came out, in words a scorer can use: the
     category, the position (on the word), seen and unseen members, near misses."""
@@ -76,7 +84,8 @@ def conclude_from_evidence(ctx: dict, dead: bool = False) -> Conclusion:
         ranked = ctx["hypotheses"]
     best = [ranked[0]]
     for h in ranked[1:]:  # a second, confirmed, different hypothesis makes the feature polysemantic
-        if h["status"] == "confirmed" and h.get("f1", 0) >= 0.4 and h["kind"] != best[0]["kind"]:
+        distinct = h["kind"] != best[0]["kind"] and not _subsumed(h, best[0])
+        if h["status"] == "confirmed" and h.get("f1", 0) >= 0.4 and distinct:
             best.append(h)
             break
     b = best[0]

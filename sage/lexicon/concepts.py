@@ -7,8 +7,8 @@ common hypernym that still covers them). It comes with
 
 - unseen members: words of the category that were not among the triggers, commonest first, so a
   probe can ask whether the feature generalises to the category or only knows the words it saw;
-- near misses: words of sibling categories (same broader domain, not members), for negative
-  controls and minimal pairs.
+- near misses: common words of the parent category that are not members (same broader domain),
+  for negative controls and minimal pairs.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import zip_longest
 from typing import Protocol
 
 
@@ -40,8 +41,6 @@ class Taxonomy(Protocol):
 
     def parents(self, category: str) -> list[str]: ...
 
-    def children(self, category: str) -> list[str]: ...
-
 
 @dataclass(frozen=True)
 class ConceptSettings:
@@ -61,12 +60,16 @@ class ConceptSettings:
     cover_slack: float = 0.1
     #: unseen members and near misses returned, at most
     n_unseen: int = 12
+    #: the commonest members among which the unseen ones closest to the seen words are chosen
+    member_pool: int = 200
     n_near_misses: int = 8
 
 
 CONCEPT = ConceptSettings()
-#: sibling categories read for near misses, at most
-MAX_SIBLINGS = 24
+#: the commonest members of a parent category read for near misses, at most
+MAX_PARENT_MEMBERS = 400
+#: how far up (parents, grandparents, ...) near misses are looked for
+NEAR_MISS_LEVELS = 3
 
 #: names too vague to explain anything, whatever their depth
 TOO_GENERAL = frozenset(
@@ -116,7 +119,7 @@ class Concept:
     share: float
     #: members that were not among the trigger words, commonest first
     unseen: tuple[str, ...]
-    #: words of sibling categories: same domain, not members
+    #: common words of the parent category that are not members: same domain, not members
     near_misses: tuple[str, ...]
 
 
@@ -177,31 +180,72 @@ def shared_concept(
     best = max(lowest, key=lambda c: (cover[c], tax.depth(c), c))
     covered = tuple(w for w, _, cats in known if best in cats)
     parents = tax.parents(best)
+    seen_cats = [cats for _, _, cats in known if best in cats]
+    base = tax.depth(best)
+    # a member is proposed when its dominant sense is in the category ("wine" is a colour only in its
+    # third sense) and is neither a seen word's sense nor a kind of one ("mama" for "mother" tests
+    # nothing new)
+    seen_senses = {s for w, _, _ in known for s in tax.senses(w)[: settings.max_senses]}
+    candidates = [
+        m
+        for m in tax.members(best)[: settings.member_pool]
+        if m not in seen and _dominant_in(m, best, tax) and not seen_senses & _lineage(m, tax)
+    ]
+    # Members near a seen word come first, taken in turn from each seen word's neighbourhood (commonest
+    # first within one), so a feature that knows "dog" and "cat" is tested on "puppy" and "kitten"
+    # before "cattle" and "oxen"; members that share only the category itself come last.
+    groups: dict[int, list[str]] = defaultdict(list)
+    rest = []
+    for m in candidates:
+        depth, who = _closest(m, seen_cats, tax, settings)
+        (groups[who] if depth > base else rest).append(m)
+    unseen = [m for row in zip_longest(*(groups[k] for k in sorted(groups))) for m in row if m] + rest
     return Concept(
         category=best,
         name=tax.name(best),
         parent=tax.name(parents[0]) if parents else None,
         covered=covered,
         share=round(cover[best] / total, 4),
-        unseen=tuple(m for m in tax.members(best) if m not in seen)[: settings.n_unseen],
+        unseen=tuple(unseen[: settings.n_unseen]),
         near_misses=near_misses(best, tax, exclude=seen, n=settings.n_near_misses),
     )
 
 
+def _lineage(word: str, tax: Taxonomy) -> set[str]:
+    """The word's dominant sense and every category above it (empty for an unknown word)."""
+    senses = tax.senses(word)
+    return {senses[0], *tax.ancestors(senses[0])} if senses else set()
+
+
+def _dominant_in(word: str, category: str, tax: Taxonomy) -> bool:
+    return category in _lineage(word, tax)
+
+
+def _closest(
+    word: str, seen_cats: list[set[str]], tax: Taxonomy, settings: ConceptSettings
+) -> tuple[int, int]:
+    """(depth of the deepest category `word` shares with a seen word, that seen word's index; the
+    first one among equals)."""
+    senses = tax.senses(word)[: settings.max_senses]
+    cats = set(senses).union(*(tax.ancestors(s) for s in senses))
+    shared = [max((tax.depth(c) for c in cats & seen), default=0) for seen in seen_cats]
+    best = max(range(len(shared)), key=lambda i: (shared[i], -i), default=0)
+    return (shared[best] if shared else 0), best
+
+
 def near_misses(category: str, tax: Taxonomy, exclude: set[str], n: int) -> tuple[str, ...]:
-    """Commonest words of `category`'s sibling categories that are not members of it: one per sibling
-    in turn, so the list spans the domain rather than one neighbour."""
-    own = set(tax.members(category)) | exclude
-    siblings = [s for p in tax.parents(category) for s in tax.children(p) if s != category]
-    # a broad parent ("person") has hundreds of children: the first few span its domain well enough
-    pools = [[m for m in tax.members(sib) if m not in own] for sib in siblings[:MAX_SIBLINGS]]
+    """The commonest words of the category's parent(s) whose dominant sense lies outside it: same
+    domain, not members ("friend" for "relative", "birthday" for "day of the week"). Grandparents
+    are read when the parents have too few such words."""
     out: list[str] = []
-    for depth in range(max((len(p) for p in pools), default=0)):
-        for pool in pools:
-            if depth < len(pool) and pool[depth] not in out:
-                out.append(pool[depth])
-                if len(out) == n:
-                    return tuple(out)
-        if depth >= 3:  # deeper than a sibling's few commonest words is no longer a clear near miss
-            break
+    level = tax.parents(category)
+    for _ in range(NEAR_MISS_LEVELS):
+        for parent in level:
+            for m in tax.members(parent)[:MAX_PARENT_MEMBERS]:
+                outside = _dominant_in(m, parent, tax) and not _dominant_in(m, category, tax)
+                if outside and m not in exclude and m not in out:
+                    out.append(m)
+                    if len(out) == n:
+                        return tuple(out)
+        level = [p for c in level for p in tax.parents(c)]
     return tuple(out)

@@ -116,10 +116,6 @@ class WordNetTaxonomy:
         s = self._synset(category)
         return [p.name() for p in s.hypernyms() + s.instance_hypernyms()]
 
-    def children(self, category: str) -> list[str]:
-        s = self._synset(category)
-        return [c.name() for c in s.hyponyms() + s.instance_hyponyms()]
-
 
 @functools.lru_cache(maxsize=1)
 def load_taxonomy() -> WordNetTaxonomy | None:

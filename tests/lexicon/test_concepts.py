@@ -28,52 +28,52 @@ class Tiny:
         "parent": ["relative"],
         "worker": ["person"],
     }
+    #: word -> its category; each word is its own sense "<word>.n" under it
     WORDS = {
-        "blue": ["chromatic"],
-        "green": ["chromatic"],
-        "red": ["chromatic"],
-        "pink": ["chromatic"],
-        "gold": ["chromatic"],
-        "white": ["achromatic"],
-        "gray": ["achromatic"],
-        "round": ["shape"],
-        "square": ["shape"],
-        "mother": ["parent"],
-        "father": ["parent"],
-        "sister": ["sibling"],
-        "brother": ["sibling"],
-        "nurse": ["worker"],
-        "table": ["entity"],
+        "blue": "chromatic",
+        "green": "chromatic",
+        "red": "chromatic",
+        "pink": "chromatic",
+        "gold": "chromatic",
+        "white": "achromatic",
+        "gray": "achromatic",
+        "round": "shape",
+        "square": "shape",
+        "mother": "parent",
+        "father": "parent",
+        "sister": "sibling",
+        "brother": "sibling",
+        "nurse": "worker",
+        "table": "entity",
     }
 
+    def _parents(self, c):
+        return [self.WORDS[c[:-2]]] if c.endswith(".n") else self.PARENTS[c]
+
     def senses(self, word):
-        return self.WORDS.get(word, [])
+        return [word + ".n"] if word in self.WORDS else []
 
     def ancestors(self, c):
-        out, todo = set(), list(self.PARENTS[c])
+        out, todo = set(), list(self._parents(c))
         while todo:
             p = todo.pop()
             if p not in out:
                 out.add(p)
-                todo += self.PARENTS[p]
+                todo += self._parents(p)
         return out
 
     def depth(self, c):
-        return 0 if not self.PARENTS[c] else 1 + min(self.depth(p) for p in self.PARENTS[c])
+        parents = self._parents(c)
+        return 0 if not parents else 1 + min(self.depth(p) for p in parents)
 
     def name(self, c):
         return c.replace("_", " ")
 
     def members(self, c):
-        return sorted(
-            w for w, senses in self.WORDS.items() if any(s == c or c in self.ancestors(s) for s in senses)
-        )
+        return sorted(w for w in self.WORDS if c == w + ".n" or c in self.ancestors(w + ".n"))
 
     def parents(self, c):
-        return self.PARENTS[c]
-
-    def children(self, c):
-        return [k for k, ps in self.PARENTS.items() if c in ps]
+        return self._parents(c)
 
 
 T = Tiny()
