@@ -34,3 +34,12 @@ def tiny_subject(tiny_model_dir, tiny_sae_dir):
 def sage_home(tmp_path, monkeypatch):
     monkeypatch.setenv("SAGE_HOME", str(tmp_path / "sage_home"))
     return tmp_path / "sage_home"
+
+
+@pytest.fixture(autouse=True)
+def _no_wordnet_in_unit_tests(request, monkeypatch):
+    """Unit tests run the same whether or not this machine has fetched WordNet: the offline explainer
+    sees none (tests/llm/test_offline_concepts.py gives it a hand-made taxonomy; the integration tests
+    use the real one)."""
+    if request.node.get_closest_marker("integration") is None:
+        monkeypatch.setattr("sage.lexicon.wordnet.installed", lambda: False)

@@ -117,12 +117,21 @@ class WordNetTaxonomy:
         return [p.name() for p in s.hypernyms() + s.instance_hypernyms()]
 
 
-@functools.lru_cache(maxsize=1)
+_LOADED: dict[Path, WordNetTaxonomy] = {}
+
+
 def load_taxonomy() -> WordNetTaxonomy | None:
-    """WordNet from `$SAGE_HOME/lexicon/wordnet` (a few seconds, once per process), or None when it
-    has not been fetched (`sage setup`)."""
+    """WordNet from `$SAGE_HOME/lexicon/wordnet` (a few seconds, once per process and folder), or None
+    when it has not been fetched (`sage setup`). A miss is not remembered: a later call after
+    `ensure_wordnet()` loads it."""
     if not installed():
         return None
+    if wordnet_dir() not in _LOADED:
+        _LOADED[wordnet_dir()] = _read(wordnet_dir())
+    return _LOADED[wordnet_dir()]
+
+
+def _read(folder: Path) -> WordNetTaxonomy:
     import nltk
     from nltk.corpus.reader.wordnet import WordNetCorpusReader
 
@@ -132,9 +141,9 @@ def load_taxonomy() -> WordNetTaxonomy | None:
         def map_wn(self, version="wordnet"):  # noqa: ARG002
             return None
 
-    root = str(wordnet_dir())
-    if str(wordnet_dir().parent) not in nltk.data.path:
-        nltk.data.path.append(str(wordnet_dir().parent))  # nltk reads only below its data paths
+    root = str(folder)
+    if str(folder.parent) not in nltk.data.path:
+        nltk.data.path.append(str(folder.parent))  # nltk reads only below its data paths
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "multilingual functions are not available": not used
         return WordNetTaxonomy(_Reader(root, None))
