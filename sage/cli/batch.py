@@ -45,7 +45,7 @@ def parse_features(args, d_sae: int) -> list[int]:
 def run(args) -> int:
     from sage.runs import Session, explain_batch
 
-    session = Session.open(args.model, args.sae, args.corpus, args.explainer, args.dtype)
+    session = Session.open(args.model, args.sae, args.corpus, args.explainer, args.dtype, args.subject)
     features = parse_features(args, session.subject.d_sae)
     summary = explain_batch(
         features,

@@ -68,7 +68,7 @@ def run(args) -> int:
 
     methods = parse_methods(args.methods)
     groups = parse_metrics(args.metrics)
-    session = Session.open(args.model, args.sae, args.corpus, args.explainer, args.dtype)
+    session = Session.open(args.model, args.sae, args.corpus, args.explainer, args.dtype, args.subject)
     features = parse_features(args, session.subject.d_sae)
     explain_kwargs = {
         "max_rounds": args.max_rounds,

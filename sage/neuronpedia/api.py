@@ -133,7 +133,7 @@ class NeuronpediaClient:
         what = f"the feature {model}/{source}/{index}"
         data = self._call("GET", f"/api/feature/{model}/{source}/{int(index)}", None, what)
         check("feature", data, f"Neuronpedia's answer for {what}")
-        write_text(path, json.dumps(data))
+        _write_cache(path, data)
         return data
 
     def activations(self, model: str, source: str, index: int, texts: Sequence[str]) -> list[dict]:
@@ -167,9 +167,7 @@ class NeuronpediaClient:
             for i, res in zip(chunk, results):
                 res = _normalise_activation(res, what)
                 out[i] = res
-                write_text(
-                    folder / f"{cache_key(texts[i])}.json", json.dumps({"text": texts[i], "result": res})
-                )
+                _write_cache(folder / f"{cache_key(texts[i])}.json", {"text": texts[i], "result": res})
         return [out[i] for i in range(len(texts))]
 
     # -- transport -------------------------------------------------------------------------------
@@ -252,6 +250,11 @@ def _read_cache(path: Path):
         return json.loads(path.read_text())
     except (OSError, ValueError):
         return None
+
+
+def _write_cache(path: Path, data) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_text(path, json.dumps(data))
 
 
 def _message(resp: httpx.Response) -> str:
