@@ -69,7 +69,7 @@ def run(args) -> int:
     methods = parse_methods(args.methods)
     groups = parse_metrics(args.metrics)
     session = Session.open(args.model, args.sae, args.corpus, args.explainer, args.dtype, args.subject)
-    features = parse_features(args, session.subject.d_sae)
+    features = parse_features(args, session.subject)
     explain_kwargs = {
         "max_rounds": args.max_rounds,
         "budget_usd": args.budget_usd,

@@ -134,6 +134,8 @@ class NeuronpediaSubject:
         self.tokenizer = TokenTable()
         self._records: dict[int, dict] = {}
         self._source_row: dict | None = None
+        #: the first feature asked about: its answer (carrying the source row) is fetched first
+        self._hint: int | None = None
         self._lock = threading.Lock()
 
     def record(self, index: int) -> dict:
@@ -155,7 +157,7 @@ class NeuronpediaSubject:
 
     def _sae_config(self) -> dict:
         if self._source_row is None:
-            self.record(0)  # any feature's answer carries the source row
+            self.record(self._hint or 0)  # any feature's answer carries the source row
         return (self._source_row or {}).get("saelensConfig") or {}
 
     @property
@@ -179,6 +181,8 @@ class NeuronpediaSubject:
         """`index` if it can be a feature (the server's 404 is the final word on unknown ones)."""
         if isinstance(index, bool) or not isinstance(index, int) or index < 0:
             raise ConfigError(f"feature {index!r} must be a non-negative integer")
+        if self._hint is None:
+            self._hint = index
         cfg = self._sae_config() if self._source_row is not None else {}
         d = cfg.get("d_sae")
         if isinstance(d, int) and index >= d:
