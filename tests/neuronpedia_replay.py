@@ -66,7 +66,7 @@ class Replay:
         self.known = {
             (f, "".join(a["tokens"][1:])): a for f, rec in self.features.items() for a in rec["activations"]
         }
-        self.script: list[Fault] | Callable = list(script or [])
+        self.script: list[Fault] | Callable = script if callable(script) else list(script or [])
         self.api_key = api_key
         self.requests: list[tuple[str, str, dict | None]] = []
         self.lock = threading.Lock()
@@ -120,7 +120,8 @@ class Replay:
 
 SUBJECTS = ["My neighbour", "The old farmer", "A young girl", "Our teacher", "The tired runner", "His sister"]
 TEMPLATES = {
-    "4212": ["{s} stayed inside because of the {w} that morning.", "{s} said the {w} would last all week."],
+    # 4212's contexts mention a dog: feature 4213 fires on them, so they are no negatives of 4213
+    "4212": ["{s} kept the dog inside because of the {w}.", "{s} said the {w} would last all week."],
     "4213": [
         "{s} walked the {w} along the river before breakfast.",
         "{s} bought a new {w} bed at the market.",
