@@ -87,13 +87,14 @@ def validator(name: str) -> jsonschema.protocols.Validator:
     return jsonschema.validators.validator_for(schema)(schema)
 
 
-def check(name: str, data, what: str) -> None:
-    """RemoteError naming the first place where `data` breaks schema `name`."""
+def check(name: str, data, what: str, error: type[Exception] = RemoteError) -> None:
+    """`error` (an answer: RemoteError; a file: ConfigError) naming the first place where `data`
+    breaks schema `name`."""
     errors = sorted(validator(name).iter_errors(data), key=lambda e: list(e.absolute_path))
     if errors:
         e = errors[0]
         where = "/".join(map(str, e.absolute_path)) or "(top level)"
-        raise RemoteError(f"{what} does not match Neuronpedia's documented format at {where}: {e.message}")
+        raise error(f"{what} does not match Neuronpedia's documented format at {where}: {e.message}")
 
 
 def check_id(kind: str, value: str) -> str:

@@ -231,7 +231,7 @@ def import_neuronpedia(
     folders: dict[tuple[str, str], Path] = {}
     for file in _explanation_files(path):
         for n, row in enumerate(_read_rows(file), 1):
-            check("explanation_export", row, f"{file}:{n}")
+            check("explanation_export", row, f"{file}:{n}", ConfigError)
             key = (row["modelId"], row["layer"], int(row["index"]))
             who = row.get("explanationModelName") or row.get("typeName") or "neuronpedia"
             groups.setdefault(key, {}).setdefault(who, []).append(row)
