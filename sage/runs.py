@@ -93,6 +93,9 @@ class Session:
         if subject is not None:
             from sage.neuronpedia.source import open_source
 
+            if model != config.DEFAULT or sae != config.DEFAULT:
+                raise ConfigError(f"give --subject {subject} or --model / --sae, not both")
+
             store = open_source(subject)
             return cls(store.subject, store, backend, store.corpus_name)
         quiet_transformers()
