@@ -174,3 +174,16 @@ def test_unknown_feature_is_not_found(tmp_path):
 def test_sink_placeholder_only_where_there_is_no_bos():
     assert with_sink(["<bos>", " a"], [5.0, 1.0]) == (["<bos>", " a"], [5.0, 1.0])
     assert with_sink([" a", " b"], [1.0, 2.0]) == (["", " a", " b"], [0.0, 1.0, 2.0])
+
+
+def test_token_search_finds_server_contexts_holding_a_token(tmp_path):
+    with serve() as srv:
+        store = open_source(SPEC, client(srv, tmp_path))
+        store.top(4213, 1)  # loads the feature's records: the contexts the search can find
+        ids = store.subject.tokenizer(" hound", add_special_tokens=False)["input_ids"]
+        found = store.search(ids, limit=50)
+        unknown = store.search(store.subject.tokenizer(" zebra")["input_ids"])
+    texts = list(store.iter_texts(found))
+    assert len(texts) == 4 and all(" hound" in t for t in texts)  # the fixture has 4 hound contexts
+    assert unknown == []
+    assert store.subject.tokenizer.decode(ids) == " hound"
