@@ -15,10 +15,11 @@
   output side); the input-side scorers can only test them as a token set (the feature fires on
   these words), which is not what the paper claims of them. docs/methods.md says so; the output
   side is scored once the intervention score exists.
-- `neuronpedia`: Neuronpedia's own explanation of the feature (the first one it lists: its best
-  scored), text only. From the feature endpoint for a Neuronpedia subject, or from a `sage import`
-  results file (`imported`) for a local subject whose SAE is the one Neuronpedia explained. It has
-  no predicate, so the offline scorer scores it at the floor; an LLM scorer reads its text.
+- `neuronpedia`: Neuronpedia's own explanation of the feature, text only: the first of the SAGE
+  paper's type (`oai_token-act-pair`), else the first listed (`sage.neuronpedia.interop.pick_explanation`).
+  From the feature endpoint for a Neuronpedia subject, or from a `sage import` results file
+  (`imported`) for a local subject whose SAE is the one Neuronpedia explained. It has no predicate,
+  so the offline scorer scores it at the floor; an LLM scorer reads its text.
 - `sage` (not here): the full loop, `sage.runs.explain`.
 
 All write Explanation dicts that validate against prompts/schemas/explanation.json.
@@ -43,6 +44,7 @@ from sage.hypotheses.records import UNSCORED, new_hypothesis
 from sage.io import read_jsonl
 from sage.llm.base import LLMRequest
 from sage.model.positions import skip_positions
+from sage.neuronpedia.interop import pick_explanation
 from sage.runs import Explanation, Session, done_features, explanation_record, validate_explanation
 from sage.vocab.lookup import mi_words
 
@@ -254,10 +256,10 @@ def neuronpedia(feature: int, session: Session, imported: dict[int, dict] | None
                 "the neuronpedia method needs a Neuronpedia subject (--subject neuronpedia:MODEL/SOURCE) "
                 "or Neuronpedia's explanations imported with `sage import` (--neuronpedia-results)"
             )
-        found = listed(feature)
-        if not found:
+        found = pick_explanation(listed(feature))
+        if found is None:
             raise ConfigError(f"Neuronpedia has no explanation of feature {feature}")
-        text, who = found[0]["description"], found[0].get("explanationModelName") or "unknown"
+        text, who = found["description"], found.get("explanationModelName") or "unknown"
     stats = session.store.feature_stats(feature)
     state = {
         "feature": feature,

@@ -39,6 +39,17 @@ BATCH_ROWS = 1024
 #: upload needs it registered there, or set to null)
 SAGE_TYPE = "sage"
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+#: the explanation type the SAGE paper compares against (OpenAI's token / activation-pair explainer;
+#: jiujiubuhejiu/SAGE scripts/evaluate.py `call_neuronpedia_api` asks for it, else takes the first)
+PAPER_TYPE = "oai_token-act-pair"
+
+
+def pick_explanation(explanations: Sequence[dict]) -> dict | None:
+    """Neuronpedia's explanation to compare against: the first of type `PAPER_TYPE` in the order
+    Neuronpedia lists them (best scored first), else the first listed; None when there is none."""
+    return next((e for e in explanations if e.get("typeName") == PAPER_TYPE), None) or next(
+        iter(explanations), None
+    )
 
 
 def neuronpedia_ids(
@@ -222,8 +233,8 @@ def import_neuronpedia(
 
     Per feature, the rows of one explainer make one explanation: labels = their descriptions, the
     description = their `notes` (SAGE's exports) or the first label. explainer: take the rows whose
-    `explanationModelName` (or `typeName`) is this; default: the first explainer listed for the
-    feature (Neuronpedia lists the best scored first). d_sae: when the export's source row does not
+    `explanationModelName` (or `typeName`) is this; default: `pick_explanation`'s choice (the first
+    of the SAGE paper's type, else the first listed). d_sae: when the export's source row does not
     state it. Sorted by (model, source, feature).
     """
     path = Path(path)
@@ -246,7 +257,8 @@ def import_neuronpedia(
                 continue
             who = chosen[0]
         else:
-            who = next(iter(by_who))
+            best = pick_explanation([rows[0] for rows in by_who.values()])
+            who = next(w for w, rows in by_who.items() if rows[0] is best)
         rec = _record(key, who, by_who[who], meta[key[:2]])
         errors = sorted(prompts.validator("explanation").iter_errors(rec), key=lambda e: list(e.path))
         if errors:

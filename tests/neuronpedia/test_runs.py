@@ -12,7 +12,7 @@ from sage.errors import ConfigError, RemoteError
 from sage.evaluation.baselines import run_baseline
 from sage.io import read_jsonl
 from sage.llm import make_backend
-from sage.neuronpedia.interop import export_neuronpedia, import_neuronpedia
+from sage.neuronpedia.interop import export_neuronpedia, import_neuronpedia, pick_explanation
 from sage.neuronpedia.source import open_source
 from sage.runs import Session, explain
 from tests.neuronpedia.test_api import FIXTURE_4213, MODEL, SOURCE, SPEC, client
@@ -162,3 +162,14 @@ def test_export_refuses_mixed_subjects(tmp_path):
     b = {"feature": {"model": "m", "sae": "b", "hook_name": "h", "index": 2}}
     with pytest.raises(ConfigError, match="mix 2 subjects"):
         export_neuronpedia([a, b], tmp_path)
+
+
+def test_the_papers_explanation_type_is_preferred():
+    listed = [
+        {"description": "a", "typeName": "np_max-act-logits"},
+        {"description": "b", "typeName": "oai_token-act-pair"},
+        {"description": "c", "typeName": "oai_token-act-pair"},
+    ]
+    assert pick_explanation(listed)["description"] == "b"
+    assert pick_explanation(listed[:1])["description"] == "a"
+    assert pick_explanation([]) is None
