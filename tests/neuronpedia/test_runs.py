@@ -70,6 +70,21 @@ def test_an_api_outage_fails_clearly_and_the_run_resumes(env, tmp_path):
     assert all(m == "POST" for m, _, _ in env.requests[before:])
 
 
+def test_top_and_activations_commands(env, capsys):
+    assert main(["top", "--subject", SPEC, "--feature", "4213", "--k", "2", "--json"]) == 0
+    top = json.loads(capsys.readouterr().out)
+    assert [c["activations"] for c in top["contexts"]] == [
+        a["values"] for a in FIXTURE_4213["activations"][:2]
+    ]
+    assert top["frequency"] == FIXTURE_4213["frac_nonzero"]
+    text = "A beagle met a terrier."
+    assert main(["activations", "--subject", SPEC, "--feature", "4213", "--text", text, "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["hook_name"] == "blocks.20.hook_resid_post" and out["sink_positions"] == [0]
+    assert out["tokens"] == ["<bos>", "A", " beagle", " met", " a", " terrier", "."]
+    assert out["activations"] == [0.0, 0.0, 7.3, 0.0, 0.0, 6.7, 0.0]
+
+
 def test_commands_that_need_weights_refuse_a_neuronpedia_subject(env, capsys):
     assert main(["vocab", "--subject", SPEC, "--feature", "4213"]) == 2
     assert "has no local weights" in capsys.readouterr().err
