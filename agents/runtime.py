@@ -12,9 +12,7 @@ from sage.errors import require_ints, require_range
 
 if TYPE_CHECKING:
     from sage.llm.base import Backend
-    from sage.model.engine import ActivationEngine
-    from sage.model.subject import Subject
-    from sage.store.activation_store import ActivationStore
+    from sage.store.source import ActivationSource, ProbeEngine, SubjectLike
 
 
 @dataclass(frozen=True)
@@ -65,8 +63,9 @@ class AgentConfig:
 class Runtime:
     """The run's fixed parts. Nodes read it; only `state` changes between nodes."""
 
-    subject: Subject
-    store: ActivationStore
+    #: the local model + SAE or a Neuronpedia SAE (`sage.store.source`: one interface for both)
+    subject: SubjectLike
+    store: ActivationSource
     #: the explainer
     backend: Backend
     budgets: BudgetConfig = field(default_factory=BudgetConfig)
@@ -76,6 +75,6 @@ class Runtime:
     #: one forward pass at a time: the engine's hook capture is not re-entrant
     model_lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def engine(self) -> ActivationEngine:
-        """The store's activation engine (model + SAE), for running probes."""
+    def engine(self) -> ProbeEngine:
+        """The store's activation engine (model + SAE, or the remote endpoint), for running probes."""
         return self.store.engine

@@ -12,12 +12,18 @@ from collections.abc import Callable, Container, Hashable, Iterable
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from pathlib import Path
 
-from sage.errors import ConfigError, ExplainerError
+from sage.errors import ConfigError, ExplainerError, RemoteError
 from sage.io import append_record, drop_torn_tail, open_append
 
 #: failures of one feature that are recorded as an error line while the batch goes on; any other
 #: exception (a bug, Ctrl-C) stops the batch
-FEATURE_ERRORS: tuple[type[BaseException], ...] = (ExplainerError, ConfigError, ValueError, RuntimeError)
+FEATURE_ERRORS: tuple[type[BaseException], ...] = (
+    ExplainerError,
+    RemoteError,
+    ConfigError,
+    ValueError,
+    RuntimeError,
+)
 
 
 def failure_record(feature: int, exc: BaseException) -> dict:

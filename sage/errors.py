@@ -24,6 +24,11 @@ class ExplainerError(SageError):
     """An LLM backend failed or returned output that never validated."""
 
 
+class RemoteError(SageError):
+    """A remote activation source (the Neuronpedia API) failed, refused the request or answered
+    something that does not match its documented format. Nothing is made up in its place."""
+
+
 class BudgetExceeded(SageError):
     """A hard budget (rounds, probes, tokens, USD) was reached."""
 

@@ -85,9 +85,19 @@ class Session:
         corpus: str = config.DEFAULT,
         explainer: str | None = None,
         dtype: str | None = None,
+        subject: str | None = None,
     ) -> Session:
-
+        """subject: `neuronpedia:MODEL/SOURCE` for a Neuronpedia SAE (`sage.neuronpedia.source`) in
+        place of model / sae / corpus / dtype."""
         backend = make_backend(explainer)  # fail fast on a bad spec / missing key, before loading the model
+        if subject is not None:
+            from sage.neuronpedia.source import open_source
+
+            if model != config.DEFAULT or sae != config.DEFAULT:
+                raise ConfigError(f"give --subject {subject} or --model / --sae, not both")
+
+            store = open_source(subject)
+            return cls(store.subject, store, backend, store.corpus_name)
         quiet_transformers()
         subject = load_subject(model, sae, dtype=dtype)
         c = load_corpus(corpus)

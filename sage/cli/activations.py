@@ -15,12 +15,19 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from sage.model.engine import ActivationEngine
+    if args.subject:  # Neuronpedia's activation endpoint: no store to mine
+        from sage.neuronpedia.source import open_source
 
-    subject = subject_from(args)
+        engine = open_source(args.subject).engine
+        subject = engine.subject
+    else:
+        from sage.model.engine import ActivationEngine
+
+        subject = subject_from(args)
+        engine = ActivationEngine(subject)
     subject.check_feature(args.feature)
-    ta = ActivationEngine(subject).run([args.text], [args.feature])[0]
-    out = {"feature": args.feature, "hook_name": subject.site.hook_name, **ta.to_dict(args.feature)}
+    ta = engine.run([args.text], [args.feature])[0]
+    out = {"feature": args.feature, "hook_name": subject.info()["hook_name"], **ta.to_dict(args.feature)}
     if args.json:
         print_json(out)
         return 0

@@ -28,7 +28,11 @@ COMMANDS = [
     "select",
     "eval",
     "compare",
+    "export",
+    "import",
 ]
+#: subcommands whose module is not named after them (`import` is a Python keyword)
+MODULES = {"import": "import_results"}
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
@@ -38,7 +42,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True)
     for name in [only] if only else COMMANDS:
-        importlib.import_module(f"sage.cli.{name}").add_parser(sub)
+        importlib.import_module(f"sage.cli.{MODULES.get(name, name)}").add_parser(sub)
     return parser
 
 

@@ -26,8 +26,9 @@ def add_parser(sub) -> None:
     p.set_defaults(func=run)
 
 
-def parse_features(args, d_sae: int) -> list[int]:
-    """Feature list from --features / --features-file / --random N --seed S."""
+def parse_features(args, subject) -> list[int]:
+    """Feature list from --features / --features-file / --random N --seed S (only --random reads the
+    subject's width: a Neuronpedia subject learns it from the server)."""
     try:
         if args.features:
             return [int(x) for x in args.features.split(",") if x.strip()]
@@ -37,6 +38,7 @@ def parse_features(args, d_sae: int) -> list[int]:
             return [int(x) for x in args.features_file.read_text().split() if x.strip()]
     except ValueError as exc:
         raise ConfigError(f"feature indices must be integers: {exc}") from exc
+    d_sae = subject.d_sae
     if args.random > d_sae:
         raise ConfigError(f"--random {args.random} is more than the SAE's {d_sae} features")
     return sorted(random.Random(args.seed).sample(range(d_sae), args.random))
@@ -45,8 +47,8 @@ def parse_features(args, d_sae: int) -> list[int]:
 def run(args) -> int:
     from sage.runs import Session, explain_batch
 
-    session = Session.open(args.model, args.sae, args.corpus, args.explainer, args.dtype)
-    features = parse_features(args, session.subject.d_sae)
+    session = Session.open(args.model, args.sae, args.corpus, args.explainer, args.dtype, args.subject)
+    features = parse_features(args, session.subject)
     summary = explain_batch(
         features,
         args.out,

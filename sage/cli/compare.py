@@ -7,7 +7,7 @@ from pathlib import Path
 
 from sage.cli.common import add_corpus_arg, add_subject_args
 from sage.cli.explain import add_explainer_args
-from sage.evaluation.methods import METHODS
+from sage.evaluation.methods import EXTRA_METHODS, METHODS
 from sage.io import cache_key
 
 
@@ -24,8 +24,16 @@ def add_parser(sub) -> None:
     p.add_argument(
         "--methods",
         default=",".join(METHODS),
-        help=f"comma-separated subset of {','.join(METHODS)} (one-shot: one explainer call on the top "
-        "token/activation pairs; no-probe: SAGE without experiments; mi: MI-vocabulary words)",
+        help=f"comma-separated subset of {','.join(METHODS + EXTRA_METHODS)} (one-shot: one explainer call "
+        "on the top token/activation pairs; no-probe: SAGE without experiments; mi: MI-vocabulary words; "
+        "neuronpedia: Neuronpedia's own explanation, not in the default)",
+    )
+    p.add_argument(
+        "--neuronpedia-results",
+        type=Path,
+        default=None,
+        help="for --methods ...,neuronpedia on a local subject: Neuronpedia's explanations of this SAE, "
+        "imported with `sage import` (a Neuronpedia --subject has its own)",
     )
     p.add_argument(
         "--scorer",
@@ -68,8 +76,8 @@ def run(args) -> int:
 
     methods = parse_methods(args.methods)
     groups = parse_metrics(args.metrics)
-    session = Session.open(args.model, args.sae, args.corpus, args.explainer, args.dtype)
-    features = parse_features(args, session.subject.d_sae)
+    session = Session.open(args.model, args.sae, args.corpus, args.explainer, args.dtype, args.subject)
+    features = parse_features(args, session.subject)
     explain_kwargs = {
         "max_rounds": args.max_rounds,
         "budget_usd": args.budget_usd,
@@ -83,6 +91,7 @@ def run(args) -> int:
         scorer_spec=args.scorer,
         groups=groups,
         explain_kwargs=explain_kwargs,
+        neuronpedia_results=args.neuronpedia_results,
     )
     print(result["table"])
     print(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sage.cli.common import add_corpus_arg, add_subject_args, subject_from
+from sage.cli.common import add_corpus_arg, add_subject_args, source_from
 from sage.errors import ConfigError
 
 
@@ -39,17 +39,14 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from sage.data.corpus import load_corpus
     from sage.evaluation.report import markdown_table, summarize
     from sage.evaluation.run import evaluate_results, metric_keys, parse_metrics
     from sage.evaluation.scorers import make_scorer
-    from sage.store.activation_store import ActivationStore
 
     groups = parse_metrics(args.metrics)
     if not args.results.exists():
         raise ConfigError(f"--results {args.results} does not exist")
-    subject = subject_from(args)
-    store = ActivationStore.load_or_mine(subject, load_corpus(args.corpus))
+    store = source_from(args)
     scorer = make_scorer(args.scorer, store)
     method = args.method or args.results.stem
     records = evaluate_results(

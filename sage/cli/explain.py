@@ -68,7 +68,7 @@ def render(expl) -> str:
 def run(args) -> int:
     from sage.runs import Session, explain
 
-    session = Session.open(args.model, args.sae, args.corpus, args.explainer, args.dtype)
+    session = Session.open(args.model, args.sae, args.corpus, args.explainer, args.dtype, args.subject)
     session.subject.check_feature(args.feature)
     from sage import config
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sage.cli.common import add_corpus_arg, add_subject_args, print_json, subject_from
+from sage.cli.common import add_corpus_arg, add_subject_args, print_json, source_from
 
 
 def add_parser(sub) -> None:
@@ -16,11 +16,8 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from sage.store.activation_store import ActivationStore
-
-    subject = subject_from(args)
-    subject.check_feature(args.feature)
-    store = ActivationStore.load_or_mine(subject, args.corpus)
+    store = source_from(args)
+    store.subject.check_feature(args.feature)
     stats = store.feature_stats(args.feature)
     top = store.top(args.feature, args.k)
     if args.json:

@@ -15,6 +15,11 @@
   output side); the input-side scorers can only test them as a token set (the feature fires on
   these words), which is not what the paper claims of them. docs/methods.md says so; the output
   side is scored once the intervention score exists.
+- `neuronpedia`: Neuronpedia's own explanation of the feature, text only: the first of the SAGE
+  paper's type (`oai_token-act-pair`), else the first listed (`sage.neuronpedia.interop.pick_explanation`).
+  From the feature endpoint for a Neuronpedia subject, or from a `sage import` results file
+  (`imported`) for a local subject whose SAE is the one Neuronpedia explained. It has no predicate,
+  so the offline scorer scores it at the floor; an LLM scorer reads its text.
 - `sage` (not here): the full loop, `sage.runs.explain`.
 
 All write Explanation dicts that validate against prompts/schemas/explanation.json.
@@ -22,6 +27,7 @@ All write Explanation dicts that validate against prompts/schemas/explanation.js
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -35,8 +41,10 @@ from sage.batch import run_batch
 from sage.errors import ConfigError, require_ints
 from sage.hypotheses.conclusion import conclude_from_evidence
 from sage.hypotheses.records import UNSCORED, new_hypothesis
+from sage.io import read_jsonl
 from sage.llm.base import LLMRequest
 from sage.model.positions import skip_positions
+from sage.neuronpedia.interop import pick_explanation
 from sage.runs import Explanation, Session, done_features, explanation_record, validate_explanation
 from sage.vocab.lookup import mi_words
 
@@ -203,6 +211,8 @@ def mi_only(feature: int, session: Session, settings: BaselineConfig = BASELINE)
     start = time.perf_counter()
     stats = session.store.feature_stats(feature)
     words = [w for w, _ in mi_words(session.subject, feature, top=settings.mi_words)]
+    if not words:
+        raise ConfigError("no MI words: the MI ranking needs the SAE's decoder and the model's unembedding")
     text = (
         "Responds to the concept shared by the words "
         + ", ".join(repr(w) for w in words)
@@ -229,18 +239,69 @@ def mi_only(feature: int, session: Session, settings: BaselineConfig = BASELINE)
     return _finish(state, session, start, explainer="mi-vocabulary")
 
 
-BASELINE_FNS = {"one-shot": one_shot, "no-probe": no_probe, "mi": mi_only}
+def neuronpedia(feature: int, session: Session, imported: dict[int, dict] | None = None) -> Explanation:
+    """Neuronpedia's explanation of `feature` (see the module docstring); `imported`: feature -> an
+    explanation record of `sage import`."""
+    session.subject.check_feature(feature)
+    start = time.perf_counter()
+    if imported is not None:
+        rec = imported.get(feature)
+        if rec is None:
+            raise ConfigError(f"the imported Neuronpedia results hold no explanation of feature {feature}")
+        text, who = rec["labels"][0], rec["references"]["explainer"]
+    else:
+        listed = getattr(session.store, "neuronpedia_explanations", None)
+        if listed is None:
+            raise ConfigError(
+                "the neuronpedia method needs a Neuronpedia subject (--subject neuronpedia:MODEL/SOURCE) "
+                "or Neuronpedia's explanations imported with `sage import` (--neuronpedia-results)"
+            )
+        found = pick_explanation(listed(feature))
+        if found is None:
+            raise ConfigError(f"Neuronpedia has no explanation of feature {feature}")
+        text, who = found["description"], found.get("explanationModelName") or "unknown"
+    stats = session.store.feature_stats(feature)
+    state = {
+        "feature": feature,
+        "hypotheses": [new_hypothesis("H1", text, "semantic", "primary", None, **UNSCORED)],
+        "evidence": [],
+        "round": 0,
+        "timings": {},
+        "seed": {"max_activation": stats.max_activation, "frequency": stats.frequency},
+        "conclusion": {
+            "labels": [text[:200]],
+            "description": text,
+            "best_hypothesis_ids": ["H1"],
+            "concluded_by": f"neuronpedia ({who})",
+        },
+        "stop_reason": "Neuronpedia's explanation: imported, no experiments",
+    }
+    return _finish(state, session, start, explainer=f"neuronpedia:{who}")
+
+
+BASELINE_FNS = {"one-shot": one_shot, "no-probe": no_probe, "mi": mi_only, "neuronpedia": neuronpedia}
 
 
 def run_baseline(
-    method: str, features: Iterable[int], out: Path, session: Session, progress: bool = True
+    method: str,
+    features: Iterable[int],
+    out: Path,
+    session: Session,
+    progress: bool = True,
+    imported: Path | None = None,
 ) -> dict:
     """Explain `features` with baseline `method`, appending one JSON line per feature to `out`;
     features already done in `out` are skipped (resumable). Failures are recorded as
-    `{"feature": {"index": N}, "error": ...}` lines, like `sage batch`."""
+    `{"feature": {"index": N}, "error": ...}` lines, like `sage batch`. imported: for `neuronpedia`,
+    a `sage import` results file to take Neuronpedia's explanations from."""
     if method not in BASELINE_FNS:
         raise ConfigError(f"unknown baseline {method!r}; choose from {', '.join(BASELINE_FNS)}")
     fn = BASELINE_FNS[method]
+    if method == "neuronpedia" and imported is not None:
+        if not Path(imported).exists():
+            raise ConfigError(f"--neuronpedia-results {imported} does not exist")
+        by_feature = {int(r["feature"]["index"]): r for r in read_jsonl(Path(imported)) if "error" not in r}
+        fn = functools.partial(neuronpedia, imported=by_feature)
     features = list(dict.fromkeys(int(f) for f in features))
     return run_batch(
         features,

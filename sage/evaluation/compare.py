@@ -24,7 +24,7 @@ from tqdm import tqdm
 from sage.errors import ConfigError
 from sage.evaluation.baselines import run_baseline
 from sage.evaluation.data import HELD_OUT, evidence_texts, held_out
-from sage.evaluation.methods import METHODS
+from sage.evaluation.methods import EXTRA_METHODS, METHODS
 from sage.evaluation.report import markdown_table, plot_distributions, summarize
 from sage.evaluation.run import (
     METRIC_GROUPS,
@@ -42,9 +42,10 @@ def parse_methods(spec: str | None) -> tuple[str, ...]:
     if not spec:
         return METHODS
     methods = tuple(dict.fromkeys(m.strip() for m in spec.split(",") if m.strip()))
-    bad = [m for m in methods if m not in METHODS]
+    known = METHODS + EXTRA_METHODS
+    bad = [m for m in methods if m not in known]
     if bad or not methods:
-        raise ConfigError(f"unknown method(s) {', '.join(bad) or spec!r}; choose from {', '.join(METHODS)}")
+        raise ConfigError(f"unknown method(s) {', '.join(bad) or spec!r}; choose from {', '.join(known)}")
     return methods
 
 
@@ -86,10 +87,13 @@ def run_compare(
     groups: Sequence[str] = tuple(METRIC_GROUPS),
     explain_kwargs: dict | None = None,
     progress: bool = True,
+    neuronpedia_results: Path | None = None,
 ) -> dict:
     """Explain `features` with each method, score them, write the report. Resumable (see module docstring).
 
     explain_kwargs go to `sage.runs.explain` for the `sage` method (max_rounds, budget_usd, max_llm_tokens).
+    neuronpedia_results: `sage import` results holding Neuronpedia's explanations, for the
+    `neuronpedia` method on a local subject (a Neuronpedia subject has them from its feature endpoint).
     Returns {"summary", "report", "plot", "seconds"}.
     """
 
@@ -108,7 +112,7 @@ def run_compare(
         if m == "sage":
             explain_batch(features, path, session=session, resume=True, progress=progress, **explain_kwargs)
         else:
-            run_baseline(m, features, path, session, progress=progress)
+            run_baseline(m, features, path, session, progress=progress, imported=neuronpedia_results)
         explanations[m] = latest_explanations(path)
 
     scores_path = out_dir / "scores.jsonl"
@@ -155,7 +159,8 @@ def _header(session, scorer_name: str, n: int) -> str:
         "Methods: one-shot = one explainer call on the top contexts' token/activation pairs (the SAGE "
         "paper's baseline); no-probe = SAGE's seed and hypotheses without experiments (an ablation); "
         "mi = the MI-vocabulary words (an output-side description, scored here on the input side only); "
-        "sage = the full loop. Definitions and sources: docs/methods.md.\n"
+        "sage = the full loop; neuronpedia = Neuronpedia's own explanation (text only, docs/neuronpedia.md). "
+        "Definitions and sources: docs/methods.md.\n"
     )
 
 

@@ -306,8 +306,8 @@ def evaluate_results(
     if not explanations:
         raise ConfigError(f"{results} holds no explanation lines")
     for expl in explanations.values():
-        check_subject(expl, store.subject)
         store.subject.check_feature(int(expl["feature"]["index"]))
+        check_subject(expl, store.subject)
 
     def score(f: int) -> dict:
         held = held_out(store, f, exclude_texts=evidence_texts([explanations[f]]))

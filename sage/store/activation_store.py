@@ -32,7 +32,7 @@ from sage.model.engine import ActivationEngine
 from sage.model.engine_config import ENGINE
 from sage.model.positions import peak_position
 from sage.model.subject import Subject
-from sage.store.math import merge_topk, quantile_bins, sample_per_bin
+from sage.store.math import merge_topk, quantile_picks
 
 
 @dataclass(frozen=True)
@@ -358,14 +358,9 @@ class ActivationStore:
         excluding the `exclude_top` strongest contexts."""
         nq, per = n_quantiles or self.cfg.n_quantiles, per_quantile or self.cfg.per_quantile
         cids, maxima = self.firing_contexts(feature)
-        if exclude_top:
-            keep = ~torch.isin(cids, torch.tensor([c.context_id for c in self.top(feature, exclude_top)]))
-            cids, maxima = cids[keep], maxima[keep]
-        if not len(cids):
-            return []
-        bins = quantile_bins(maxima, float(maxima.max()), nq)
-        picked = sample_per_bin(bins, nq, per, torch.Generator().manual_seed(seed + feature))
-        return self.contexts(feature, [int(cids[p]) for p, _ in picked], [b for _, b in picked])
+        top = [c.context_id for c in self.top(feature, exclude_top)] if exclude_top else []
+        picked = quantile_picks(cids, maxima, top, nq, per, seed + feature)
+        return self.contexts(feature, [c for c, _ in picked], [b for _, b in picked])
 
     def random_negatives(self, feature: int, n: int | None = None, seed: int = 0) -> list[Context]:
         """Random contexts where the feature never fires."""

@@ -35,8 +35,13 @@ def vocab_tables(subject, settings: VocabConfig = VOCAB, progress: bool = True) 
 
 
 def mi_words(subject, feature: int, top: int = 20) -> list[tuple[str, float]]:
-    """The `top` vocabulary words that explain `feature` by the MI objective, with scores, best first."""
+    """The `top` vocabulary words that explain `feature` by the MI objective, with scores, best first.
+
+    A subject without local weights (a Neuronpedia SAE, `sage.neuronpedia.source`) has no decoder
+    directions or unembedding to rank: it has no MI words ([])."""
     subject.check_feature(feature)
+    if getattr(subject, "sae", None) is None:
+        return []
     return vocab_tables(subject).mi(feature, top)
 
 
