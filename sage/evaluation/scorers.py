@@ -195,10 +195,12 @@ class OfflineScorer(Scorer):
             sorted(ids), limit=s.candidate_pool, exclude=sorted(held.excluded_ids), seed=held.settings.seed
         )
         texts = []
-        for ctx in self.store.contexts(held.feature, found) if found else []:
-            if ctx.text in held.exclude_texts:
+        skip = ENGINE.skip_positions
+        # token strings only: the predicate decides, the snippets' activations are read later
+        for toks in self.store.context_tokens(found) if found else []:
+            toks = toks[skip:]
+            if "".join(toks) in held.exclude_texts:
                 continue
-            toks = body_tokens(ctx)
             mask = body_mask(pred, toks)
             if not any(mask):
                 continue

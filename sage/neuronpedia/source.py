@@ -415,6 +415,11 @@ class NeuronpediaStore:
         for c in context_ids:
             yield self._texts[int(c)]
 
+    def context_tokens(self, context_ids: Sequence[int]) -> list[list[str]]:
+        """Token strings of contexts by id, sink first (as the server tokenised them)."""
+        with self._lock:
+            return [list(self._tokens[int(c)]) for c in context_ids]
+
     def neuronpedia_explanations(self, feature: int) -> list[dict]:
         """Neuronpedia's own explanations of the feature, in the server's order (best scored first)."""
         return list(self._load(feature).get("explanations") or [])

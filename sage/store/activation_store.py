@@ -387,9 +387,13 @@ class ActivationStore:
         return ids[:limit].tolist()
 
     def iter_texts(self, context_ids: Sequence[int]) -> Iterator[str]:
+        for tokens in self.context_tokens(context_ids):
+            yield "".join(tokens[ENGINE.skip_positions :])
+
+    def context_tokens(self, context_ids: Sequence[int]) -> list[list[str]]:
+        """The token strings of contexts by id, sink first: no forward pass (`contexts` runs one)."""
         self._load()
-        for c in context_ids:
-            yield "".join(self._decode(self._tokens[c].tolist()[ENGINE.skip_positions :]))
+        return [self._decode(self._tokens[c].tolist()) for c in context_ids]
 
     def clear(self) -> None:
         shutil.rmtree(self.dir, ignore_errors=True)
