@@ -451,7 +451,13 @@ def apply_update(
     h = dict(h)
     status, note = u["status"], u["note"]
     # the scores the decision was taken on (all evidence up to this round), for the report's history
-    entry = {"round": rnd, "status": status, "note": note, "precision": h.get("precision"), "recall": h.get("recall")}
+    entry = {
+        "round": rnd,
+        "status": status,
+        "note": note,
+        "precision": h.get("precision"),
+        "recall": h.get("recall"),
+    }
     if status == "confirmed":
         n = consistent_tests(h["id"], evidence)
         tests = concept_test_summary(h["id"], evidence) if h.get("concept") else None

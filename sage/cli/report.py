@@ -13,12 +13,20 @@ def add_parser(sub) -> None:
     p = sub.add_parser(
         "report", help="write a static HTML report (sortable index, one page per feature) from results"
     )
-    p.add_argument("--results", type=Path, required=True, help="results JSONL of `sage batch` / `sage compare`")
+    p.add_argument(
+        "--results", type=Path, required=True, help="results JSONL of `sage batch` / `sage compare`"
+    )
     p.add_argument("--eval", type=Path, default=None, help="score records JSONL of `sage eval --out`")
-    p.add_argument("--compare", type=Path, default=None, help="a `sage compare --out` folder (summary + plot)")
-    p.add_argument("--steer", type=Path, default=None, help="`sage steer --json` output (one JSON or JSON lines)")
+    p.add_argument(
+        "--compare", type=Path, default=None, help="a `sage compare --out` folder (summary + plot)"
+    )
+    p.add_argument(
+        "--steer", type=Path, default=None, help="`sage steer --json` output (one JSON or JSON lines)"
+    )
     p.add_argument("--out", type=Path, required=True, help="folder for the site (index.html, features/)")
-    p.add_argument("--method", default=None, help="which method's scores the index shows (default: the only one)")
+    p.add_argument(
+        "--method", default=None, help="which method's scores the index shows (default: the only one)"
+    )
     p.add_argument("--top-k", type=int, default=None, help="top contexts per feature page (default 10)")
     p.add_argument(
         "--no-store",

@@ -130,7 +130,9 @@ def probe_groups(rec: dict, max_act: float, cfg: ReportConfig) -> list[dict]:
         hid = e.get("hypothesis_id") or next(iter(e.get("supports", []) + e.get("refutes", [])), "?")
         agrees = hid in e.get("supports", [])
         probe = {
-            **{k: e.get(k) for k in ("probe_id", "text", "purpose", "source", "round", "expect", "max_token")},
+            **{
+                k: e.get(k) for k in ("probe_id", "text", "purpose", "source", "round", "expect", "max_token")
+            },
             "max_activation": e["max_activation"],
             "normalized": e["normalized"],
             "verdict": "as predicted" if agrees else "against the prediction",
@@ -138,7 +140,9 @@ def probe_groups(rec: dict, max_act: float, cfg: ReportConfig) -> list[dict]:
             "heat": None,
         }
         if e.get("tokens") and e.get("activations") is not None:
-            probe["heat"] = heat(e["tokens"], e["activations"], max_act, e.get("sink_positions") or [], "", cfg)
+            probe["heat"] = heat(
+                e["tokens"], e["activations"], max_act, e.get("sink_positions") or [], "", cfg
+            )
         groups.setdefault(hid, []).append(probe)
     return [
         {"hypothesis": hyps.get(hid, {"id": hid, "text": "(unknown hypothesis)"}), "probes": probes}

@@ -28,7 +28,8 @@ def legend(max_act: float, n_buckets: int, decimals: int = 4) -> list[dict]:
     for b in range(1, n_buckets):
         lo, hi = step * (b - 1), step * b
         top = "+" if b == n_buckets - 1 else ""
-        out.append({"bucket": b, "label": f"{lo:.{decimals}f}–{hi:.{decimals}f}{top}"})
+        low = f"{lo:.{decimals}f}" if b > 1 else "> 0"
+        out.append({"bucket": b, "label": f"{low}–{hi:.{decimals}f}{top}"})
     return out
 
 

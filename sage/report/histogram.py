@@ -43,7 +43,9 @@ class Histogram:
     high: float
 
 
-def layout(values: Sequence[float], n_bins: int, high: float, width: int = 480, height: int = 140) -> Histogram:
+def layout(
+    values: Sequence[float], n_bins: int, high: float, width: int = 360, height: int = 120
+) -> Histogram:
     """Bars of the histogram of `values` in a `width` x `height` box (SVG user units); a bar's height
     is log(1 + count) / log(1 + largest count) of the box, so a single context still shows."""
     c = counts(values, n_bins, high)

@@ -42,13 +42,18 @@ def environment(cfg: ReportConfig = REPORT) -> Environment:
     )
     env.filters["num"] = _num
     env.filters["pct"] = lambda v, places=3: "—" if v is None else f"{100 * v:.{places}f}%"
-    env.globals["asset"] = lambda name: (Path(__file__).parent / "templates" / name).read_text(encoding="utf-8")
+    env.filters["sig"] = lambda v: "—" if v is None else f"{v:.3g}"
+    env.globals["asset"] = lambda name: (Path(__file__).parent / "templates" / name).read_text(
+        encoding="utf-8"
+    )
     env.globals["version"] = __version__
     env.globals["n_buckets"] = cfg.n_buckets
     return env
 
 
-def render_index(env: Environment, inputs: ReportInputs, method: str | None, title: str, plot: str | None) -> str:
+def render_index(
+    env: Environment, inputs: ReportInputs, method: str | None, title: str, plot: str | None
+) -> str:
     metrics = gather.metric_names(inputs.scores, method)
     return env.get_template("index.html").render(
         title=title,
@@ -93,7 +98,9 @@ def write_site(
     return {"index": str(out / "index.html"), "features": len(inputs.explanations), "method": method}
 
 
-def write_feature_page(rec: dict, path: Path, store=None, vocab: dict | None = None, cfg: ReportConfig = REPORT) -> Path:
+def write_feature_page(
+    rec: dict, path: Path, store=None, vocab: dict | None = None, cfg: ReportConfig = REPORT
+) -> Path:
     """One self-contained page for one explanation (`sage explain --html FILE`)."""
     page = gather.feature_page(rec, ReportInputs({int(rec["feature"]["index"]): rec}), store, vocab, cfg)
     path = Path(path)

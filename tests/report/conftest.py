@@ -33,11 +33,37 @@ def site(store, results, tmp_path_factory):
     f0 = next(iter(recs))
     steer = {
         "prompt": "The cat",
-        "steering": {"features": [f0], "strategy": "add", "strength": 2.0, "max_acts": [1.0], "positions": "all"},
-        "unsteered": {"text": " sat on the mat", "feature_mean_activation": {str(f0): 0.1}, "perplexity": 9.5, "n_tokens": 4},
-        "steered": {"text": " cat cat cat", "feature_mean_activation": {str(f0): 1.9}, "perplexity": 30.2, "n_tokens": 3},
+        "steering": {
+            "features": [f0],
+            "strategy": "add",
+            "strength": 2.0,
+            "max_acts": [1.0],
+            "positions": "all",
+        },
+        "unsteered": {
+            "text": " sat on the mat",
+            "feature_mean_activation": {str(f0): 0.1},
+            "perplexity": 9.5,
+            "n_tokens": 4,
+        },
+        "steered": {
+            "text": " cat cat cat",
+            "feature_mean_activation": {str(f0): 1.9},
+            "perplexity": 30.2,
+            "n_tokens": 3,
+        },
     }
-    scores = {f: {"r": {"feature": f, "method": "r", "scorer": "offline", "metrics": {"detection_accuracy": 0.5 + f / 1000}}} for f in recs}
+    scores = {
+        f: {
+            "r": {
+                "feature": f,
+                "method": "r",
+                "scorer": "offline",
+                "metrics": {"detection_accuracy": 0.5 + f / 1000},
+            }
+        }
+        for f in recs
+    }
     inputs = ReportInputs(recs, scores=scores, steering={f0: [steer]})
     out = tmp_path_factory.mktemp("site")
     write_site(inputs, out, lambda f: (store_feature(store, f), vocab_words(store.subject, f)), method="r")
