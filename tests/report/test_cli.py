@@ -39,3 +39,15 @@ def test_a_report_never_mines(tiny_subject, sage_home, tmp_path):
     corpus.write_text("Some text to mine.")
     with pytest.raises(ConfigError, match="not mined"):
         open_store(tiny_subject, str(corpus))
+
+
+def test_explain_html_writes_one_standalone_page_with_the_store_contexts(results, store, tmp_path):
+    from sage.cli.report import write_html
+    from sage.llm.offline import OfflineExplainer
+    from sage.runs import Session
+
+    f, rec = next(iter(read_results(results).items()))
+    path = write_html(rec, tmp_path / "page.html", Session(store.subject, store, OfflineExplainer(), "tiny"))
+    page = path.read_text(encoding="utf-8")
+    assert f"Feature {f}" in page and 'id="top-contexts"' in page and "MI words" in page
+    assert f'data-act="{store.top(f, 1)[0].max_act:.4f}"' in page
