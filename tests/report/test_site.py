@@ -169,3 +169,32 @@ def test_a_failed_feature_gets_a_page_that_says_so(tmp_path):
     write_site(ReportInputs(recs), tmp_path)
     assert "quota" in (tmp_path / "features/7.html").read_text(encoding="utf-8")
     assert 'data-status="error"' in (tmp_path / "index.html").read_text(encoding="utf-8")
+
+
+def test_a_compare_folder_adds_its_table_plot_and_cis(results, tmp_path):
+    import json
+
+    from sage.evaluation.compare import write_report
+    from sage.report.inputs import read_compare
+    from sage.report.site import write_site
+
+    recs = read_results(results)
+    scores = [
+        {"feature": f, "method": m, "scorer": "offline", "metrics": {"detection_accuracy": v + i / 10}}
+        for i, f in enumerate(recs)
+        for m, v in (("one-shot", 0.4), ("sage", 0.6))
+    ]
+    folder = tmp_path / "cmp"
+    folder.mkdir()
+    (folder / "scores.jsonl").write_text("".join(json.dumps(r) + "\n" for r in scores))
+    write_report(scores, ["one-shot", "sage"], ["detection_accuracy"], folder)
+    run = read_compare(folder)
+    summary = run.summary["metrics"]["detection_accuracy"]["methods"]["sage"]
+    write_site(ReportInputs(recs, compare=run), tmp_path / "site")
+    index = (tmp_path / "site/index.html").read_text(encoding="utf-8")
+    assert (tmp_path / "site/compare-scores.png").is_file() and 'src="compare-scores.png"' in index
+    lo, hi = summary["ci95"]
+    assert f"{summary['mean']:.3f}" in index and f"[{lo:.3f}, {hi:.3f}]" in index
+    f = next(iter(recs))
+    page = (tmp_path / "site" / gather.page_name(f)).read_text(encoding="utf-8")
+    assert f"[{lo:.3f}, {hi:.3f}]" in page  # the method's CI beside this feature's own score
