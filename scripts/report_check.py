@@ -5,7 +5,8 @@
 Counts the index rows, follows every row's link, checks each page has heat-maps and no console
 errors, and, with `--top-json` (the output of `sage top --feature N --json`), checks that feature N's
 page shows the same top contexts with the same per-token activations. `--shots` saves
-report-index.png and report-feature.png (the feature of --top-json, else the first row). Prints what
+report-index.png and report-feature(-dark).png (the feature of --top-json, else the first row; light
+and dark colour schemes). Prints what
 it saw; exits 1 on any mismatch.
 """
 
@@ -70,10 +71,12 @@ def main() -> int:
                 if not ok:
                     problems.append(f"top {i + 1} of feature {top['feature']} differs from `sage top --json`")
         if args.shots:
-            page.goto((args.site / shot_href).resolve().as_uri())
-            page.evaluate("document.getElementById('activations').scrollIntoView()")
-            page.locator("#top-contexts .heat").first.locator(".tok.max").hover()
-            page.screenshot(path=str(args.shots / "report-feature.png"))
+            for scheme, name in (("light", "report-feature.png"), ("dark", "report-feature-dark.png")):
+                shot = browser.new_page(viewport={"width": 1100, "height": 760}, color_scheme=scheme)
+                shot.goto((args.site / shot_href).resolve().as_uri())
+                shot.evaluate("document.getElementById('activations').scrollIntoView()")
+                shot.locator("#top-contexts .heat").first.locator(".tok.max").hover()
+                shot.screenshot(path=str(args.shots / name))
         browser.close()
     if errors:
         problems.append(f"console errors: {errors}")
