@@ -4,6 +4,7 @@ explained by the offline explainer, and the site `sage report` writes for them."
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -12,6 +13,7 @@ from sage.report.inputs import ReportInputs, read_results
 from sage.report.site import write_site
 from sage.report.store_data import store_feature, vocab_words
 from sage.runs import Session, explain_batch
+from sage.steering.edits import GenerationConfig, SteerSpec, steer, sweep
 from tests.agent_support import agent_store, live_features  # noqa: F401 (the `store` fixture)
 
 N = 3
@@ -31,28 +33,13 @@ def site(store, results, tmp_path_factory):
     """The site of that batch, with a steering output and score records beside it."""
     recs = read_results(results)
     f0 = next(iter(recs))
-    steer = {
-        "prompt": "The cat",
-        "steering": {
-            "features": [f0],
-            "strategy": "add",
-            "strength": 2.0,
-            "max_acts": [1.0],
-            "positions": "all",
-        },
-        "unsteered": {
-            "text": " sat on the mat",
-            "feature_mean_activation": {str(f0): 0.1},
-            "perplexity": 9.5,
-            "n_tokens": 4,
-        },
-        "steered": {
-            "text": " cat cat cat",
-            "feature_mean_activation": {str(f0): 1.9},
-            "perplexity": 30.2,
-            "n_tokens": 3,
-        },
-    }
+    # real steering runs of the tiny subject, as `sage steer --json` (and `--sweep`) print them
+    spec = SteerSpec((f0,), "add", 4.0, (store.feature_stats(f0).max_activation,))
+    gen = GenerationConfig(max_new_tokens=6)
+    runs = [
+        steer(store.subject, "The cat", spec, gen).to_dict(),
+        sweep(store.subject, "The cat", spec, [2, 8], gen).to_dict(),
+    ]
     scores = {
         f: {
             "r": {
@@ -64,10 +51,19 @@ def site(store, results, tmp_path_factory):
         }
         for f in recs
     }
-    inputs = ReportInputs(recs, scores=scores, steering={f0: [steer]})
+    inputs = ReportInputs(recs, scores=scores, steering={f0: runs})
     out = tmp_path_factory.mktemp("site")
     write_site(inputs, out, lambda f: (store_feature(store, f), vocab_words(store.subject, f)), method="r")
-    return out
+    return SiteDir(out, runs)
+
+
+class SiteDir(type(Path())):
+    """The site's folder, carrying the steering runs shown in it."""
+
+    def __new__(cls, path, runs):
+        self = super().__new__(cls, path)
+        self.steering_runs = runs
+        return self
 
 
 def load(path) -> list[dict]:

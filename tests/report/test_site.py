@@ -104,7 +104,8 @@ def test_feature_page_sections(site, results):
     page = (site / gather.page_name(f)).read_text(encoding="utf-8")
     for needle in (
         'id="steering"',
-        " cat cat cat",
+        ">steered</h4>",  # the single run, side by side
+        '<th scope="row">8</th>',  # the sweep's row of strength 8
         "Histogram of the maximum activation",
         "MI words",
         "Logit-lens tokens",
@@ -113,6 +114,13 @@ def test_feature_page_sections(site, results):
         "Seconds per node",
     ):
         assert needle in page, needle
+    import html
+
+    text = html.unescape(page)
+    for run in site.steering_runs:
+        for gen in [run["unsteered"], run.get("steered"), *run.get("sweep", [])]:
+            if gen is not None:
+                assert gen["text"] in text
 
 
 def test_gather_groups_probes_by_their_hypothesis(results):
