@@ -71,8 +71,23 @@ def metric_names(scores: dict[int, dict[str, dict]], method: str | None) -> list
     return list(names)
 
 
-def index_rows(inputs: ReportInputs, method: str | None, metrics: Sequence[str]) -> list[dict]:
-    """One row per feature: what the index table shows, each cell with a sort key."""
+def snippet(heat_map: dict | None, radius: int) -> list[heatmap.Cell]:
+    """The cells within `radius` tokens of a heat-map's peak (sinks left out): the index's example."""
+    if not heat_map or heat_map["peak"] is None:
+        return []
+    cells = heat_map["cells"]
+    i = cells.index(heat_map["peak"])
+    return [c for c in cells[max(0, i - radius) : i + radius + 1] if not c.is_sink]
+
+
+def index_rows(
+    inputs: ReportInputs,
+    method: str | None,
+    metrics: Sequence[str],
+    examples: dict[int, list[heatmap.Cell]] | None = None,
+) -> list[dict]:
+    """One row per feature: what the index table shows, each cell with a sort key; `examples`:
+    feature -> the cells around the peak of its strongest corpus context (none without the store)."""
     rows = []
     for f, rec in inputs.explanations.items():
         best = best_hypothesis(rec) if "error" not in rec else None
@@ -83,6 +98,7 @@ def index_rows(inputs: ReportInputs, method: str | None, metrics: Sequence[str])
                 "feature": f,
                 "href": page_name(f),
                 "label": " | ".join(rec.get("labels", [])) or rec.get("error", ""),
+                "example": (examples or {}).get(f, []),
                 "status": status_of(rec),
                 "status_rank": STATUS_ORDER.index(status_of(rec)) if status_of(rec) in STATUS_ORDER else 99,
                 "stop_reason": rec.get("stop_reason", ""),

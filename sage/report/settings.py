@@ -23,11 +23,14 @@ class ReportConfig:
     histogram_bins: int = 24
     #: MI-vocabulary words and logit-lens tokens listed per feature
     vocab_top: int = 12
+    #: tokens either side of the peak in the index's example column
+    example_radius: int = 4
     #: decimals of an activation shown in a tooltip (`sage top --json` rounds to 4)
     decimals: int = 4
 
     def __post_init__(self) -> None:
         require_ints(self, "top_contexts", "n_quantiles", "per_quantile", "histogram_bins", "vocab_top")
+        require_ints(self, "example_radius", minimum=0)
         require_ints(self, "n_buckets", minimum=2)
         require_ints(self, "decimals", minimum=0)
 

@@ -52,13 +52,19 @@ def environment(cfg: ReportConfig = REPORT) -> Environment:
 
 
 def render_index(
-    env: Environment, inputs: ReportInputs, method: str | None, title: str, plot: str | None
+    env: Environment,
+    inputs: ReportInputs,
+    method: str | None,
+    title: str,
+    plot: str | None,
+    examples: dict | None = None,
 ) -> str:
     metrics = gather.metric_names(inputs.scores, method)
     return env.get_template("index.html").render(
+        examples=any(examples.values()) if examples else False,
         title=title,
         root="",
-        rows=gather.index_rows(inputs, method, metrics),
+        rows=gather.index_rows(inputs, method, metrics, examples),
         metrics=metrics,
         method=method,
         compare=gather.compare_summary(inputs.compare),
@@ -90,11 +96,16 @@ def write_site(
     if inputs.compare is not None and inputs.compare.plot is not None:
         shutil.copyfile(inputs.compare.plot, out / "compare-scores.png")
         plot = "compare-scores.png"
-    write_text(out / "index.html", render_index(env, inputs, method, "SAGE feature report", plot), "utf-8")
+    examples = {}
     for f, rec in progress(inputs.explanations.items()):
         store, vocab = extras(f) if extras and "error" not in rec else (None, None)
         page = gather.feature_page(rec, inputs, store, vocab, cfg)
         write_text(out / gather.page_name(f), render_feature(env, page, f"Feature {f}"), "utf-8")
+        examples[f] = gather.snippet(
+            page.get("top", [None])[0] if page.get("top") else None, cfg.example_radius
+        )
+    index = render_index(env, inputs, method, "SAGE feature report", plot, examples)
+    write_text(out / "index.html", index, "utf-8")
     return {"index": str(out / "index.html"), "features": len(inputs.explanations), "method": method}
 
 

@@ -79,8 +79,14 @@ def test_index_lists_sorts_and_filters_features(browser, site, results, shots):
     assert col.get_attribute("aria-sort") == "descending"
     # sort by a score column: numbers, not strings
     page.locator("#features thead th button", has_text="detection accuracy").click()
-    scores = [float(t) for t in page.locator("#features tbody tr td:nth-child(7)").all_inner_texts()]
+    heads = page.locator("#features thead th").all_inner_texts()
+    col_n = next(i for i, h in enumerate(heads, 1) if h.startswith("detection accuracy"))
+    scores = [float(t) for t in page.locator(f"#features tbody tr td:nth-child({col_n})").all_inner_texts()]
     assert scores == sorted(scores)
+    # the example column: the strongest corpus context around its peak, the peak marked, its value on hover
+    example = page.locator("#features td.example .tok.max").first
+    example.hover()
+    assert "(max)" in page.locator("#tip").inner_text()
     page.fill("#filter", str(asc[0]))
     assert page.locator("#features tbody tr:not(.hidden)").count() >= 1
     assert page.locator("#shown").inner_text().endswith("of 3 features")

@@ -73,6 +73,7 @@ def test_every_feature_has_a_page_and_the_index_links_them(site, results):
         assert f'href="{gather.page_name(f)}"' in index
     assert index.count('<tr data-status="') == 3
     assert "detection accuracy" in index  # the score records' metric became a column
+    assert index.count('<td class="example"') == 3
 
 
 def test_top_context_heatmaps_show_the_stored_activations(site, store, results):
