@@ -167,10 +167,40 @@ def probe_groups(rec: dict, max_act: float, cfg: ReportConfig) -> list[dict]:
     ]
 
 
+def _successes(rec: dict, metric: str) -> tuple[int, int] | None:
+    """(successes, trials) behind an accuracy in a score record's details, or None when the record does
+    not give them: detection / fuzzing accuracy are (tp + tn) of n items; generative / retrieval accuracy
+    the texts that reached the threshold, of all texts."""
+    details = rec.get("details", {})
+    if metric in ("detection_accuracy", "fuzzing_accuracy"):
+        d = details.get(metric.split("_")[0], {})
+        if {"tp", "tn", "n"} <= d.keys():
+            return d["tp"] + d["tn"], d["n"]
+    if metric in ("generative_accuracy", "retrieval_accuracy"):
+        d = details.get("generative", {})
+        if "texts" in d and "threshold" in d:
+            return sum(t["max_activation"] >= d["threshold"] for t in d["texts"]), len(d["texts"])
+    return None
+
+
+def accuracy_ci(rec: dict, metric: str, confidence: float = 0.95) -> tuple[float, float, int] | None:
+    """Wilson score interval (scipy) of one feature's accuracy over its held-out items, with n; None for
+    other metrics, or when the counts in the details do not give back the recorded value."""
+    from scipy.stats import binomtest
+
+    counts = _successes(rec, metric)
+    value = rec.get("metrics", {}).get(metric)
+    if counts is None or value is None or counts[1] == 0 or abs(counts[0] / counts[1] - value) > 1e-9:
+        return None
+    ci = binomtest(counts[0], counts[1]).proportion_ci(confidence, method="wilson")
+    return float(ci.low), float(ci.high), counts[1]
+
+
 def feature_scores(f: int, inputs: ReportInputs) -> list[dict]:
-    """Score records of the feature, per method: [{"method", "source", "metrics": [{"name", "value", "ci"}]}].
-    A metric's CI is the compare run's 95% bootstrap CI over its features, for that method (a single
-    feature's score has none)."""
+    """Score records of the feature, per method: [{"method", "source", "metrics": [{"name", "value", "ci",
+    "across"}]}]. `ci`: an accuracy's 95% Wilson interval over this feature's held-out items (None for
+    correlations and F1s, which are not proportions); `across`: the compare run's mean and 95% bootstrap
+    CI over its features, for that method."""
     out = []
     ci_of = {}
     if inputs.compare is not None:
@@ -183,7 +213,12 @@ def feature_scores(f: int, inputs: ReportInputs) -> list[dict]:
     ):
         for m, rec in by_method.items():
             metrics = [
-                {"name": k, "value": v, "across": ci_of.get((m, k)) if source == "compare" else None}
+                {
+                    "name": k,
+                    "value": v,
+                    "ci": accuracy_ci(rec, k),
+                    "across": ci_of.get((m, k)) if source == "compare" else None,
+                }
                 for k, v in rec.get("metrics", {}).items()
             ]
             out.append({"method": m, "source": source, "scorer": rec.get("scorer", ""), "metrics": metrics})

@@ -207,3 +207,19 @@ def test_a_compare_folder_adds_its_table_plot_and_cis(results, tmp_path):
     f = next(iter(recs))
     page = (tmp_path / "site" / gather.page_name(f)).read_text(encoding="utf-8")
     assert f"[{lo:.3f}, {hi:.3f}]" in page  # the method's CI beside this feature's own score
+
+
+def test_an_accuracy_gets_a_wilson_interval_from_its_own_counts():
+    rec = {
+        "metrics": {"detection_accuracy": 0.7, "detection_f1": 0.6, "retrieval_accuracy": 0.25},
+        "details": {
+            "detection": {"tp": 4, "tn": 3, "fp": 1, "fn": 2, "n": 10},
+            "generative": {"threshold": 1.0, "texts": [{"max_activation": a} for a in (2.0, 0.5, 0.1, 0.9)]},
+        },
+    }
+    lo, hi, n = gather.accuracy_ci(rec, "detection_accuracy")
+    assert n == 10 and lo == pytest.approx(0.3968, abs=1e-4) and hi == pytest.approx(0.8922, abs=1e-4)
+    assert gather.accuracy_ci(rec, "retrieval_accuracy")[2] == 4
+    assert gather.accuracy_ci(rec, "detection_f1") is None  # not a proportion
+    wrong = {**rec, "metrics": {"detection_accuracy": 0.9}}  # counts that do not give the value back
+    assert gather.accuracy_ci(wrong, "detection_accuracy") is None
