@@ -43,9 +43,8 @@ def environment(cfg: ReportConfig = REPORT) -> Environment:
     env.filters["num"] = _num
     env.filters["pct"] = lambda v, places=3: "—" if v is None else f"{100 * v:.{places}f}%"
     env.filters["sig"] = lambda v: "—" if v is None else f"{v:.3g}"
-    env.globals["asset"] = lambda name: (Path(__file__).parent / "templates" / name).read_text(
-        encoding="utf-8"
-    )
+    # CSS / JS read through the same loader as the templates, to be inlined
+    env.globals["asset"] = lambda name: env.loader.get_source(env, name)[0]
     env.globals["version"] = __version__
     env.globals["n_buckets"] = cfg.n_buckets
     return env
