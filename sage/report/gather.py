@@ -185,12 +185,13 @@ def _successes(rec: dict, metric: str) -> tuple[int, int] | None:
 
 def accuracy_ci(rec: dict, metric: str, confidence: float = 0.95) -> tuple[float, float, int] | None:
     """Wilson score interval (scipy) of one feature's accuracy over its held-out items, with n; None for
-    other metrics, or when the counts in the details do not give back the recorded value."""
+    other metrics, or when the counts in the details do not give back the recorded value (score
+    records round to 6 places)."""
     from scipy.stats import binomtest
 
     counts = _successes(rec, metric)
     value = rec.get("metrics", {}).get(metric)
-    if counts is None or value is None or counts[1] == 0 or abs(counts[0] / counts[1] - value) > 1e-9:
+    if counts is None or value is None or counts[1] == 0 or abs(counts[0] / counts[1] - value) > 5e-6:
         return None
     ci = binomtest(counts[0], counts[1]).proportion_ci(confidence, method="wilson")
     return float(ci.low), float(ci.high), counts[1]

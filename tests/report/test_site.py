@@ -220,6 +220,11 @@ def test_an_accuracy_gets_a_wilson_interval_from_its_own_counts():
     lo, hi, n = gather.accuracy_ci(rec, "detection_accuracy")
     assert n == 10 and lo == pytest.approx(0.3968, abs=1e-4) and hi == pytest.approx(0.8922, abs=1e-4)
     assert gather.accuracy_ci(rec, "retrieval_accuracy")[2] == 4
+    rounded = {
+        "metrics": {"fuzzing_accuracy": 0.583333},
+        "details": {"fuzzing": {"tp": 4, "tn": 17, "n": 36}},
+    }
+    assert gather.accuracy_ci(rounded, "fuzzing_accuracy")[2] == 36  # 21/36, as a record rounds it
     assert gather.accuracy_ci(rec, "detection_f1") is None  # not a proportion
     wrong = {**rec, "metrics": {"detection_accuracy": 0.9}}  # counts that do not give the value back
     assert gather.accuracy_ci(wrong, "detection_accuracy") is None
