@@ -365,6 +365,9 @@ def probe(rt: Runtime, state: AgentState) -> tuple[AgentState, str | None]:
                 **p,
                 "tokens": ta.tokens,
                 "acts": [round(a, 4) for a in acts],
+                # the raw per-token activations and sink positions, kept for the report's heat-maps
+                "raw_acts": [round(a, 5) for a in raw],
+                "sink_positions": list(ta.sinks),
                 "max_activation": round(raw[pos], 5) if raw else 0.0,
                 "normalized": round(peak, 4),
                 "max_token": ta.tokens[pos] if raw and raw[pos] > 0 else None,
@@ -447,7 +450,14 @@ def apply_update(
     """
     h = dict(h)
     status, note = u["status"], u["note"]
-    entry = {"round": rnd, "status": status, "note": note}
+    # the scores the decision was taken on (all evidence up to this round), for the report's history
+    entry = {
+        "round": rnd,
+        "status": status,
+        "note": note,
+        "precision": h.get("precision"),
+        "recall": h.get("recall"),
+    }
     if status == "confirmed":
         n = consistent_tests(h["id"], evidence)
         tests = concept_test_summary(h["id"], evidence) if h.get("concept") else None

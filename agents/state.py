@@ -87,6 +87,10 @@ class Observation(Probe):
     tokens: list[str]
     #: normalised activation per token, [T], rounded to 4 places
     acts: list[float]
+    #: raw activation per token, [T], rounded to 5 places (what the report's heat-maps show)
+    raw_acts: NotRequired[list[float]]
+    #: positions the engine treated as attention sinks (zeroed): the first and any massive-norm token
+    sink_positions: NotRequired[list[int]]
     #: raw activation at the peak after the sink (0.0 for an empty text)
     max_activation: float
     #: normalised activation at that peak

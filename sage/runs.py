@@ -219,6 +219,12 @@ def explanation_record(
             "normalized": e["normalized"],
             "max_token": e["max_token"],
             "round": e["round"],
+            "hypothesis_id": e["hypothesis_id"],
+            "expect": e["expect"],
+            "tokens": e["tokens"],
+            # raw activations; a run checkpointed before they were recorded has only normalised ones
+            "activations": e.get("raw_acts"),
+            "sink_positions": e.get("sink_positions"),
             "supports": [e["hypothesis_id"]] if e["agrees"] else [],
             "refutes": [] if e["agrees"] else [e["hypothesis_id"]],
         }

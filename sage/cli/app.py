@@ -30,6 +30,7 @@ COMMANDS = [
     "compare",
     "export",
     "import",
+    "report",
 ]
 #: subcommands whose module is not named after them (`import` is a Python keyword)
 MODULES = {"import": "import_results"}

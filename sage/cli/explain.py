@@ -31,6 +31,7 @@ def add_parser(sub) -> None:
         "--out", type=Path, default=None, help="folder for explanation JSON and the run checkpoint"
     )
     p.add_argument("--resume", action="store_true", help="continue an interrupted run from its checkpoint")
+    p.add_argument("--html", type=Path, default=None, help="also write a one-page HTML report to this file")
     p.set_defaults(func=run)
 
 
@@ -88,4 +89,8 @@ def run(args) -> int:
         out.mkdir(parents=True, exist_ok=True)
         (out / f"feature_{args.feature}.json").write_text(expl.to_json())
     print(expl.to_json() if args.json else render(expl))
+    if args.html:
+        from sage.cli.report import write_html
+
+        print(f"report: {write_html(expl.to_dict(), args.html, session)}", file=sys.stderr)
     return 0

@@ -21,6 +21,9 @@ class HistoryEntry(TypedDict):
     text: NotRequired[str]
     #: the analysis's reason for the status
     note: NotRequired[str]
+    #: the predicate's precision / recall on the evidence the analysis saw (None: no predicate)
+    precision: NotRequired[float | None]
+    recall: NotRequired[float | None]
 
 
 class Hypothesis(TypedDict):
