@@ -167,7 +167,6 @@ def seed(rt: Runtime, state: AgentState) -> tuple[AgentState, str]:
             "mi_words": [],
             "trigger_tokens": [],
             "active_tokens": [],
-            "token_rates": {},
             "preceding": [],
             "structure": {},
         }
@@ -207,7 +206,6 @@ def seed(rt: Runtime, state: AgentState) -> tuple[AgentState, str]:
         # a longer tail, for naming what the active words share: the strongest word alone often
         # carries 80% of the mass ("one" among the number words)
         "active_tokens": ev.trigger_tokens(observed, s.active_threshold, coverage=0.98, limit=30),
-        "token_rates": _token_rates(observed + neg, s.active_threshold),
         "preceding": ev.preceding_tokens(observed, s.active_threshold),
         "structure": ev.structure_shares(observed, s.active_threshold),
     }
@@ -225,13 +223,6 @@ def seed(rt: Runtime, state: AgentState) -> tuple[AgentState, str]:
         "hypotheses": [],
         "stop_reason": None,
     }, msg
-
-
-def _token_rates(observations: list[dict], threshold: float, limit: int = 40) -> dict[str, float]:
-    """For the tokens carrying most activation mass: the share of their occurrences that are active
-    (1.0: the token fires wherever it appears; low: it fires only in some contexts)."""
-    stats = _top_token_stats(observations, threshold, limit)
-    return {t: round(v["active"] / v["seen"], 3) for t, v in stats.items() if v["seen"]}
 
 
 def _mi_words(rt: Runtime, feature: int) -> list[list]:

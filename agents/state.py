@@ -55,8 +55,6 @@ class SeedSummary(TypedDict):
     trigger_tokens: list
     #: the same over 98% of the mass, up to 30 tokens (what a category is named from)
     active_tokens: NotRequired[list]
-    #: token -> share of its occurrences in the seed contexts that are active
-    token_rates: NotRequired[dict[str, float]]
     #: [token, share of active positions] pairs
     preceding: list
     #: structural property -> share of active tokens that have it

@@ -59,7 +59,6 @@ def for_hypothesize(state: AgentState, feature_desc: dict) -> tuple[dict, dict]:
     }
     context = {k: seed[k] for k in ("trigger_tokens", "preceding", "structure", "mi_words", "frequency")}
     context["active_tokens"] = seed.get("active_tokens") or seed["trigger_tokens"]
-    context["token_rates"] = seed.get("token_rates", {})
     return fields, context
 
 

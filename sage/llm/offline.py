@@ -94,8 +94,6 @@ class OfflineExplainer(Backend):
 
 
 # -- hypothesize ------------------------------------------------------------------------------------
-#: a trigger token joins the lexical hypothesis when at least this share of its occurrences is active
-LEXICAL_MIN_RATE = 0.5
 #: unseen members a concept hypothesis predicts (and the agent probes), at most
 CONCEPT_MEMBERS = 12
 #: a trigger token outside the concept still joins its predicate when it carries this share of the mass
@@ -134,10 +132,7 @@ def _hypothesize(ctx: dict, tax: Taxonomy | None = None) -> dict:
     if concept:
         hyps.append(_concept_hypothesis(concept, triggers, "primary"))
     if triggers:
-        # a token that is active in only a minority of its occurrences needs a context the token set
-        # cannot state ("be" after "should"): it is left to the contextual hypothesis
-        rates = ctx.get("token_rates") or {}
-        tokens = [t for t, _ in triggers if rates.get(t, 1.0) >= LEXICAL_MIN_RATE] or [triggers[0][0]]
+        tokens = [t for t, _ in triggers]
         plural = "s" if len(tokens) > 1 else ""
         hyps.append(
             {
