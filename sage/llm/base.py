@@ -67,6 +67,18 @@ class LLMResponse:
     raw_text: str
 
 
+class TruncatedReply(str):
+    """A reply the server cut off at the token limit (`finish_reason: length`): never valid, even
+    when what arrived happens to parse. `max_tokens`: the limit it ran into."""
+
+    max_tokens: int
+
+    def __new__(cls, text: str, max_tokens: int) -> TruncatedReply:
+        out = super().__new__(cls, text)
+        out.max_tokens = max_tokens
+        return out
+
+
 class ExplainerCallError(ExplainerError):
     """A call that failed after spending tokens: carries that usage so budgets stay honest."""
 
@@ -138,6 +150,11 @@ class Backend(ABC):
             usage = usage + self.priced(call_usage)
             raw = reply if isinstance(reply, str) else json.dumps(reply)
             try:
+                if isinstance(reply, TruncatedReply):
+                    raise ValueError(
+                        f"the reply was cut off at the {reply.max_tokens}-token limit before the JSON "
+                        "ended; give a shorter answer"
+                    )
                 data = reply if isinstance(reply, dict) else extract_json(reply)
                 error = validation_error(validator, data)
             except ValueError as exc:

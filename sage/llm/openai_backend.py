@@ -1,5 +1,6 @@
 """`openai:MODEL` and `openai-compatible:BASE_URL:MODEL` (vLLM, Ollama, llama.cpp server):
-chat completions with a JSON-Schema `response_format`."""
+chat completions with a JSON-Schema `response_format`, or, for compatible servers, whichever
+structured-output form the server accepts (`sage.llm.output_forms`)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from urllib.parse import urlparse
 import openai
 
 from sage.errors import ConfigError, ExplainerError
-from sage.llm.base import Backend, LLMRequest, Usage
+from sage.llm.base import Backend, LLMRequest, TruncatedReply, Usage
+from sage.llm.output_forms import json_schema_format, negotiate
 from sage.llm.transport import sdk_error
 
 #: Reasoning models reject a temperature other than the default.
@@ -21,14 +23,16 @@ _LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1", "0.0.0.0"}
 class OpenAIBackend(Backend):
     """OpenAI chat completions. With `base_url`, any OpenAI-compatible server.
 
-    Structured outputs use `strict: False`: strict mode needs every property required and
-    `additionalProperties: false`, which SAGE's schemas do not promise. Validity is checked
-    (and re-asked) by the base class either way.
+    OpenAI itself gets `response_format: json_schema` with the full schema. A compatible server gets
+    the first structured-output form it accepts (`output_forms.negotiate`), with a schema relaxed
+    for grammar compilers (`output_forms.sent_schema`). Validity is checked (and re-asked) by the
+    base class either way.
     """
 
     def __init__(self, model: str, *, base_url: str | None = None, api_key: str | None = None, **options):
         super().__init__(**options)
         self.model = model
+        self.base_url = base_url
         self.compatible = base_url is not None
         key = api_key or os.environ.get("OPENAI_API_KEY")
         if self.compatible:
@@ -51,7 +55,7 @@ class OpenAIBackend(Backend):
         try:
             return self.client.chat.completions.create(model=self.model, **kwargs)
         except openai.APIError as exc:
-            raise sdk_error(exc, openai, self.name) from exc
+            raise sdk_error(exc, openai, self.name, where=self.base_url) from exc
 
     def _sampling(self, max_tokens: int, temperature: float) -> dict:
         if self.compatible:  # many compatible servers know only the older max_tokens
@@ -62,21 +66,23 @@ class OpenAIBackend(Backend):
         return args
 
     def _call(self, messages: list[dict], schema: dict, req: LLMRequest) -> tuple[str, Usage]:
-        fmt = {
-            "type": "json_schema",
-            "json_schema": {
-                "name": re.sub(r"[^A-Za-z0-9_-]", "_", req.schema_name)[:64],
-                "schema": schema,
-                "strict": False,
-            },
-        }
-        resp = self._create(
-            messages=messages, response_format=fmt, **self._sampling(req.max_tokens, req.temperature)
-        )
+        sampling = self._sampling(req.max_tokens, req.temperature)
+        if self.base_url is None:
+            fmt = json_schema_format(req.schema_name, schema)
+            resp = self._create(messages=messages, response_format=fmt, **sampling)
+        else:
+            resp = negotiate(
+                self.base_url,
+                lambda form: self._create(**form.request(messages, req.schema_name, schema), **sampling),
+                self.name,
+            )
         if not resp.choices:
             raise ExplainerError(f"{self.name}: the reply had no choices")
-        msg = resp.choices[0].message
+        choice = resp.choices[0]
+        msg = choice.message
         text = msg.content or (f"(refused: {msg.refusal})" if getattr(msg, "refusal", None) else "")
+        if choice.finish_reason == "length":  # cut off mid-answer: invalid, whatever it parses to
+            text = TruncatedReply(text, req.max_tokens)
         return text, _usage(resp)
 
     def top_logprobs(self, messages: list[dict], n: int = 20, max_tokens: int = 1) -> list[dict[str, float]]:

@@ -1,8 +1,16 @@
 """Transport retries shared by every API backend: tenacity around one SDK call,
-and the translation of SDK exceptions into retryable / fatal errors."""
+and the translation of SDK exceptions into retryable / fatal errors.
+
+Only what can succeed on a retry is retried: timeouts, dropped connections, rate limits, and a
+server that is busy or still loading (408, 409, 429, 502, 503, 504). A response that names the
+request (a validation error, an unsupported parameter) is a `RequestRejected` at once, whatever its
+status: llama-cpp-python, for one, answers a request it cannot parse with HTTP 500. Any other 5xx
+is retried, but the same error body twice means the failure is deterministic: `RequestRejected`.
+"""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
@@ -13,8 +21,19 @@ from sage.errors import ExplainerError, require_ints, require_range
 
 T = TypeVar("T")
 
-#: HTTP statuses worth retrying: timeout, conflict, rate limit; and every 5xx (Anthropic's 529 too).
-RETRYABLE_STATUS = {408, 409, 429}
+#: HTTP statuses that say "later" rather than "no": timeout, conflict, rate limit, bad gateway,
+#: busy or loading (llama.cpp's server answers 503 "Loading model"), gateway timeout, Anthropic's
+#: overloaded 529. Their bodies repeat while the condition lasts, so repetition is no signal there.
+RETRY_LATER_STATUS = {408, 409, 429, 502, 503, 504, 529}
+
+#: words with which servers reject the request itself (pydantic, FastAPI, llama.cpp, vLLM, Ollama);
+#: such an error is the same on every retry
+_NAMES_THE_REQUEST = re.compile(
+    r"validation error|input should be|extra inputs|not permitted|unsupported|not supported|"
+    r"unknown (?:field|parameter|argument)|unrecognized|invalid|must be|literal_error|"
+    r"response_format|context length|context window",
+    re.IGNORECASE,
+)
 
 
 @dataclass(frozen=True)
@@ -39,16 +58,44 @@ class RetryConfig:
 
 class TransientError(Exception):
     """A failure worth retrying (rate limit, timeout, 5xx, connection). `retry_after`: seconds, if the
-    server said."""
+    server said. `body`: for a 5xx that might be deterministic, the error body; the same body twice
+    ends the retries (see `call_with_retries`)."""
 
-    def __init__(self, message: str, retry_after: float | None = None):
+    def __init__(self, message: str, retry_after: float | None = None, body: str | None = None):
         super().__init__(message)
         self.retry_after = retry_after
+        self.body = body
+
+
+class RequestRejected(ExplainerError):
+    """The server refused this request in a way a retry cannot change (a validation error, an
+    unsupported parameter, the same error body twice). `status`: the HTTP status; `server_message`:
+    what the server said, verbatim."""
+
+    def __init__(self, message: str, status: int | None = None, server_message: str = ""):
+        super().__init__(message)
+        self.status = status
+        self.server_message = server_message
 
 
 def call_with_retries(fn: Callable[[], T], policy: RetryConfig, who: str) -> T:
-    """Run `fn`, retrying on TransientError; after `policy.max_attempts` raise ExplainerError."""
+    """Run `fn`, retrying on TransientError; after `policy.max_attempts` raise ExplainerError.
+    A TransientError carrying a `body` already seen in this call becomes RequestRejected at once."""
     backoff = wait_random_exponential(multiplier=policy.initial_wait, max=policy.max_wait)
+    seen: set[str] = set()
+
+    def attempt() -> T:
+        try:
+            return fn()
+        except TransientError as exc:
+            if exc.body is not None:
+                if exc.body in seen:
+                    raise RequestRejected(
+                        f"{exc} (the same error came back on a retry, so retrying cannot help)",
+                        server_message=exc.body,
+                    ) from exc
+                seen.add(exc.body)
+            raise
 
     def wait(state) -> float:
         # honour the server's Retry-After when it asks for longer than our back-off
@@ -62,7 +109,7 @@ def call_with_retries(fn: Callable[[], T], policy: RetryConfig, who: str) -> T:
         reraise=True,
     )
     try:
-        return retrying(fn)
+        return retrying(attempt)
     except TransientError as exc:
         raise ExplainerError(f"{who}: gave up after {policy.max_attempts} attempts: {exc}") from exc
 
@@ -79,23 +126,47 @@ def _retry_after(response) -> float | None:
     return None
 
 
-def sdk_error(exc: Exception, sdk, who: str) -> Exception:
+def server_message(exc) -> str:
+    """What the server said in an SDK status error: the `message` of its error body (OpenAI,
+    llama.cpp, vLLM and Ollama put it at `error.message` or at the top level), else the SDK's text."""
+    body = getattr(exc, "body", None)
+    if isinstance(body, dict):
+        inner = body.get("error")
+        if isinstance(inner, dict) and inner.get("message"):
+            return str(inner["message"])
+        if body.get("message"):
+            return str(body["message"])
+        if isinstance(inner, str):
+            return inner
+    elif isinstance(body, str) and body:
+        return body
+    return str(getattr(exc, "message", exc))
+
+
+def sdk_error(exc: Exception, sdk, who: str, where: str | None = None) -> Exception:
     """Translate an `openai` / `anthropic` SDK exception (same class names in both) into
-    TransientError (retry) or ExplainerError (fail at once, with a message a user can act on)."""
+    TransientError (retry), RequestRejected (the request itself was refused) or ExplainerError
+    (fail at once, with a message a user can act on). `where`: the server's address, named when it
+    cannot be reached."""
     if isinstance(exc, sdk.APITimeoutError):
         return TransientError(f"{who}: request timed out")
     if isinstance(exc, sdk.APIConnectionError):
-        return TransientError(f"{who}: connection error: {exc}")
+        cause = exc.__cause__ or exc
+        place = f" at {where}" if where else ""
+        return TransientError(f"{who}: cannot reach the server{place} ({type(cause).__name__}: {cause})")
     if isinstance(exc, sdk.APIStatusError):
         code = exc.status_code
-        detail = f"HTTP {code}: {exc.message}"
-        if code in RETRYABLE_STATUS or code >= 500:
-            return TransientError(f"{who}: {detail}", _retry_after(exc.response))
+        said = server_message(exc)
+        detail = f"HTTP {code}: {said}"
         if code == 401:
             return ExplainerError(f"invalid API key for {who} ({detail})")
         if code == 403:
             return ExplainerError(f"{who}: permission denied for this API key or model ({detail})")
         if code == 404:
             return ExplainerError(f"{who}: model or endpoint not found ({detail})")
-        return ExplainerError(f"{who}: request rejected ({detail})")
+        if code in RETRY_LATER_STATUS:
+            return TransientError(f"{who}: {detail}", _retry_after(exc.response))
+        if code < 500 or _NAMES_THE_REQUEST.search(said):
+            return RequestRejected(f"{who}: the server rejected the request ({detail})", code, said)
+        return TransientError(f"{who}: {detail}", _retry_after(exc.response), body=f"{code} {said}")
     return ExplainerError(f"{who}: {exc}")
