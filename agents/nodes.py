@@ -21,7 +21,7 @@ from agents.runtime import Runtime
 from agents.state import AgentState, Hypothesis, Observation, Probe, SeedContext, Usage, empty_usage
 from sage.errors import ExplainerError
 from sage.hypotheses import scoring as ev
-from sage.hypotheses.conclusion import conclude_from_evidence
+from sage.hypotheses.conclusion import conclude_from_evidence, failed_conclusion
 from sage.hypotheses.experiments import concept_probes, concept_test_summary
 from sage.hypotheses.records import new_hypothesis
 from sage.llm.base import LLMRequest
@@ -531,16 +531,22 @@ def review(rt: Runtime, state: AgentState) -> tuple[AgentState, str]:
 
 @node()
 def conclude(rt: Runtime, state: AgentState) -> tuple[AgentState, str]:
-    """The final conclusion. When a budget or an explainer failure stopped the run, the rule-based
-    renderer writes it from the evidence gathered so far, and says so."""
+    """The final conclusion. When a budget stopped the run, the rule-based renderer writes it from
+    the evidence gathered so far, and says so. When the explainer failed, the conclusion is that
+    failure and its reason (what the evidence so far shows follows, marked as partial)."""
     fields, context = summaries.for_conclude(state)
     stop = state.get("stop_reason") or "concluded"
     data, usage = None, state.get("usage") or empty_usage()
     concluded_by = rt.backend.name
     if state.get("hypotheses") and not stop.startswith(("budget", "explainer_error")):
-        data, usage, _ = ask(rt, state, "conclude", "conclude", fields, context, "conclusion")
-    if data is None:
-        data = conclude_from_evidence(context, dead=not state.get("hypotheses"))
+        data, usage, stop_now = ask(rt, state, "conclude", "conclude", fields, context, "conclusion")
+        stop = stop_now if (stop_now or "").startswith("explainer_error") else stop
+    if stop.startswith("explainer_error"):
+        partial = conclude_from_evidence(context) if state.get("hypotheses") else None
+        data = failed_conclusion(stop.removeprefix("explainer_error: "), partial)
+        concluded_by = "none: the explainer failed"
+    elif data is None:
+        data = conclude_from_evidence(context, dead=stop.startswith("dead feature"))
         concluded_by = "offline (rule-based, from the evidence so far)"
     return (
         {"conclusion": {**data, "concluded_by": concluded_by}, "usage": usage, "stop_reason": stop},

@@ -48,6 +48,13 @@ class Explanation:
     def feature(self) -> int:
         return self.data["feature"]["index"]
 
+    @property
+    def failure(self) -> str | None:
+        """Why the explanation failed (the explainer's error, as recorded in `stop_reason`), or None
+        when it did not fail. A failed explanation's labels say "explanation failed"."""
+        stop = self.data.get("stop_reason") or ""
+        return stop.removeprefix("explainer_error:").strip() if stop.startswith("explainer_error") else None
+
     def to_dict(self) -> dict:
         return self.data
 
@@ -90,6 +97,7 @@ class Session:
         """subject: `neuronpedia:MODEL/SOURCE` for a Neuronpedia SAE (`sage.neuronpedia.source`) in
         place of model / sae / corpus / dtype."""
         backend = make_backend(explainer)  # fail fast on a bad spec / missing key, before loading the model
+        backend.check()  # and on a local server that is not running
         if subject is not None:
             from sage.neuronpedia.source import open_source
 
@@ -306,7 +314,9 @@ def explain_batch(
     """Explain `features`, appending one JSON line per feature to `out` as each completes.
 
     A failing feature is recorded as `{"feature": {"index": N}, "error": ...}` and the batch
-    goes on. With `resume`, features already done in `out` are skipped. Returns a summary.
+    goes on; when the explainer failed, the line also keeps the failed explanation under
+    `partial` (its evidence and cost). With `resume`, features already done in `out` are skipped,
+    and failed ones are tried again. Returns a summary.
     """
     features = list(dict.fromkeys(int(f) for f in features))
     session = session or Session.open(
@@ -323,14 +333,22 @@ def explain_batch(
     cost = {"input_tokens": 0, "output_tokens": 0, "usd": 0.0}
 
     def add_cost(rec: dict) -> None:
-        if "error" not in rec:
+        spent = rec.get("partial", rec).get("cost")  # a failed explanation spent tokens too
+        if spent:
             for k in cost:
-                cost[k] += rec["cost"][k]
+                cost[k] += spent[k]
+
+    def work(f: int) -> dict:
+        expl = explain(f, session=session, **explain_kwargs)
+        if expl.failure is not None:
+            error = f"explanation failed: {expl.failure}"
+            return {"feature": {"index": f}, "error": error, "partial": expl.data}
+        return expl.to_dict()
 
     start = time.perf_counter()
     counts = run_batch(
         features,
-        lambda f: explain(f, session=session, **explain_kwargs).to_dict(),
+        work,
         out,
         desc="explaining",
         done=done_features if resume else None,

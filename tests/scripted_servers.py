@@ -58,6 +58,9 @@ class Reply:
     delay: seconds to wait before answering (to provoke client timeouts).
     input_tokens / output_tokens: usage to report (default: ~4 characters per token of request / reply).
     logprobs: OpenAI only: one `{token: logprob}` per generated position, sent as `top_logprobs`.
+    error_body: for a non-200 status, the exact JSON body to send instead of the provider's error
+      shape (servers that are not OpenAI word their errors their own way, see tests/local_servers.py).
+    finish_reason: OpenAI only: why generation stopped ("length": cut off at max_tokens).
     """
 
     content: str | dict | None = None
@@ -68,6 +71,8 @@ class Reply:
     output_tokens: int | None = None
     headers: dict = field(default_factory=dict)
     logprobs: list[dict[str, float]] | None = None
+    error_body: dict | None = None
+    finish_reason: str = "stop"
 
 
 def ok(content, **kwargs) -> Reply:
@@ -132,6 +137,12 @@ class ScriptedServer:
             def do_POST(self):
                 server._handle(self)
 
+            def do_GET(self):  # the model list, which `OpenAIBackend.check` asks for
+                if server.protocol == "openai" and self.path.split("?")[0] == "/v1/models":
+                    model = {"id": "scripted", "object": "model", "created": 0, "owned_by": "scripted"}
+                    return server._send(self, 200, {"object": "list", "data": [model]})
+                server._send(self, 404, server._error_body(404, f"no route {self.path}"))
+
             def log_message(self, *args):  # keep test output clean
                 pass
 
@@ -192,7 +203,8 @@ class ScriptedServer:
         if reply.delay:
             time.sleep(reply.delay)
         if reply.status != 200:
-            return self._send(h, reply.status, self._error_body(reply.status, reply.message), reply.headers)
+            body = reply.error_body or self._error_body(reply.status, reply.message)
+            return self._send(h, reply.status, body, reply.headers)
         payload = (
             self._openai_ok(body, reply) if self.protocol == "openai" else self._anthropic_ok(body, reply)
         )
@@ -263,7 +275,7 @@ class ScriptedServer:
             "choices": [
                 {
                     "index": 0,
-                    "finish_reason": "stop",
+                    "finish_reason": reply.finish_reason,
                     "logprobs": logprobs,
                     "message": {"role": "assistant", "content": text, "refusal": None},
                 }

@@ -1,7 +1,10 @@
 """`sage` command line. Each subcommand lives in `sage/cli/<name>.py` and exposes
 `add_parser(subparsers)` (which sets `func`) ; this file only wires them together.
 
-User-fixable problems (`SageError`) print one clear line and exit 2.
+Exit codes: 0 success; 1 `sage batch` finished with some features failed; 2 a problem the user can
+fix (`SageError`: bad input, missing set-up), printed as one line; 3 the explainer failed
+(`ExplainerError`: a server that cannot be reached or rejects the request, output that never
+validated), also one line; 130 interrupted.
 """
 
 from __future__ import annotations
@@ -12,7 +15,8 @@ import logging
 import os
 import sys
 
-from sage.errors import SageError
+from sage.cli.common import EXIT_EXPLAINER_FAILED
+from sage.errors import ExplainerError, SageError
 
 COMMANDS = [
     "setup",
@@ -65,6 +69,9 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     try:
         return int(args.func(args) or 0)
+    except ExplainerError as exc:
+        print(f"sage {args.command}: explanation failed: {exc}", file=sys.stderr)
+        return EXIT_EXPLAINER_FAILED
     except SageError as exc:
         print(f"sage {args.command}: error: {exc}", file=sys.stderr)
         return 2

@@ -9,6 +9,9 @@ import sys
 from sage import config
 from sage.errors import ConfigError
 
+#: the exit code of a command whose explainer failed (`sage explain`, documented in the README)
+EXIT_EXPLAINER_FAILED = 3
+
 
 def add_subject_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(

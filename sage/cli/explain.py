@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from sage.cli.common import add_corpus_arg, add_subject_args
+from sage.cli.common import EXIT_EXPLAINER_FAILED, add_corpus_arg, add_subject_args
 
 
 def add_explainer_args(p) -> None:
@@ -88,9 +88,13 @@ def run(args) -> int:
     if out:
         out.mkdir(parents=True, exist_ok=True)
         (out / f"feature_{args.feature}.json").write_text(expl.to_json())
-    print(expl.to_json() if args.json else render(expl))
+    if expl.failure is None or args.json or expl.data["hypotheses"]:
+        print(expl.to_json() if args.json else render(expl))
     if args.html:
         from sage.cli.report import write_html
 
         print(f"report: {write_html(expl.to_dict(), args.html, session)}", file=sys.stderr)
+    if expl.failure is not None:
+        print(f"sage explain: explanation failed: {expl.failure}", file=sys.stderr)
+        return EXIT_EXPLAINER_FAILED
     return 0

@@ -10,13 +10,30 @@ from sage.hypotheses.predicates import describe
 from sage.hypotheses.records import Conclusion, Hypothesis
 from sage.model.positions import peak_position, skip_positions
 
-#: the conclusion of a feature that never fired, or that no hypothesis could describe
+#: the conclusion of a feature that the activation store says never fired
 DEAD = {
-    "labels": ["dead or unexplained feature"],
-    "description": "The feature never fired on the corpus or no hypothesis could be formed, "
-    "so there is no evidence to explain it.",
+    "labels": ["dead feature"],
+    "description": "The feature never fired on the corpus, so there is no evidence to explain it.",
     "best_hypothesis_ids": [],
 }
+#: the conclusion of a live feature for which no hypothesis was formed (e.g. a budget spent first)
+UNEXPLAINED = {
+    "labels": ["unexplained feature"],
+    "description": "No hypothesis was formed, so there is nothing to conclude about this feature.",
+    "best_hypothesis_ids": [],
+}
+#: the label of an explanation whose explainer failed
+FAILED_LABEL = "explanation failed"
+
+
+def failed_conclusion(reason: str, partial: Conclusion | None = None) -> Conclusion:
+    """The conclusion of a run the explainer failed: it says so and why, first; what the rules
+    drew from the evidence gathered before the failure (`partial`) follows, marked as such.
+    No hypothesis is named best: a failed explanation proposes none."""
+    description = f"explanation failed: {reason}"
+    if partial is not None:
+        description += f" Evidence gathered before the failure: {partial['description']}"
+    return {"labels": [FAILED_LABEL], "description": description, "best_hypothesis_ids": []}
 
 
 def quote_tokens(tokens: list[str]) -> str:
@@ -70,10 +87,12 @@ def conclude_from_evidence(ctx: dict, dead: bool = False) -> Conclusion:
     ctx: `hypotheses` (scored), `top` (seed contexts with normalised `acts`, strongest first),
     `strongest_probe` (an evidence item or None), `n_probes`. The best hypothesis is the
     highest-F1 confirmed non-control one; a second confirmed one of another kind makes the
-    feature polysemantic (two labels). `dead`, or no hypotheses, gives the `DEAD` conclusion.
+    feature polysemantic (two labels). `dead` (the store says the feature never fired) gives the
+    `DEAD` conclusion; a live feature without hypotheses gives `UNEXPLAINED`.
     """
     if dead or not ctx.get("hypotheses"):
-        return {**DEAD, "labels": list(DEAD["labels"]), "best_hypothesis_ids": []}
+        base = DEAD if dead else UNEXPLAINED
+        return {**base, "labels": list(base["labels"]), "best_hypothesis_ids": []}
     # confirmed first, then by what generalises: F1 on the held-out seed contexts before in-loop F1
     ranked = sorted(
         [h for h in ctx["hypotheses"] if h.get("f1") is not None and h.get("role") != "control"],

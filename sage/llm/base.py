@@ -122,6 +122,10 @@ class Backend(ABC):
         position (`max_tokens` positions; the first is the next token after the prompt)."""
         raise NotImplementedError(f"{self.name} does not expose token log-probabilities")
 
+    def check(self) -> None:
+        """Fail early (ExplainerError) when the backend cannot work at all, e.g. a local server that
+        is not running. Called once when a session opens, before the model loads; no-op by default."""
+
     # -- shared logic ----------------------------------------------------------------------------
     def priced(self, usage: Usage) -> Usage:
         """`usage` with its USD cost from the price table; also added to `total_usage`."""

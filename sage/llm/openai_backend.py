@@ -57,6 +57,23 @@ class OpenAIBackend(Backend):
         except openai.APIError as exc:
             raise sdk_error(exc, openai, self.name, where=self.base_url) from exc
 
+    def check(self) -> None:
+        """For a compatible server: `GET /models` until it answers (with the retry policy), so that a
+        server that is not running fails in one line before the model loads. Any HTTP answer, even
+        an error, shows the server is up; only an unreachable one fails."""
+        if self.base_url is None:
+            return
+
+        def ping() -> None:
+            try:
+                self.client.models.list()
+            except openai.APIStatusError:
+                return
+            except openai.APIError as exc:
+                raise sdk_error(exc, openai, self.name, where=self.base_url) from exc
+
+        self.call_with_retries(ping)
+
     def _sampling(self, max_tokens: int, temperature: float) -> dict:
         if self.compatible:  # many compatible servers know only the older max_tokens
             return {"max_tokens": max_tokens, "temperature": temperature}

@@ -3,12 +3,16 @@
 Servers that speak OpenAI's chat-completions protocol disagree on how to ask for JSON that follows
 a schema. Read from each server's source (2026-11):
 
-| form | what the request carries | who accepts it |
-|---|---|---|
-| `json_schema` | `response_format: {type: json_schema, json_schema: {name, schema, strict}}` | OpenAI; vLLM since 0.6; Ollama since 0.5 (its OpenAI layer maps it to the native `format`, `openai/openai.go` `FromChatRequest`); llama.cpp's C++ `llama-server` |
-| `json_object+schema` | `response_format: {type: json_object, schema}` | llama-cpp-python's server, whose pydantic model allows only `'text'` or `'json_object'` and answers `json_schema` with HTTP 500; it compiles `schema` to a grammar |
-| `guided_json` | a top-level `guided_json: schema` | vLLM before 0.6, whose `response_format.type` was `'text'` or `'json_object'` and whose request models forbade extra fields (HTTP 400); newer vLLM calls it `structured_outputs: {json}` and accepts `json_schema` anyway |
-| `prompt` | the schema in the system message, nothing constrained | any server |
+- `json_schema`: `response_format: {type: json_schema, json_schema: {name, schema, strict}}`.
+  OpenAI; vLLM since 0.6; Ollama since 0.5 (its OpenAI layer maps it to the native `format`:
+  `openai/openai.go`, `FromChatRequest`); llama.cpp's C++ `llama-server`.
+- `json_object+schema`: `response_format: {type: json_object, schema}`. llama-cpp-python's server,
+  whose pydantic request model allows only `'text'` or `'json_object'` (it answers `json_schema`
+  with HTTP 500) and compiles `schema` into a grammar.
+- `guided_json`: a top-level `guided_json: schema`. vLLM before 0.6, whose `response_format.type`
+  was `'text'` or `'json_object'` and whose request models forbade extra fields (HTTP 400). Newer
+  vLLM calls it `structured_outputs: {json}`, and accepts `json_schema` first anyway.
+- `prompt`: the schema in the system message, nothing constrained. Any server.
 
 Ollama's native `format` is no form of its own here: the OpenAI-compatible endpoint ignores fields
 it does not know and turns `json_schema` into `format` itself.
@@ -127,7 +131,11 @@ FORMS: tuple[OutputForm, ...] = (
         ("response_format",),
         lambda _name, schema: {"response_format": {"type": "json_object", "schema": schema}},
     ),
-    OutputForm("guided_json", ("guided_json",), lambda _name, schema: {"extra_body": {"guided_json": schema}}),
+    OutputForm(
+        "guided_json",
+        ("guided_json",),
+        lambda _name, schema: {"extra_body": {"guided_json": schema}},
+    ),
     OutputForm("prompt", (), lambda _name, _schema: {}, in_prompt=True),
 )
 FORM_BY_NAME = {f.name: f for f in FORMS}

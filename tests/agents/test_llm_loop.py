@@ -151,7 +151,7 @@ def test_budget_exhausted_mid_run_concludes_from_the_evidence_so_far(protocol, b
     assert data["concluded_by"].startswith("offline (rule-based, from the evidence so far)")
     assert data["evidence"] and {ev["round"] for ev in data["evidence"]} == {1}
     assert f"Across {len(data['evidence'])} probes" in data["description"]
-    assert data["labels"] and data["labels"] != ["dead or unexplained feature"]
+    assert data["labels"] and data["labels"][0] not in ("dead feature", "unexplained feature")
 
 
 # -- interrupt and resume -------------------------------------------------------------------------------
@@ -251,7 +251,11 @@ def test_permanent_failure_concludes_then_resume_continues_from_the_failed_node(
     validate_explanation(failed)
     assert tasks_sent(srv) == TWO_ROUNDS[:4]  # 401 is not retried
     assert failed["stop_reason"].startswith("explainer_error") and "invalid API key" in failed["stop_reason"]
-    assert failed["concluded_by"].startswith("offline (rule-based") and failed["rounds"] == 2
+    # the failure is the conclusion, with its reason; round 1's evidence follows, marked as partial
+    assert failed["labels"] == ["explanation failed"] and failed["predicate"] is None
+    assert failed["description"].startswith("explanation failed: invalid API key")
+    assert "Evidence gathered before the failure:" in failed["description"]
+    assert failed["concluded_by"] == "none: the explainer failed" and failed["rounds"] == 2
     assert counters == {"probe": 1, "seed": 1}
 
     with serve(protocol, script) as srv2:

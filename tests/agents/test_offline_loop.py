@@ -114,7 +114,7 @@ def test_dead_feature_concludes_clearly_without_asking_the_explainer(session):
     data = e.to_dict()
     validate_explanation(data)
     assert data["stop_reason"].startswith("dead feature")
-    assert e.labels == ["dead or unexplained feature"] and "never fired" in e.description
+    assert e.labels == ["dead feature"] and "never fired" in e.description
     assert data["evidence"] == [] and data["hypotheses"] == [] and data["rounds"] == 0
     assert data["cost"]["llm_calls"] == 0 and data["cost"]["probes"] == 0
 

@@ -59,7 +59,8 @@ def test_rule_based_conclusion_names_the_best_confirmed_hypothesis():
     assert c["labels"] == ["lexical: 'cat'"] and c["best_hypothesis_ids"] == ["H1"]
     assert "ends \"the cat\" (activation 1.00 of max on ' cat')" in c["description"]
     assert c["description"].endswith("Refuted: H2.")
-    assert conclude_from_evidence({"hypotheses": []})["labels"] == ["dead or unexplained feature"]
+    assert conclude_from_evidence({"hypotheses": []})["labels"] == ["unexplained feature"]
+    assert conclude_from_evidence({"hypotheses": []}, dead=True)["labels"] == ["dead feature"]
     assert quote_tokens(list("abcdefghi")).endswith("'h' ...")
 
 
@@ -67,4 +68,6 @@ def test_rule_based_conclusion_names_the_best_confirmed_hypothesis():
 def test_dead_conclusion_is_a_fresh_dict(dead):
     a = conclude_from_evidence({"hypotheses": []}, dead=dead)
     a["labels"].append("changed")
-    assert conclude_from_evidence({"hypotheses": []})["labels"] == ["dead or unexplained feature"]
+    assert conclude_from_evidence({"hypotheses": []}, dead=dead)["labels"] == (
+        ["dead feature"] if dead else ["unexplained feature"]
+    )
