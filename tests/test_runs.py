@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from sage.errors import ConfigError
+from sage.errors import ConfigError, ExplainerError
 from sage.llm.offline import OfflineExplainer
 from sage.runs import Session, done_features, explain_batch, validate_explanation
 from tests.agent_support import agent_store, build_store, live_features  # noqa: F401 (the `store` fixture)
@@ -177,3 +177,43 @@ def test_concurrent_features_match_sequential_ones(store, features, reference, t
     assert summary["done"] == N and overlaps and not any(overlaps)
     for rec in records(out):
         assert comparable(rec) == comparable(reference[rec["feature"]["index"]])
+
+
+class FailingOffline(CountingOffline):
+    """The offline explainer, whose server is gone for the features in `down`."""
+
+    def __init__(self, down: set[int]):
+        super().__init__()
+        self.down = down
+
+    def _call(self, messages, schema, req):
+        if req.task == "hypothesize":
+            feature = int(messages[-1]["content"].split("Feature ", 1)[1].split()[0])
+            if feature in self.down:
+                raise ExplainerError("openai-compatible:http://127.0.0.1:9/v1:m: cannot reach the server")
+        return super()._call(messages, schema, req)
+
+
+def test_an_explainer_failure_is_a_failed_feature_and_resume_retries_it(store, features, tmp_path):
+    out, bad = tmp_path / "r.jsonl", features[2]
+    summary = explain_batch(
+        features, out, session=session(store, FailingOffline({bad})), progress=False, max_rounds=1
+    )
+    assert summary["failed"] == 1 and summary["done"] == N - 1
+    [failed] = [r for r in records(out) if "error" in r]
+    assert failed["feature"] == {"index": bad}
+    assert failed["error"] == (
+        "explanation failed: openai-compatible:http://127.0.0.1:9/v1:m: cannot reach the server"
+    )
+    # the failed explanation is kept: it says it failed, and why; it is not called dead
+    assert failed["partial"]["labels"] == ["explanation failed"]
+    assert failed["partial"]["description"].startswith("explanation failed: openai-compatible:")
+    assert failed["partial"]["feature"]["max_activation"] > 0
+    validate_explanation(failed["partial"])
+
+    again = CountingOffline()
+    summary = explain_batch(
+        features, out, session=session(store, again), resume=True, progress=False, max_rounds=1
+    )
+    assert again.started == [bad] and summary == {**summary, "done": 1, "failed": 0, "skipped": N - 1}
+    assert done_once(out) == sorted(features)
