@@ -43,3 +43,14 @@ def _no_wordnet_in_unit_tests(request, monkeypatch):
     use the real one)."""
     if request.node.get_closest_marker("integration") is None:
         monkeypatch.setattr("sage.lexicon.wordnet.installed", lambda: False)
+
+
+@pytest.fixture(autouse=True)
+def _forget_output_forms():
+    """What the backend learned about a scripted server's structured-output form stays with the test:
+    ports are reused, and a later server on the same port may answer differently."""
+    from sage.llm import output_forms
+
+    output_forms.forget()
+    yield
+    output_forms.forget()

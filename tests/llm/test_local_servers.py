@@ -27,13 +27,6 @@ REQ = LLMRequest(
 )
 
 
-@pytest.fixture(autouse=True)
-def fresh_memory():
-    forms.forget()
-    yield
-    forms.forget()
-
-
 def backend(srv, **kw):
     return make_backend(f"openai-compatible:{srv.url}:smollm2", retry=FAST, **kw)
 
