@@ -67,6 +67,18 @@ class CreateChatCompletionRequest(BaseModel):
     response_format: _LlamaResponseFormat | None = None
 
 
+def _llama_message(exc: ValidationError) -> str:
+    """str() of the FastAPI RequestValidationError that llama-cpp-python's RouteErrorHandler sends,
+    as a real server (llama-cpp-python 0.3.36, FastAPI 0.165) words it."""
+    errors = [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False)]
+    head = f"{len(errors)} validation error{'s' if len(errors) > 1 else ''}:\n"
+    where = (
+        '  File "/venv/lib/python3.11/site-packages/llama_cpp/server/app.py", line 376, '
+        "in create_chat_completion\n    POST /v1/chat/completions"
+    )
+    return head + "".join(f"  {e}\n" for e in errors) + "\n" + where
+
+
 def llama_cpp_python(
     constrained: Answer, free: Answer = _free, n_ctx: int | None = None
 ) -> Callable[[dict, int], Reply]:
@@ -77,7 +89,12 @@ def llama_cpp_python(
         try:
             CreateChatCompletionRequest.model_validate(body)
         except ValidationError as exc:
-            error = {"message": str(exc), "type": "internal_server_error", "param": None, "code": None}
+            error = {
+                "message": _llama_message(exc),
+                "type": "internal_server_error",
+                "param": None,
+                "code": None,
+            }
             return Reply(status=500, error_body={"error": error})
         if n_ctx is not None:
             prompt = sum(len(m["content"]) for m in body["messages"]) // 4
