@@ -48,24 +48,48 @@ _UNSENT_KEYWORDS = ("maxLength", "pattern")
 _SCHEMA_MAPS = ("properties", "$defs", "definitions", "patternProperties", "dependentSchemas")
 
 
+#: where `sent_schema` moves a schema that refers to itself (`"$ref": "#"`)
+_ROOT_DEF = "root"
+
+
 def sent_schema(schema: dict) -> dict:
-    """`schema` without the keywords in `_UNSENT_KEYWORDS`, wherever they occur as keywords (a
-    property named `pattern` stays)."""
+    """`schema` as sent to a server: without the keywords in `_UNSENT_KEYWORDS` wherever they occur
+    as keywords (a property named `pattern` stays), and with a self-reference (`"$ref": "#"`, the
+    recursive predicate's) pointing into `$defs` instead, which llama-cpp-python's grammar compiler
+    resolves (it rejects `#` with "Unsupported ref #" and silently falls back to unconstrained JSON).
+    """
+    body = _strip(schema)
+    if '"$ref": "#"' not in json.dumps(body):
+        return body
+    defs = _point_root_refs(body.pop("$defs", {}))
+    root = _point_root_refs(body)  # the root stays the root (a top-level `$ref` is not resolved there)
+    return {**root, "$defs": {**defs, _ROOT_DEF: root}}
 
-    def strip(node):
-        if isinstance(node, list):
-            return [strip(v) for v in node]
-        if not isinstance(node, dict):
-            return node
-        out = {}
-        for key, value in node.items():
-            if key in _SCHEMA_MAPS and isinstance(value, dict):
-                out[key] = {name: strip(sub) for name, sub in value.items()}
-            elif key not in _UNSENT_KEYWORDS or isinstance(value, dict):
-                out[key] = strip(value)
-        return out
 
-    return strip(schema)
+def _point_root_refs(node):
+    if isinstance(node, list):
+        return [_point_root_refs(v) for v in node]
+    if not isinstance(node, dict):
+        return node
+    out = {k: _point_root_refs(v) for k, v in node.items()}
+    if out.get("$ref") == "#":
+        out["$ref"] = f"#/$defs/{_ROOT_DEF}"
+    return out
+
+
+def _strip(node):
+    """`node` without the keywords in `_UNSENT_KEYWORDS` (names under `_SCHEMA_MAPS` are kept)."""
+    if isinstance(node, list):
+        return [_strip(v) for v in node]
+    if not isinstance(node, dict):
+        return node
+    out = {}
+    for key, value in node.items():
+        if key in _SCHEMA_MAPS and isinstance(value, dict):
+            out[key] = {name: _strip(sub) for name, sub in value.items()}
+        elif key not in _UNSENT_KEYWORDS or isinstance(value, dict):
+            out[key] = _strip(value)
+    return out
 
 
 def _api_name(schema_name: str) -> str:

@@ -4,9 +4,11 @@ form each accepts, remembers it per server, retries only what can succeed, and f
 
 from __future__ import annotations
 
+import json
 import logging
 
 import pytest
+from jsonschema import Draft202012Validator
 
 from sage.errors import ExplainerError
 from sage.llm import LLMRequest, RetryConfig, make_backend
@@ -136,6 +138,18 @@ def test_the_schema_sent_drops_grammar_hostile_keywords_but_validation_keeps_the
     regex = next(b for b in predicate["oneOf"] if b["properties"]["type"].get("const") == "regex")
     assert regex["properties"]["pattern"] == {"type": "string", "minLength": 1}
     assert forms.sent_schema({"type": "string", "pattern": "^a+$"}) == {"type": "string"}
+    # the recursive predicate refers to itself as "#" (llama-cpp-python: "Unsupported ref #", then an
+    # unconstrained grammar); sent, it refers into $defs, and accepts and refuses the same instances
+    assert '"$ref": "#"' not in json.dumps(predicate) and predicate["title"] == "Predicate"
+    full, sent = Draft202012Validator(bundled_schema("predicate")), Draft202012Validator(predicate)
+    nested = {"type": "not", "arg": {"type": "or", "any": [{"type": "token_set", "tokens": ["a"]}]}}
+    for instance in (
+        nested,
+        {"type": "not", "arg": {"type": "or", "any": [{"type": "nope"}]}},
+        {"tokens": []},
+    ):
+        assert full.is_valid(instance) == sent.is_valid(instance)
+    assert sent.is_valid(nested) and not sent.is_valid({"type": "not", "arg": {}})
 
     too_long = {"labels": ["x" * 200], "description": "A long enough description.", "best_hypothesis_ids": []}
     req = LLMRequest(task="conclude", schema_name="conclusion", messages=REQ.messages, max_tokens=64)
