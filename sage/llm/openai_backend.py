@@ -49,7 +49,9 @@ class OpenAIBackend(Backend):
                     "(or choose --explainer offline, which needs none)"
                 )
         # max_retries=0: tenacity (in the base class) is the only retry layer
-        self.client = openai.OpenAI(api_key=key, base_url=base_url, max_retries=0, timeout=self.retry.timeout)
+        local = self.compatible and urlparse(base_url).hostname in _LOCAL_HOSTS
+        timeout = self.retry.local_timeout if local else self.retry.timeout
+        self.client = openai.OpenAI(api_key=key, base_url=base_url, max_retries=0, timeout=timeout)
 
     def _create(self, **kwargs):
         try:

@@ -48,12 +48,17 @@ class RetryConfig:
     max_wait: float = 60.0
     #: per-request timeout handed to the SDK client, in seconds
     timeout: float = 120.0
+    #: the same for a server on this machine (127.0.0.1, localhost): a CPU server may need minutes
+    #: for a long answer, and it goes on generating after the client gives up, so a retry would only
+    #: queue the same generation behind it (seen with llama-cpp-python: 1,100 tokens took 135 s)
+    local_timeout: float = 900.0
 
     def __post_init__(self) -> None:
         require_ints(self, "max_attempts")
         require_range(self, "initial_wait", 0)
         require_range(self, "max_wait", self.initial_wait)
         require_range(self, "timeout", 0, open_low=True)
+        require_range(self, "local_timeout", 0, open_low=True)
 
 
 class TransientError(Exception):

@@ -107,7 +107,7 @@ def test_transient_error_then_success_is_retried(protocol, status, backend):
 
 
 def test_timeout_then_success_is_retried():
-    quick = RetryConfig(max_attempts=3, initial_wait=0.001, max_wait=0.01, timeout=0.3)
+    quick = RetryConfig(max_attempts=3, initial_wait=0.001, max_wait=0.01, timeout=0.3, local_timeout=0.3)
     with serve("openai", [ok(VALID, delay=1.0), ok(VALID)]) as srv:
         resp = OpenAIBackend(OPENAI_MODEL, base_url=srv.url, api_key="k", retry=quick).complete(REQ)
     assert resp.data == VALID and len(srv.requests) == 2

@@ -190,3 +190,11 @@ def test_openai_itself_is_not_negotiated(monkeypatch):
         with pytest.raises(ExplainerCallError, match="rejected the request"):
             b.complete(REQ)
     assert len(srv.requests) == 1 and form_of(srv.requests[0])[0] == "json_schema"
+
+
+def test_a_server_on_this_machine_gets_the_long_timeout():
+    """A CPU server goes on generating after a client times out: a retry would queue the same work."""
+    retry = RetryConfig(timeout=7.0, local_timeout=600.0)
+    local = make_backend("openai-compatible:http://127.0.0.1:8080/v1:smollm2", retry=retry)
+    remote = make_backend("openai-compatible:http://gpu-box.example:8000/v1:m", retry=retry)
+    assert local.client.timeout == 600.0 and remote.client.timeout == 7.0
