@@ -4,6 +4,7 @@ validation, bounded re-asking on invalid output, transport retries, usage and co
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
@@ -13,6 +14,8 @@ from sage.errors import ExplainerError
 from sage.llm.pricing import PriceTable
 from sage.llm.structured import bundled_schema, extract_json, validation_error
 from sage.llm.transport import RetryConfig, call_with_retries
+
+log = logging.getLogger(__name__)
 
 #: How often an invalid reply (bad JSON, schema violation) is re-asked before failing.
 MAX_SCHEMA_RETRIES = 2
@@ -153,6 +156,7 @@ class Backend(ABC):
                 raise ExplainerCallError(str(exc), usage, attempt - 1, raw) from exc
             usage = usage + self.priced(call_usage)
             raw = reply if isinstance(reply, str) else json.dumps(reply)
+            log.debug("%s: %s reply (attempt %d): %s", self.name, req.task, attempt, raw[:4000])
             try:
                 if isinstance(reply, TruncatedReply):
                     raise ValueError(
