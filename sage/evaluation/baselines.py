@@ -38,7 +38,7 @@ from agents import Runtime, nodes
 from agents.runtime import AgentConfig
 from agents.state import empty_usage
 from sage.batch import run_batch
-from sage.errors import ConfigError, require_ints
+from sage.errors import ConfigError, ExplainerError, require_ints
 from sage.hypotheses.conclusion import conclude_from_evidence
 from sage.hypotheses.records import UNSCORED, new_hypothesis
 from sage.io import read_jsonl
@@ -184,9 +184,12 @@ def no_probe(feature: int, session: Session) -> Explanation:
     dead = bool(state.get("stop_reason"))
     if not dead:
         state.update(nodes.hypothesize(rt, state))
+    failure = str(state.get("stop_reason") or "")
+    if failure.startswith("explainer_error"):  # as in one_shot: run_batch records the feature as failed
+        raise ExplainerError(failure.removeprefix("explainer_error:").strip())
     hyps = state.get("hypotheses", [])
     context = {"hypotheses": hyps, "top": state["seed"]["top"][:3], "strongest_probe": None, "n_probes": 0}
-    concl = conclude_from_evidence(context, dead=dead or not hyps)
+    concl = conclude_from_evidence(context, dead=dead)
     if hyps and session.backend.name != "offline":
         # the LLM's own words for its best hypothesis lead the rendered description
         best = next(h for h in hyps if h["id"] == concl["best_hypothesis_ids"][0])

@@ -368,6 +368,23 @@ def test_baselines_are_schema_valid_explanations(session, store):
         assert one_shot(dead[0], session).to_dict()["predicate"] is None
 
 
+def test_an_explainer_failure_fails_the_baselines_never_calls_the_feature_dead(session, store):
+    from sage.errors import ExplainerError
+    from sage.evaluation.baselines import no_probe, one_shot
+    from sage.llm.offline import OfflineExplainer
+    from sage.runs import Session
+
+    class Gone(OfflineExplainer):
+        def _call(self, messages, schema, req):
+            raise ExplainerError("openai-compatible:http://127.0.0.1:9/v1:m: cannot reach the server")
+
+    down = Session(session.subject, store, Gone(), store.corpus.name)
+    f = _firing(store, 1)[0]
+    for baseline in (one_shot, no_probe):
+        with pytest.raises(ExplainerError, match="cannot reach the server"):
+            baseline(f, down)
+
+
 # -- compare / eval end to end ----------------------------------------------------------------------------
 def test_compare_end_to_end_and_resume(session, store, tmp_path):
     from sage.evaluation.compare import run_compare
