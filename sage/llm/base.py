@@ -156,7 +156,8 @@ class Backend(ABC):
                 raise ExplainerCallError(str(exc), usage, attempt - 1, raw) from exc
             usage = usage + self.priced(call_usage)
             raw = reply if isinstance(reply, str) else json.dumps(reply)
-            log.debug("%s: %s reply (attempt %d): %s", self.name, req.task, attempt, raw[:4000])
+            # one line per reply (a JSON string), so a log can be read back and checked
+            log.debug("%s: %s reply (attempt %d): %s", self.name, req.task, attempt, json.dumps(raw[:4000]))
             try:
                 if isinstance(reply, TruncatedReply):
                     raise ValueError(
