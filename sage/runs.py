@@ -138,6 +138,8 @@ def explain(
 
     With `checkpoint_db` every node's output is saved to SQLite; `resume=True` continues an
     interrupted run from its last finished node instead of starting again (see `_resume_point`).
+    An explainer that fails during the run does not raise: the Explanation says "explanation
+    failed: REASON" and `Explanation.failure` gives the reason (the CLI exits 3 on it).
     """
 
     session = session or Session.open(model, sae, corpus, explainer)
