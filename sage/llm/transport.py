@@ -116,7 +116,8 @@ def call_with_retries(fn: Callable[[], T], policy: RetryConfig, who: str) -> T:
     try:
         return retrying(attempt)
     except TransientError as exc:
-        raise ExplainerError(f"{who}: gave up after {policy.max_attempts} attempts: {exc}") from exc
+        said = str(exc) if str(exc).startswith(who) else f"{who}: {exc}"
+        raise ExplainerError(f"{said}; gave up after {policy.max_attempts} attempts") from exc
 
 
 def _retry_after(response) -> float | None:
@@ -158,7 +159,9 @@ def sdk_error(exc: Exception, sdk, who: str, where: str | None = None) -> Except
     if isinstance(exc, sdk.APIConnectionError):
         cause = exc.__cause__ or exc
         place = f" at {where}" if where else ""
-        return TransientError(f"{who}: cannot reach the server{place} ({type(cause).__name__}: {cause})")
+        return TransientError(
+            f"{who}: cannot reach the server{place} ({type(cause).__name__}: {cause}); is it running?"
+        )
     if isinstance(exc, sdk.APIStatusError):
         code = exc.status_code
         said = server_message(exc)
