@@ -117,7 +117,7 @@ def call_with_retries(fn: Callable[[], T], policy: RetryConfig, who: str) -> T:
         return retrying(attempt)
     except TransientError as exc:
         said = str(exc) if str(exc).startswith(who) else f"{who}: {exc}"
-        raise ExplainerError(f"{said}; gave up after {policy.max_attempts} attempts") from exc
+        raise ExplainerError(f"{said} (gave up after {policy.max_attempts} attempts)") from exc
 
 
 def _retry_after(response) -> float | None:
