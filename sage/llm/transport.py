@@ -15,9 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
-
 from sage.errors import ExplainerError, require_ints, require_range
+from sage.retry import backoff
 
 T = TypeVar("T")
 
@@ -86,7 +85,6 @@ class RequestRejected(ExplainerError):
 def call_with_retries(fn: Callable[[], T], policy: RetryConfig, who: str) -> T:
     """Run `fn`, retrying on TransientError; after `policy.max_attempts` raise ExplainerError.
     A TransientError carrying a `body` already seen in this call becomes RequestRejected at once."""
-    backoff = wait_random_exponential(multiplier=policy.initial_wait, max=policy.max_wait)
     seen: set[str] = set()
 
     def attempt() -> T:
@@ -102,17 +100,7 @@ def call_with_retries(fn: Callable[[], T], policy: RetryConfig, who: str) -> T:
                 seen.add(exc.body)
             raise
 
-    def wait(state) -> float:
-        # honour the server's Retry-After when it asks for longer than our back-off
-        retry_after = getattr(state.outcome.exception(), "retry_after", None) or 0.0
-        return min(policy.max_wait, max(backoff(state), retry_after))
-
-    retrying = Retrying(
-        stop=stop_after_attempt(policy.max_attempts),
-        wait=wait,
-        retry=retry_if_exception_type(TransientError),
-        reraise=True,
-    )
+    retrying = backoff(TransientError, policy.max_attempts, policy.initial_wait, policy.max_wait)
     try:
         return retrying(attempt)
     except TransientError as exc:

@@ -26,11 +26,11 @@ from pathlib import Path
 
 import httpx
 import jsonschema
-from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
 from sage import config
 from sage.errors import ConfigError, RemoteError, require_ints, require_range
 from sage.io import cache_key, write_text
+from sage.retry import backoff
 
 #: neuronpedia.org; `$SAGE_NEURONPEDIA_URL` overrides it (a self-hosted instance, a replay server)
 DEFAULT_URL = "https://www.neuronpedia.org"
@@ -175,18 +175,7 @@ class NeuronpediaClient:
     def _call(self, method: str, path: str, body: dict | None, what: str):
         """The decoded JSON answer of one request, retried on transient failures."""
         s = self.settings
-        backoff = wait_random_exponential(multiplier=s.initial_wait, max=s.max_wait)
-
-        def wait(state) -> float:
-            retry_after = getattr(state.outcome.exception(), "retry_after", None) or 0.0
-            return min(s.max_wait, max(backoff(state), retry_after))
-
-        retrying = Retrying(
-            stop=stop_after_attempt(s.max_attempts),
-            wait=wait,
-            retry=retry_if_exception_type(_Transient),
-            reraise=True,
-        )
+        retrying = backoff(_Transient, s.max_attempts, s.initial_wait, s.max_wait)
         try:
             return retrying(self._once, method, path, body, what)
         except _Transient as exc:
