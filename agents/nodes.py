@@ -482,9 +482,13 @@ def apply_update(
             and h.get("predicate") is not None
             and u.get("new_predicate", h["predicate"]) != h["predicate"]
         )
-        before = generalisation(h["predicate"]) if checked else None
-        after = generalisation(u["new_predicate"]) if checked else None
-        if h.get("refinements", 0) >= s.max_refinements:
+        capped = h.get("refinements", 0) >= s.max_refinements
+        before, after = (
+            (generalisation(h["predicate"]), generalisation(u["new_predicate"]))
+            if checked and not capped
+            else (None, None)
+        )
+        if capped:
             status = "open"
             entry.update(
                 status="open", note=f"{note} [refinement cap {s.max_refinements} reached: kept open]"

@@ -49,6 +49,9 @@ class SeedSummary(TypedDict):
     top: list[SeedContext]
     quantiles: list[SeedContext]
     negatives: list[SeedContext]
+    #: every `heldout_every`-th top / quantile / negative context, kept out of the loop (the explainer
+    #: never sees them); refinements must raise the predicate's F1 on them
+    heldout: list[SeedContext]
     #: [word, MI score] pairs, best first
     mi_words: list[list]
     #: [token, share of activation mass] pairs (tuples before a checkpoint round trip)

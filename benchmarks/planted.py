@@ -89,13 +89,9 @@ def _single_token(tok, word: str) -> int | None:
     return ids[0] if len(ids) == 1 else None
 
 
-def training_data(engine, corpus_contexts: list[list[int]], seed: int = 0):
-    """Hidden states [N, d] and multi-labels [N, C] (float) for the probes, plus the held-out check set.
-
-    Positives: the concept's training words (every other word of its list) in template sentences and
-    wherever they occur in the corpus contexts; negatives: every other token."""
-    tok = engine.subject.tokenizer
-    names = list(CONCEPTS)
+def split_words(tok) -> tuple[dict[int, int], list[tuple[int, str]]]:
+    """The concepts' single-token words: every other one to train on ({token id: concept index}), the
+    rest held out ([(concept index, word)])."""
     word_ids: dict[int, int] = {}
     held: list[tuple[int, str]] = []
     for c, (words, _) in enumerate(CONCEPTS.values()):
@@ -107,6 +103,17 @@ def training_data(engine, corpus_contexts: list[list[int]], seed: int = 0):
                 word_ids[tid] = c
             else:
                 held.append((c, w))
+    return word_ids, held
+
+
+def training_data(engine, corpus_contexts: list[list[int]], seed: int = 0):
+    """Hidden states [N, d] and multi-labels [N, C] (float) for the probes.
+
+    Positives: the concept's training words (every other word of its list) in template sentences and
+    wherever they occur in the corpus contexts; negatives: every other token."""
+    tok = engine.subject.tokenizer
+    names = list(CONCEPTS)
+    word_ids, _ = split_words(tok)
     train_words = [(c, tok.decode([t]).strip()) for t, c in word_ids.items()]
     rng = random.Random(seed)
     texts = [t.format(w=" " + w) for c, w in train_words for t in TEMPLATES]
@@ -128,7 +135,7 @@ def training_data(engine, corpus_contexts: list[list[int]], seed: int = 0):
                         y[word_ids[s[pos]]] = 1.0
                     xs.append(h[row, pos])
                     ys.append(y)
-    return torch.stack(xs), torch.stack(ys), held
+    return torch.stack(xs), torch.stack(ys)
 
 
 def fit_probes(x: torch.Tensor, y: torch.Tensor, steps: int = 300, seed: int = 0):
@@ -224,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
             if len(contexts) == 400:
                 break
         start = time.perf_counter()
-        x, y, held = training_data(ActivationEngine(base), contexts)
+        x, y = training_data(ActivationEngine(base), contexts)
         w, b = fit_probes(x, y)
         build_sae(out, w, b, meta.hook_name, meta.hf_hook_name, meta.model_name)
         print(
@@ -232,8 +239,7 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
     subject = load_subject("default", str(out))
-    _, _, held = training_data(ActivationEngine(subject), [])
-    generalises = held_out_check(subject, held)
+    generalises = held_out_check(subject, split_words(subject.tokenizer)[1])
     corpus = load_corpus("default")
     store = ActivationStore(subject, corpus)
     store.mine(args.tokens)

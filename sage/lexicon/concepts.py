@@ -144,9 +144,8 @@ def shared_concept(
         if w is None or w in seen:
             continue
         seen.add(w)
-        senses = tax.senses(w)[: settings.max_senses]
-        if senses:
-            cats = set(senses).union(*(tax.ancestors(s) for s in senses))
+        cats = _categories(w, tax, settings)
+        if cats:
             known.append((w, max(weight, 0.0), cats))
     if len(known) < settings.min_words:
         return None
@@ -168,12 +167,10 @@ def shared_concept(
     ]
     if not eligible:
         return None
-    # the lowest common hypernyms: eligible categories with no eligible category below them (depth
-    # alone misleads where WordNet has several paths: "relative" is shallower than its ancestor
-    # "organism" through "person" -> "causal agent")
     # Among the categories covering nearly as much mass as the best one (within `cover_slack`), the
     # lowest wins: "chromatic color" over "color" when "white" carries a sliver of the mass, "color"
-    # when it carries more.
+    # when it carries more. "Lowest" means no other such category lies below it; depth alone misleads
+    # where WordNet has several paths ("relative" is shallower than its ancestor "organism").
     top = max(cover[c] for c in eligible)
     near = [c for c in eligible if cover[c] >= (1 - settings.cover_slack) * top]
     lowest = [c for c in near if not any(c in tax.ancestors(o) for o in near if o != c)]
@@ -189,7 +186,7 @@ def shared_concept(
     candidates = [
         m
         for m in tax.members(best)[: settings.member_pool]
-        if m not in seen and _dominant_in(m, best, tax) and not seen_senses & _lineage(m, tax)
+        if m not in seen and best in (lineage := _lineage(m, tax)) and not seen_senses & lineage
     ]
     # Members near a seen word come first, taken in turn from each seen word's neighbourhood (commonest
     # first within one), so a feature that knows "dog" and "cat" is tested on "puppy" and "kitten"
@@ -211,6 +208,12 @@ def shared_concept(
     )
 
 
+def _categories(word: str, tax: Taxonomy, settings: ConceptSettings) -> set[str]:
+    """The word's first `max_senses` senses and every category above them (empty: unknown word)."""
+    senses = tax.senses(word)[: settings.max_senses]
+    return set(senses).union(*(tax.ancestors(s) for s in senses))
+
+
 def _lineage(word: str, tax: Taxonomy) -> set[str]:
     """The word's dominant sense and every category above it (empty for an unknown word)."""
     senses = tax.senses(word)
@@ -226,8 +229,7 @@ def _closest(
 ) -> tuple[int, int]:
     """(depth of the deepest category `word` shares with a seen word, that seen word's index; the
     first one among equals)."""
-    senses = tax.senses(word)[: settings.max_senses]
-    cats = set(senses).union(*(tax.ancestors(s) for s in senses))
+    cats = _categories(word, tax, settings)
     shared = [max((tax.depth(c) for c in cats & seen), default=0) for seen in seen_cats]
     best = max(range(len(shared)), key=lambda i: (shared[i], -i), default=0)
     return (shared[best] if shared else 0), best

@@ -30,7 +30,6 @@ from sage.lexicon.concepts import Concept, Taxonomy, shared_concept
 from sage.llm.base import Backend, LLMRequest, Usage
 from sage.model.positions import peak_position, skip_positions
 
-FRAMES = NEUTRAL_FRAMES
 FILLERS = [" the table", " a window", " something"]
 STRUCTURAL_EXAMPLES = {
     "digit": ("In 1987 there were 42 new cases.", "In the spring there were many new cases."),
@@ -262,7 +261,7 @@ def _design(ctx: dict) -> dict:
         kind = pred.get("type")
         if kind == "token_set":
             for j, tok in enumerate(pred["tokens"][:3]):
-                frame = FRAMES[(j + rnd) % len(FRAMES)]
+                frame = NEUTRAL_FRAMES[(j + rnd) % len(NEUTRAL_FRAMES)]
                 t = tok if tok.startswith(" ") else " " + tok.strip()
                 a = add(hid, frame.format(t=t), "minimal_pair", "high")
                 if a is not None:
