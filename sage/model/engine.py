@@ -1,9 +1,12 @@
 """Activation engine: per-token SAE feature activations for batches of texts.
 
-Speed comes from two choices: the forward pass stops right after the hook module
-(an exception raised from the hook; no later layers, no LM head), and the model
-runs in bf16 by default. Sequences are right-padded with an attention mask, so a
-real token's activations never depend on padding (causal attention).
+Speed comes from three choices: the forward pass stops right after the hook module
+(an exception raised from the hook; no later layers, no LM head), the model runs
+in bf16 by default, and activations stay sparse on the device: each token's
+active features leave it as (indices, values) pairs (`sage.model.sparse`), never
+as a dense [tokens, d_sae] tensor unless a caller asks for one. Sequences are
+right-padded with an attention mask, so a real token's activations never depend
+on padding (causal attention).
 
 Position 0 of every sequence holds the subject's sink token (see
 `sage.model.subject.sink_token_id`) and is reported with `sink=True`; statistics
@@ -13,12 +16,14 @@ everywhere ignore it.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import torch
 
 from sage.model.capture import HookCapture
 from sage.model.engine_config import ENGINE
+from sage.model.sparse import SparseActs, from_coo, sparsify
 from sage.model.subject import Subject
 
 
@@ -28,19 +33,26 @@ class TokenActivations:
 
     tokens: decoded token strings, position 0 is the sink token.
     token_ids: the ids (len T).
-    acts: float32 tensor [T, F] for the requested features (F = len(features)).
-    features: the feature indices of the columns of `acts`.
+    acts: float32 [T, F] for the requested `features` (F = len(features)); None when the text was run
+      for all features, which are then kept sparse in `sparse` ([T, k]; `dense()` builds [T, d_sae]).
     """
 
     tokens: list[str]
     token_ids: list[int]
-    acts: torch.Tensor
-    features: list[int] = field(default_factory=list)
+    acts: torch.Tensor | None = None
+    features: Sequence[int] = field(default_factory=list)
     sinks: list[int] = field(default_factory=lambda: list(range(ENGINE.skip_positions)))
+    sparse: SparseActs | None = None
 
     def column(self, feature: int) -> torch.Tensor:
         """[T] activations of one feature."""
+        if self.acts is None:
+            return self.sparse.columns([feature])[:, 0]
         return self.acts[:, self.features.index(feature)]
+
+    def dense(self) -> torch.Tensor:
+        """float32 [T, F]: `acts`, or every feature's activations when the text was run for all."""
+        return self.acts if self.acts is not None else self.sparse.to_dense()
 
     def to_dict(self, feature: int) -> dict:
         col = self.column(feature)
@@ -51,12 +63,31 @@ class TokenActivations:
         }
 
 
+@contextmanager
+def _sparse_topk(sae):
+    """sae-lens's TopK activation returning a sparse COO tensor instead of a dense one, for the block.
+
+    The flag lives on the shared SAE object: safe because every forward pass of a session holds
+    `Session.model_lock`, and a caller that finds it unset simply gets the dense tensor.
+    """
+    fn = getattr(sae, "activation_fn", None)
+    if fn is None or not hasattr(fn, "use_sparse_activations"):
+        yield False
+        return
+    before = fn.use_sparse_activations
+    fn.use_sparse_activations = True
+    try:
+        yield True
+    finally:
+        fn.use_sparse_activations = before
+
+
 class ActivationEngine:
     """Runs texts (or token batches) through a Subject's model up to its hook and encodes with its SAE."""
 
-    def __init__(self, subject: Subject, batch_size: int = ENGINE.batch_size, max_length: int = 512):
+    def __init__(self, subject: Subject, batch_size: int | None = None, max_length: int = 512):
         self.subject = subject
-        self.batch_size = batch_size
+        self.batch_size = batch_size or ENGINE.batch_size_for(subject.device)
         self.max_length = max_length
         self.capture = HookCapture(subject.model, subject.site)
 
@@ -70,29 +101,49 @@ class ActivationEngine:
         return self.subject.sae.encode(hidden.float())
 
     @torch.no_grad()
+    def encode_sparse(self, hidden: torch.Tensor) -> SparseActs:
+        """The active features [..., k] of hook activations [..., d_in], on their device.
+
+        A TopK SAE hands back its k winners directly (sae-lens's sparse TopK output, no dense
+        [..., d_sae] tensor); any other SAE is encoded densely and cut to the most active features
+        any position has, which loses nothing.
+        """
+        # sae-lens builds a valid COO tensor; its invariant checks would cost time on every batch
+        with _sparse_topk(self.subject.sae) as sparse_out, torch.sparse.check_sparse_tensor_invariants(False):
+            out = self.subject.sae.encode(hidden.float())
+        if sparse_out and out.is_sparse:
+            return from_coo(out)
+        return sparsify(out)
+
+    @torch.no_grad()
     def feature_acts(
         self,
         input_ids: torch.Tensor,
         attention_mask: torch.Tensor | None = None,
         features: Sequence[int] | None = None,
     ) -> torch.Tensor:
-        """[B, T, F] activations of `features` (all when None).
+        """[B, T, F] activations of `features` (all when None), on the subject's device.
 
         Zeroed: padded positions, position 0 (the sink) and massive-activation tokens
         (`sink_mask`), none of which the SAE is meant to read.
         """
-        return self._acts_and_sinks(input_ids, attention_mask, features)[0]
+        acts, _ = self.sparse_acts(input_ids, attention_mask)
+        return acts.to_dense() if features is None else acts.columns(features)
 
-    def _acts_and_sinks(self, input_ids, attention_mask, features) -> tuple[torch.Tensor, torch.Tensor]:
+    @torch.no_grad()
+    def sparse_acts(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None
+    ) -> tuple[SparseActs, torch.Tensor]:
+        """(active features [B, T, k], sink mask [B, T] bool), both on the subject's device.
+
+        Sinks and padded positions hold no active feature (their values are 0).
+        """
         h = self.hidden(input_ids, attention_mask)
         sinks = self.sink_mask(h)
-        acts = self.encode(h)
-        acts[sinks] = 0.0
-        if features is not None:
-            acts = acts[..., list(features)]
+        keep = ~sinks
         if attention_mask is not None:
-            acts = acts * attention_mask.to(acts.device).unsqueeze(-1).to(acts.dtype)
-        return acts, sinks
+            keep &= attention_mask.to(keep.device).bool()
+        return self.encode_sparse(h).masked(keep), sinks
 
     def sink_mask(self, hidden: torch.Tensor) -> torch.Tensor:
         """[B, T] bool: position 0 and every token whose hook-point norm exceeds `subject.massive_norm`."""
@@ -120,29 +171,31 @@ class ActivationEngine:
         return ids, mask
 
     def run(self, texts: Sequence[str], features: Sequence[int] | None = None) -> list[TokenActivations]:
-        """Per-token activations for each text. Batches are formed by length to limit padding."""
+        """Per-token activations for each text. Batches are formed by length to limit padding.
+
+        With `features`, each result holds their dense columns; without, all features, kept sparse.
+        Only these results leave the device.
+        """
         seqs = self.tokenize(texts)
-        feats = (
-            list(range(self.subject.d_sae))
-            if features is None
-            else [self.subject.check_feature(int(f)) for f in features]
-        )
+        feats = None if features is None else [self.subject.check_feature(int(f)) for f in features]
         order = sorted(range(len(seqs)), key=lambda i: len(seqs[i]))
         results: list[TokenActivations | None] = [None] * len(seqs)
-        tok = self.subject.tokenizer
+        strings = self.subject.token_strings
         for start in range(0, len(order), self.batch_size):
             idx = order[start : start + self.batch_size]
             ids, mask = self.pad([seqs[i] for i in idx])
-            acts, sinks = self._acts_and_sinks(ids, mask, feats)
-            acts, sinks = acts.cpu(), sinks.cpu()
+            sparse, sinks = self.sparse_acts(ids, mask)
+            dense = None if feats is None else sparse.columns(feats).cpu()
+            sparse, sinks = (sparse.to("cpu") if feats is None else None), sinks.cpu()
             for row, i in enumerate(idx):
                 n = len(seqs[i])
                 results[i] = TokenActivations(
-                    tokens=[tok.decode([t]) for t in seqs[i]],
+                    tokens=strings(seqs[i]),
                     token_ids=list(seqs[i]),
-                    acts=acts[row, :n].clone(),
-                    features=feats,
+                    acts=None if dense is None else dense[row, :n].clone(),
+                    features=range(self.subject.d_sae) if feats is None else feats,
                     sinks=torch.nonzero(sinks[row, :n]).flatten().tolist(),
+                    sparse=None if sparse is None else sparse[row, :n],
                 )
         return results  # type: ignore[return-value]
 

@@ -12,8 +12,10 @@ from sage.errors import require_ints, require_range
 class EngineConfig:
     """Defaults of the activation engine and the activation store."""
 
-    #: texts per forward pass
+    #: texts per forward pass on a CPU
     batch_size: int = 32
+    #: texts per forward pass on a GPU, where a larger batch fills the device (mining: 128 x 64 tokens)
+    accelerator_batch_size: int = 128
     #: tokens per mined corpus context (the sink token included)
     context_len: int = 64
     #: top-activating contexts kept per feature
@@ -33,11 +35,16 @@ class EngineConfig:
     max_norm_ratio: float = 10.0
 
     def __post_init__(self) -> None:
-        require_ints(self, "batch_size", "context_len", "top_k", "n_quantiles", "per_quantile")
+        require_ints(self, "batch_size", "accelerator_batch_size", "context_len", "top_k", "n_quantiles")
+        require_ints(self, "per_quantile")
         require_ints(self, "n_random_negatives")
         require_ints(self, "skip_positions", minimum=0)
         require_range(self, "skip_positions", 0, self.context_len - 1)
         require_range(self, "max_norm_ratio", 1, open_low=True)
+
+    def batch_size_for(self, device: str) -> int:
+        """Texts per forward pass on `device` (a torch device string)."""
+        return self.batch_size if device.split(":")[0] == "cpu" else self.accelerator_batch_size
 
 
 ENGINE = EngineConfig()

@@ -14,8 +14,10 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, P
 from sage import config
 from sage.errors import ConfigError, SetupError
 from sage.io import cache_key
+from sage.model.device import resolve_device
 from sage.model.engine_config import ENGINE
 from sage.model.hooks import HookSite, resolve_hook
+from sage.model.token_strings import TokenStrings
 
 log = logging.getLogger(__name__)
 
@@ -165,6 +167,8 @@ class Subject:
                 stacklevel=2,
             )
         self.sink_id = sink_token_id(tokenizer)
+        #: ids -> display strings (`tokenizer.decode([id])`), decoded in bulk and cached
+        self.token_strings = TokenStrings(tokenizer)
         self._massive_norm: float | None = None
 
     @property
@@ -175,7 +179,7 @@ class Subject:
             from sage.model.capture import HookCapture
 
             ids = self.tokenizer(_CALIBRATION, add_special_tokens=False, return_tensors="pt")["input_ids"]
-            ids = torch.cat([torch.tensor([[self.sink_id]]), ids], dim=1)
+            ids = torch.cat([torch.tensor([[self.sink_id]]), ids], dim=1).to(self.device)
             h = HookCapture(self.model, self.site)(ids)[0, ENGINE.skip_positions :].float()
             self._massive_norm = float(h.norm(dim=-1).median()) * ENGINE.max_norm_ratio
         return self._massive_norm
@@ -247,8 +251,9 @@ def load_subject(
     sae: see `parse_sae_spec`.
     dtype: model weights dtype (`bfloat16` default: ~3x faster on CPUs with bf16
       matrix units, cosine 0.9999 to fp32 at the hook); the SAE always runs in fp32.
+    device: auto (None: cuda when present), cpu, cuda, cuda:N or mps (`sage.model.device`).
     """
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    device = resolve_device(device)
     dtype = dtype or os.environ.get("SAGE_DTYPE", "bfloat16")
     if dtype not in _DTYPES:
         raise ConfigError(f"dtype must be one of {', '.join(_DTYPES)}, not {dtype!r}")

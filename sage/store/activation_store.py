@@ -17,6 +17,7 @@ import json
 import shutil
 import time
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,7 +33,8 @@ from sage.model.engine import ActivationEngine
 from sage.model.engine_config import ENGINE
 from sage.model.positions import peak_position
 from sage.model.subject import Subject
-from sage.store.math import merge_topk, quantile_picks
+from sage.store.math import quantile_picks
+from sage.store.mining import MiningState
 
 
 @dataclass(frozen=True)
@@ -150,10 +152,14 @@ class ActivationStore:
     # -- mining ----------------------------------------------------------------------------------
     def mine(self, max_tokens: int | None = None, progress: bool = True) -> None:
         """Run the corpus through the subject (resuming / extending saved work) until `max_tokens`
-        non-sink tokens are mined or the corpus ends."""
+        non-sink tokens are mined or the corpus ends.
+
+        Statistics are reduced on the subject's device (`sage.store.mining.MiningState`); each saved
+        segment is written by a background thread while the next one is mined.
+        """
         self.dir.mkdir(parents=True, exist_ok=True)
         F, K, T = self.subject.d_sae, self.cfg.top_k, self.cfg.context_len
-        skip = ENGINE.skip_positions
+        skip, device = ENGINE.skip_positions, self.subject.device
         meta = self.meta() or {
             "contexts": 0,
             "tokens": 0,
@@ -170,16 +176,11 @@ class ActivationStore:
         if meta.get("exhausted"):
             return
         if meta["contexts"]:
-            state = load_file(str(self.dir / "state.safetensors"))
-            top_vals, top_ids, top_acts = state["top_vals"], state["top_ids"], state["top_acts"].float()
-            fire_count, act_sum, max_act = state["fire_count"], state["act_sum"], state["max_act"]
+            saved = load_file(str(self.dir / "state.safetensors"))
+            saved["top_acts"] = saved["top_acts"].float()
+            state = MiningState(**saved).to(device)
         else:
-            top_vals = torch.full((F, K), float("-inf"))
-            top_ids = torch.full((F, K), -1, dtype=torch.long)
-            top_acts = torch.zeros((F, K, T))
-            fire_count = torch.zeros(F, dtype=torch.float64)
-            act_sum = torch.zeros(F, dtype=torch.float64)
-            max_act = torch.zeros(F)
+            state = MiningState.empty(F, K, T, device)
         contexts = self.corpus.contexts(self.subject.tokenizer, self.subject.sink_id, T)
         for _ in range(meta["contexts"]):  # resume: skip what is already mined (tokenising is cheap)
             if next(contexts, None) is None:
@@ -194,68 +195,54 @@ class ActivationStore:
             disable=not progress,
         )
         bs = self.engine.batch_size
-        while meta["tokens"] < limit:
-            segment = [c for _, c in zip(range(self.cfg.segment_contexts), contexts)]
-            if not segment:
-                meta["exhausted"] = True
-                break
-            seg_ids, seg_ctx, seg_feat, seg_max = [], [], [], []
-            start = time.perf_counter()
-            for b in range(0, len(segment), bs):
-                batch = segment[b : b + bs]
-                ids = torch.tensor(batch, dtype=torch.long)
-                acts = self.engine.feature_acts(ids).cpu()  # [B, T, F]
-                acts[:, :skip] = 0.0
-                bmax = acts.max(dim=1).values  # [B, F]
-                cids = torch.arange(meta["contexts"], meta["contexts"] + len(batch))
-                top_vals, top_ids, top_acts = merge_topk(top_vals, top_ids, top_acts, bmax, cids, acts)
-                fire_count += (acts > 0).sum(dim=(0, 1)).double()
-                act_sum += acts.sum(dim=(0, 1)).double()
-                max_act = torch.maximum(max_act, bmax.max(dim=0).values)
-                nz = torch.nonzero(bmax > 0)
-                seg_ctx.append(cids[nz[:, 0]])
-                seg_feat.append(nz[:, 1])
-                seg_max.append(bmax[nz[:, 0], nz[:, 1]])
-                seg_ids.append(ids)
-                meta["contexts"] += len(batch)
-                meta["tokens"] += len(batch) * (T - skip)
-                bar.update(len(batch) * (T - skip))
-            bar.set_postfix(tok_s=f"{len(segment) * (T - skip) / (time.perf_counter() - start):.0f}")
-            self._save_segment(
-                meta, torch.cat(seg_ids), torch.cat(seg_ctx), torch.cat(seg_feat), torch.cat(seg_max)
-            )
-            meta["segments"] += 1
-            self._save_state(meta, top_vals, top_ids, top_acts, fire_count, act_sum, max_act)
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sage-store-writer") as writer:
+            pending = None
+            while meta["tokens"] < limit:
+                segment = [c for _, c in zip(range(self.cfg.segment_contexts), contexts)]
+                if not segment:
+                    meta["exhausted"] = True
+                    break
+                seg_ids = torch.tensor(segment, dtype=torch.long)
+                maxima = []
+                start = time.perf_counter()
+                for b in range(0, len(segment), bs):
+                    ids = seg_ids[b : b + bs]
+                    acts, _ = self.engine.sparse_acts(ids)
+                    cids = torch.arange(meta["contexts"], meta["contexts"] + len(ids), device=device)
+                    maxima.append(state.update(acts, cids))
+                    meta["contexts"] += len(ids)
+                    meta["tokens"] += len(ids) * (T - skip)
+                    bar.update(len(ids) * (T - skip))
+                ctx, feat, mx = (torch.cat(part).cpu() for part in zip(*maxima))
+                bar.set_postfix(tok_s=f"{len(segment) * (T - skip) / (time.perf_counter() - start):.0f}")
+                if pending is not None:
+                    pending.result()  # saves land in order; a failed save stops mining here
+                snapshot = {k: v.to("cpu", copy=True) for k, v in state.tensors().items()}
+                pending = writer.submit(self._save, dict(meta), snapshot, (seg_ids, ctx, feat, mx))
+                meta["segments"] += 1
+            if pending is not None:
+                pending.result()
+            self._save(meta, {k: v.cpu() for k, v in state.tensors().items()})
         bar.close()
-        self._save_state(meta, top_vals, top_ids, top_acts, fire_count, act_sum, max_act)
         self._loaded = False
 
-    def _save_segment(self, meta, ids, ctx, feat, mx) -> None:
-        name = self.dir / f"segment_{meta['segments']:05d}.safetensors"
-        save_file(
-            {
-                "token_ids": ids.to(torch.int32),
-                "ctx": ctx.to(torch.int32),
-                "feat": feat.to(torch.int32),
-                "max": mx.to(torch.float16),
-            },
-            str(name),
-        )
-
-    def _save_state(self, meta, top_vals, top_ids, top_acts, fire_count, act_sum, max_act) -> None:
-        with atomic_path(self.dir / "state.safetensors") as tmp:
+    def _save(self, meta: dict, state: dict[str, torch.Tensor], segment: tuple | None = None) -> None:
+        """Write a mined segment (token ids, and its sparse context maxima), then the state, then meta:
+        meta names how many segments are trustworthy, so an interruption at any point resumes cleanly."""
+        if segment is not None:
+            ids, ctx, feat, mx = segment
             save_file(
                 {
-                    "top_vals": top_vals,
-                    "top_ids": top_ids,
-                    "top_acts": top_acts.to(torch.float16),
-                    "fire_count": fire_count,
-                    "act_sum": act_sum,
-                    "max_act": max_act,
+                    "token_ids": ids.to(torch.int32),
+                    "ctx": ctx.to(torch.int32),
+                    "feat": feat.to(torch.int32),
+                    "max": mx.to(torch.float16),
                 },
-                str(tmp),
+                str(self.dir / f"segment_{meta['segments']:05d}.safetensors"),
             )
-        # meta last: it names how many segments are trustworthy
+            meta = {**meta, "segments": meta["segments"] + 1}
+        with atomic_path(self.dir / "state.safetensors") as tmp:
+            save_file({**state, "top_acts": state["top_acts"].to(torch.float16)}, str(tmp))
         write_text(self.dir / "meta.json", json.dumps(meta, indent=2))
 
     # -- queries ---------------------------------------------------------------------------------
@@ -307,8 +294,7 @@ class ActivationStore:
         return FeatureStats(float(self._max[f]), fires / n_tok, float(self._sum[f]) / fires if fires else 0.0)
 
     def _decode(self, ids: Sequence[int]) -> list[str]:
-        tok = self.subject.tokenizer
-        return [tok.decode([int(t)]) for t in ids]
+        return self.subject.token_strings(ids)
 
     def top(self, feature: int, k: int | None = None) -> list[Context]:
         """The top-k contexts by max activation (non-firing slots dropped), strongest first."""

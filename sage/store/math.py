@@ -5,31 +5,6 @@ from __future__ import annotations
 import torch
 
 
-def merge_topk(
-    top_vals: torch.Tensor,
-    top_ids: torch.Tensor,
-    top_acts: torch.Tensor,
-    batch_max: torch.Tensor,
-    batch_ids: torch.Tensor,
-    batch_acts: torch.Tensor,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Merge a batch into per-feature top-k contexts.
-
-    top_vals [F, K] (max activation per kept context, -inf = empty slot), top_ids [F, K] (context ids),
-    top_acts [F, K, T] (per-token activations of kept contexts);
-    batch_max [B, F], batch_ids [B], batch_acts [B, T, F].
-    Returns the new (top_vals, top_ids, top_acts). Ties keep the earlier context.
-    """
-    k = top_vals.shape[1]
-    vals = torch.cat([top_vals, batch_max.T], dim=1)  # [F, K+B]
-    ids = torch.cat([top_ids, batch_ids.unsqueeze(0).expand(vals.shape[0], -1)], dim=1)
-    new_vals, idx = torch.topk(vals, k, dim=1, sorted=True)
-    new_ids = torch.gather(ids, 1, idx)
-    acts = torch.cat([top_acts, batch_acts.permute(2, 0, 1).to(top_acts.dtype)], dim=1)  # [F, K+B, T]
-    new_acts = torch.gather(acts, 1, idx.unsqueeze(-1).expand(-1, -1, acts.shape[-1]))
-    return new_vals, new_ids, new_acts
-
-
 def quantile_bins(maxima: torch.Tensor, max_act: float, n_bins: int) -> torch.Tensor:
     """Bin index (0 = lowest) of each positive context maximum, equal-width bins over (0, max_act]."""
     if max_act <= 0:

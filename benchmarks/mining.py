@@ -1,0 +1,103 @@
+"""Tokens/s of `ActivationStore.mine` against its limit, the early-exit forward + SAE encode on the same
+contexts and device, measured in one run.
+
+Limit: for every batch of mined contexts, the forward up to the hook and `sae.encode` of the hook
+activations, with nothing copied off the device and no bookkeeping: what the device computes for
+mining. Mining: `ActivationStore.mine` from an empty store in a temporary folder (so the shared store
+under $SAGE_HOME is never touched), with its saves, its progress bar off, and everything it keeps.
+Both see the same corpus contexts. CUDA is synchronised before every clock read.
+
+    PYTHONPATH=. python benchmarks/mining.py                          # embedded SmolLM2 + default SAE
+    PYTHONPATH=. python benchmarks/mining.py --random-init gemma-2-2b --device cuda --tokens 400000
+    PYTHONPATH=. python benchmarks/mining.py --json                   # one object; key `ratio`
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.subjects import add_subject_args, subject_from  # noqa: E402
+from sage.model.device import synchronize as sync  # noqa: E402
+
+
+def time_limit(engine, contexts: list[list[int]], batch_size: int) -> float:
+    """Seconds of early-exit forward + encode over `contexts` (one warm-up batch first)."""
+    device = engine.subject.device
+    batches = [torch.tensor(contexts[i : i + batch_size]) for i in range(0, len(contexts), batch_size)]
+    engine.encode(engine.hidden(batches[0]))
+    sync(device)
+    start = time.perf_counter()
+    for ids in batches:
+        engine.encode(engine.hidden(ids))
+    sync(device)
+    return time.perf_counter() - start
+
+
+def main(argv=None) -> int:
+    from sage import config
+    from sage.data.corpus import load_corpus
+    from sage.model.engine_config import ENGINE
+    from sage.store.activation_store import ActivationStore, StoreConfig
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_subject_args(ap)
+    ap.add_argument("--corpus", default=config.DEFAULT)
+    ap.add_argument("--tokens", type=int, default=64_512, help="non-sink tokens to mine")
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args(argv)
+
+    subject = subject_from(args)
+    corpus = load_corpus(args.corpus)
+    cfg = StoreConfig(max_tokens=args.tokens)
+    n_ctx = -(-args.tokens // (cfg.context_len - ENGINE.skip_positions))
+    contexts = list(
+        itertools.islice(corpus.contexts(subject.tokenizer, subject.sink_id, cfg.context_len), n_ctx)
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        store = ActivationStore(subject, corpus, cfg, root=Path(tmp))
+        t_limit = time_limit(store.engine, contexts, store.engine.batch_size)
+        sync(subject.device)
+        start = time.perf_counter()
+        store.mine(args.tokens, progress=False)
+        sync(subject.device)
+        t_mine = time.perf_counter() - start
+        mined = store.meta()["tokens"]
+    n_tok = len(contexts) * (cfg.context_len - ENGINE.skip_positions)
+    res = {
+        "model": subject.model_id,
+        "sae": subject.sae_label,
+        "d_sae": subject.d_sae,
+        "device": subject.device,
+        "dtype": str(subject.dtype).replace("torch.", ""),
+        "batch_size": store.engine.batch_size,
+        "threads": torch.get_num_threads(),
+        "tokens": mined,
+        "limit_tokens_per_s": round(n_tok / t_limit, 1),
+        "mining_tokens_per_s": round(mined / t_mine, 1),
+        "ratio": round((mined / t_mine) / (n_tok / t_limit), 3),
+    }
+    if args.json:
+        print(json.dumps(res, indent=2))
+        return 0
+    print(
+        f"{res['model']} + {res['sae']} ({res['d_sae']} features) on {res['device']}, {res['dtype']}, "
+        f"batch {res['batch_size']}, {res['threads']} threads, {mined} tokens"
+    )
+    print(f"  limit (early-exit forward + encode): {res['limit_tokens_per_s']:>10.1f} tokens/s")
+    print(f"  sage mine (ActivationStore.mine):    {res['mining_tokens_per_s']:>10.1f} tokens/s")
+    print(f"  ratio (mining / limit):              {res['ratio']:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
