@@ -1,24 +1,30 @@
 """Tokens/s of SAGE's activation engine vs. the baseline a user would write today, same texts, one run.
 
-Baseline (what sae-lens offers for a HF model): `sae_lens.load_model("AutoModelForCausalLM", path,
-hook_names=[hook])` -> HookedProxyLM, then per batch `run_with_cache(tokens, names_filter=[hook],
-stop_at_layer=...)` (sae-lens stops the forward at the hook when given both) and `SAE.encode` on the
-cached activations, under `torch.no_grad()`. The model loads in the dtype `from_pretrained` gives
-by default (`--baseline-dtype` to force one); the SAE is the same sae-lens SAE object the engine uses.
+Baseline (what sae-lens offers for a HF model): `HookedProxyLM` (what `sae_lens.load_model(
+"AutoModelForCausalLM", ...)` returns) around the same HF model, then per batch `run_with_cache(tokens,
+names_filter=[hook], stop_at_layer=...)` (sae-lens stops the forward at the hook when given both) and
+`SAE.encode` of the cached activations, under `torch.no_grad()`; the dense [B, T, d_sae] features end
+on the host (`.cpu()`), as a user needs them. It runs twice: in the engine's dtype and in float32
+(`from_pretrained`'s default). The SAE is the same sae-lens SAE object the engine uses.
 SAGE: `ActivationEngine(subject).run(texts)` (early exit at the hook, bf16 by default, right padding
-with an attention mask, batches formed by length, all features, tokens decoded to strings).
+with an attention mask, batches formed by length, all features kept sparse, tokens decoded to strings).
 
 Both get the same texts: `--n-texts` windows of `--max-length` tokens from the corpus, in batches
 of `--batch-size`; each pipeline gets one warm-up batch first. tokens/s counts the texts' own
-tokens (the engine's extra sink token at position 0 is its own cost).
+tokens (the engine's extra sink token at position 0 is its own cost). CUDA is synchronised before
+every clock read.
 
-The fraction of peak: FLOPs of the engine's forward up to the hook (2 x in x out of every linear
-layer that runs, measured with forward hooks; 4 x T x d_attn per token per attention layer for
+`--random-init smollm2-135m|gemma-2-2b|llama-3.2-1b` measures a random-init model + TopK SAE in that
+model's real shape (`benchmarks/shapes/`; no download). `--device cuda` runs on a GPU.
+
+The fraction of peak (CPU only): FLOPs of the engine's forward up to the hook (2 x in x out of every
+linear layer that runs, measured with forward hooks; 4 x T x d_attn per token per attention layer for
 scores and values, the usual model-FLOPs convention; 2 x d_in x d_sae for the SAE encoder), over
 the engine's time, over this CPU's bf16 matmul peak measured in this same run (best of several
 2048 x 2048 x 2048 bf16 matmuls with torch's current thread count).
 
     PYTHONPATH=. python benchmarks/activations.py                       # embedded SmolLM2 + default SAE
+    PYTHONPATH=. python benchmarks/activations.py --random-init gemma-2-2b --device cuda
     PYTHONPATH=. python benchmarks/activations.py --model DIR --sae DIR --corpus FILE
 """
 
@@ -35,7 +41,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+from benchmarks.subjects import add_subject_args, subject_from  # noqa: E402
+from sage.model.device import synchronize  # noqa: E402
 
 
 def bf16_peak_flops(n: int = 2048, reps: int = 8) -> float:
@@ -116,14 +123,16 @@ def chunks(items: list, size: int):
 
 def time_engine(engine, texts: list[str], batch_size: int) -> float:
     engine.run(texts[:batch_size])  # warm-up
+    synchronize(engine.subject.device)
     start = time.perf_counter()
     for batch in chunks(texts, batch_size):
         engine.run(batch)
+    synchronize(engine.subject.device)
     return time.perf_counter() - start
 
 
 def time_baseline(
-    hooked, sae, hook: str, stop_layer: int, texts: list[str], batch_size: int
+    hooked, sae, hook: str, stop_layer: int, texts: list[str], batch_size: int, device: str
 ) -> tuple[float, bool]:
     """Seconds for all texts, and whether sae-lens really stopped the forward at the hook."""
     tok = hooked.tokenizer
@@ -134,15 +143,17 @@ def time_baseline(
         enc = tok(batch, return_tensors="pt", padding=True)
         with torch.no_grad():
             logits, cache = hooked.run_with_cache(
-                enc["input_ids"], names_filter=[hook], stop_at_layer=stop_layer
+                enc["input_ids"].to(device), names_filter=[hook], stop_at_layer=stop_layer
             )
-            sae.encode(cache[hook].to(sae.dtype))
+            sae.encode(cache[hook].to(sae.dtype)).cpu()
         return logits is None  # no logits: the forward ended at the hook
 
     stopped = one(texts[:batch_size])  # warm-up
+    synchronize(device)
     start = time.perf_counter()
     for batch in chunks(texts, batch_size):
         one(batch)
+    synchronize(device)
     return time.perf_counter() - start, stopped
 
 
@@ -151,96 +162,88 @@ def main(argv=None) -> int:
     from sage.model.engine_config import ENGINE
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument(
-        "--model", default=config.DEFAULT, help="model (default: the embedded SmolLM2-135M-Instruct)"
-    )
-    ap.add_argument("--sae", default=config.DEFAULT, help="SAE (default: the shipped default SAE)")
+    add_subject_args(ap)
     ap.add_argument(
         "--corpus", default=config.DEFAULT, help="where the texts come from (default: default corpus)"
     )
     ap.add_argument("--n-texts", type=int, default=128)
-    ap.add_argument("--batch-size", type=int, default=ENGINE.batch_size)
+    ap.add_argument("--batch-size", type=int, default=None, help="default: the engine's for the device")
     ap.add_argument("--max-length", type=int, default=128, help="tokens per text")
-    ap.add_argument("--dtype", choices=sorted(DTYPES), help="engine dtype (default: SAGE's, bfloat16)")
-    ap.add_argument(
-        "--baseline-dtype",
-        choices=["auto", *sorted(DTYPES)],
-        default="auto",
-        help="baseline dtype (auto: whatever from_pretrained loads by default)",
-    )
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
 
-    from sae_lens.load_model import load_model
+    from sae_lens.load_model import HookedProxyLM
 
     from sage.model.engine import ActivationEngine
-    from sage.model.subject import load_subject, resolve_model_path
 
-    subject = load_subject(args.model, args.sae, dtype=args.dtype, device="cpu")
-    engine = ActivationEngine(subject, batch_size=args.batch_size, max_length=args.max_length + 1)
+    subject = subject_from(args)
+    device = subject.device
+    bs = args.batch_size or ENGINE.batch_size_for(device)
+    engine = ActivationEngine(subject, batch_size=bs, max_length=args.max_length + 1)
     texts = corpus_texts(args.corpus, subject.tokenizer, args.n_texts, args.max_length)
     lengths = [len(ids) for ids in engine.tokenize(texts)]
     n_tokens = sum(n - 1 for n in lengths)  # the texts' own tokens, without the engine's sink
 
-    hook = baseline_hook(subject.site)
-    kwargs = {} if args.baseline_dtype == "auto" else {"dtype": DTYPES[args.baseline_dtype]}
-    hooked = load_model(
-        "AutoModelForCausalLM",
-        resolve_model_path(args.model),
-        device="cpu",
-        model_from_pretrained_kwargs=kwargs,
-        hook_names=[hook],
-    )
-    hooked.eval()
-    baseline_dtype = next(hooked.model.parameters()).dtype
-
-    peak = bf16_peak_flops()
-    t_engine = time_engine(engine, texts, args.batch_size)
-    t_base, base_stopped = time_baseline(
-        hooked, subject.sae, hook, subject.site.layer + 1, texts, args.batch_size
-    )
-    peak = max(peak, bf16_peak_flops())  # again after the runs: the better of the two
+    cpu = device == "cpu"
+    peak = bf16_peak_flops() if cpu else float("nan")
     flops = engine_flops(subject, engine, lengths)
+    t_engine = time_engine(engine, texts, bs)
+    # the baseline wraps the same model object; its hooks are added only after the engine's timing
+    hook = baseline_hook(subject.site)
+    hooked = HookedProxyLM(subject.model, subject.tokenizer, hook_names=[hook]).eval()
+    stop = subject.site.layer + 1
+    t_same, base_stopped = time_baseline(hooked, subject.sae, hook, stop, texts, bs, device)
+    engine_dtype = str(subject.dtype).replace("torch.", "")
+    subject.model.float()
+    t_fp32, _ = time_baseline(hooked, subject.sae, hook, stop, texts, bs, device)
+    if cpu:
+        peak = max(peak, bf16_peak_flops())  # again after the runs: the better of the two
 
     res = {
         "model": subject.model_id,
-        "sae": subject.info()["sae"],
+        "sae": subject.sae_label,
+        "d_sae": subject.d_sae,
         "hook": subject.site.hook_name,
         "hf_module": subject.site.module_name,
+        "device": device,
+        "device_name": torch.cuda.get_device_name(device) if device.startswith("cuda") else "cpu",
         "texts": len(texts),
         "tokens": n_tokens,
-        "batch_size": args.batch_size,
+        "batch_size": bs,
         "threads": torch.get_num_threads(),
-        "engine_dtype": str(subject.dtype).replace("torch.", ""),
-        "baseline_dtype": str(baseline_dtype).replace("torch.", ""),
+        "engine_dtype": engine_dtype,
         "baseline_stops_at_hook": base_stopped,
         "engine_tokens_per_s": round(n_tokens / t_engine, 1),
-        "baseline_tokens_per_s": round(n_tokens / t_base, 1),
-        "speedup": round(t_base / t_engine, 2),
+        "baseline_same_dtype_tokens_per_s": round(n_tokens / t_same, 1),
+        "baseline_fp32_tokens_per_s": round(n_tokens / t_fp32, 1),
+        "ratio_same_dtype": round(t_same / t_engine, 2),
+        "ratio_fp32": round(t_fp32 / t_engine, 2),
         "engine_gflop": round(flops / 1e9, 2),
         "engine_tflop_per_s": round(flops / t_engine / 1e12, 4),
-        "bf16_peak_tflop_per_s": round(peak / 1e12, 3),
-        "fraction_of_bf16_peak": round(flops / t_engine / peak, 4),
     }
+    if cpu:
+        res["bf16_peak_tflop_per_s"] = round(peak / 1e12, 3)
+        res["fraction_of_bf16_peak"] = round(flops / t_engine / peak, 4)
     if args.json:
         print(json.dumps(res, indent=2))
         return 0
     print(
-        f"{res['model']} + {res['sae']} at {res['hook']} ({res['hf_module']}); {res['texts']} texts x "
-        f"{args.max_length} tokens = {n_tokens} tokens, batch {args.batch_size}, {res['threads']} threads"
+        f"{res['model']} + {res['sae']} ({res['d_sae']} features) at {res['hook']} on {res['device_name']}; "
+        f"{res['texts']} texts x {args.max_length} tokens = {n_tokens} tokens, batch {bs}, "
+        f"{res['threads']} threads"
     )
-    print(f"  SAGE engine ({res['engine_dtype']}): {res['engine_tokens_per_s']:>10.1f} tokens/s")
-    print(
-        f"  sae-lens HookedProxyLM baseline ({res['baseline_dtype']}, "
-        f"{'stops' if base_stopped else 'does not stop'} at the hook): "
-        f"{res['baseline_tokens_per_s']:>10.1f} tokens/s"
-    )
-    print(f"  ratio (engine / baseline):  {res['speedup']:.2f}x")
-    print(
-        f"  engine: {res['engine_tflop_per_s']:.3f} TFLOP/s = "
-        f"{res['fraction_of_bf16_peak']:.1%} of this CPU's bf16 "
-        f"matmul peak, {res['bf16_peak_tflop_per_s']:.2f} TFLOP/s (measured in this run, 2048^3 bf16 matmul)"
-    )
+    stops = "stops" if base_stopped else "does not stop"
+    print(f"  SAGE engine ({engine_dtype}):              {res['engine_tokens_per_s']:>10.1f} tokens/s")
+    same = res["baseline_same_dtype_tokens_per_s"]
+    print(f"  sae-lens baseline ({engine_dtype}, {stops} at the hook): {same:>10.1f} tokens/s")
+    print(f"  sae-lens baseline (float32):             {res['baseline_fp32_tokens_per_s']:>10.1f} tokens/s")
+    print(f"  ratio vs same-dtype baseline: {res['ratio_same_dtype']:.2f}x")
+    print(f"  ratio vs float32 baseline:    {res['ratio_fp32']:.2f}x")
+    if cpu:
+        print(
+            f"  engine: {res['engine_tflop_per_s']:.3f} TFLOP/s = {res['fraction_of_bf16_peak']:.1%} of this "
+            f"CPU's bf16 matmul peak, {res['bf16_peak_tflop_per_s']:.2f} TFLOP/s (2048^3 bf16, this run)"
+        )
     return 0
 
 

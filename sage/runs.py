@@ -93,9 +93,11 @@ class Session:
         explainer: str | None = None,
         dtype: str | None = None,
         subject: str | None = None,
+        *,
+        device: str | None = None,
     ) -> Session:
         """subject: `neuronpedia:MODEL/SOURCE` for a Neuronpedia SAE (`sage.neuronpedia.source`) in
-        place of model / sae / corpus / dtype."""
+        place of model / sae / corpus / dtype. device: auto (None: cuda when present), cpu, cuda..."""
         backend = make_backend(explainer)  # fail fast on a bad spec / missing key, before loading the model
         backend.check()  # and on a local server that is not running
         if subject is not None:
@@ -107,7 +109,7 @@ class Session:
             store = open_source(subject)
             return cls(store.subject, store, backend, store.corpus_name)
         quiet_transformers()
-        subject = load_subject(model, sae, dtype=dtype)
+        subject = load_subject(model, sae, dtype=dtype, device=device)
         c = load_corpus(corpus)
         store = ActivationStore.load_or_mine(subject, c)
         return cls(subject, store, backend, c.name)
@@ -126,6 +128,7 @@ def explain(
     sae: str = config.DEFAULT,
     corpus: str = config.DEFAULT,
     explainer: str | None = None,
+    device: str | None = None,
     max_rounds: int = 3,
     budget_usd: float = 1.0,
     max_llm_tokens: int | None = None,
@@ -142,7 +145,7 @@ def explain(
     failed: REASON" and `Explanation.failure` gives the reason (the CLI exits 3 on it).
     """
 
-    session = session or Session.open(model, sae, corpus, explainer)
+    session = session or Session.open(model, sae, corpus, explainer, device=device)
     subject = session.subject
     subject.check_feature(feature)
     budgets = BudgetConfig(
@@ -326,6 +329,7 @@ def explain_batch(
         explain_kwargs.pop("sae", config.DEFAULT),
         explain_kwargs.pop("corpus", config.DEFAULT),
         explain_kwargs.pop("explainer", None),
+        device=explain_kwargs.pop("device", None),
     )
     for f in features:
         session.subject.check_feature(f)

@@ -26,8 +26,9 @@ def tiny_sae_dir(tmp_path_factory):
 @pytest.fixture(scope="session")
 def tiny_subject(tiny_model_dir, tiny_sae_dir):
     from sage.model.subject import load_subject
+    from tests.fixtures import TEST_DEVICE
 
-    return load_subject(str(tiny_model_dir), str(tiny_sae_dir), dtype="float32", device="cpu")
+    return load_subject(str(tiny_model_dir), str(tiny_sae_dir), dtype="float32", device=TEST_DEVICE)
 
 
 @pytest.fixture()

@@ -47,7 +47,9 @@ def parse_features(args, subject) -> list[int]:
 def run(args) -> int:
     from sage.runs import Session, explain_batch
 
-    session = Session.open(args.model, args.sae, args.corpus, args.explainer, args.dtype, args.subject)
+    session = Session.open(
+        args.model, args.sae, args.corpus, args.explainer, args.dtype, args.subject, device=args.device
+    )
     features = parse_features(args, session.subject)
     summary = explain_batch(
         features,

@@ -25,6 +25,7 @@ def add_subject_args(p: argparse.ArgumentParser) -> None:
         help="SAE: default, a folder in sae-lens format, RELEASE:SAE_ID, or hf:REPO[/SUBDIR]",
     )
     p.add_argument("--dtype", default=None, help="model dtype: bfloat16 (default) or float32")
+    add_device_arg(p)
     p.add_argument(
         "--subject",
         default=None,
@@ -34,11 +35,21 @@ def add_subject_args(p: argparse.ArgumentParser) -> None:
     )
 
 
-def add_corpus_arg(p: argparse.ArgumentParser) -> None:
+def add_device_arg(p: argparse.ArgumentParser) -> None:
+    from sage.model.device import AUTO
+
+    p.add_argument(
+        "--device",
+        default=AUTO,
+        help="where the model and SAE run: auto (cuda when present), cpu, cuda, cuda:N, mps",
+    )
+
+
+def add_corpus_arg(p: argparse.ArgumentParser, help_default: str = "the default corpus") -> None:
     p.add_argument(
         "--corpus",
         default=config.DEFAULT,
-        help="default, hf:DATASET[:SPLIT], or comma-separated .txt/.jsonl files or folders",
+        help=f"default ({help_default}), hf:DATASET[:SPLIT], or comma-separated .txt/.jsonl files or folders",
     )
 
 
@@ -54,7 +65,7 @@ def subject_from(args):
     if not getattr(args, "verbose", False):
         quiet_transformers()
 
-    return load_subject(args.model, args.sae, dtype=args.dtype)
+    return load_subject(args.model, args.sae, dtype=args.dtype, device=args.device)
 
 
 def source_from(args):

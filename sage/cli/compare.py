@@ -76,7 +76,9 @@ def run(args) -> int:
 
     methods = parse_methods(args.methods)
     groups = parse_metrics(args.metrics)
-    session = Session.open(args.model, args.sae, args.corpus, args.explainer, args.dtype, args.subject)
+    session = Session.open(
+        args.model, args.sae, args.corpus, args.explainer, args.dtype, args.subject, device=args.device
+    )
     features = parse_features(args, session.subject)
     explain_kwargs = {
         "max_rounds": args.max_rounds,

@@ -69,7 +69,9 @@ def render(expl) -> str:
 def run(args) -> int:
     from sage.runs import Session, explain
 
-    session = Session.open(args.model, args.sae, args.corpus, args.explainer, args.dtype, args.subject)
+    session = Session.open(
+        args.model, args.sae, args.corpus, args.explainer, args.dtype, args.subject, device=args.device
+    )
     session.subject.check_feature(args.feature)
     from sage import config
 

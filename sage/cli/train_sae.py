@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from sage import config
+from sage.cli.common import add_corpus_arg, add_device_arg
 
 
 def add_parser(sub) -> None:
@@ -15,6 +16,8 @@ def add_parser(sub) -> None:
         "train-sae", help="cache activations and train an SAE with sae-lens (checkpoints, resumes)"
     )
     p.add_argument("--model", default=d.model)
+    add_corpus_arg(p, help_default="the training split of the default corpus")
+    add_device_arg(p)
     p.add_argument("--layer", type=int, default=d.layer)
     p.add_argument(
         "--hook",
@@ -44,11 +47,21 @@ def add_parser(sub) -> None:
     p.set_defaults(func=run)
 
 
+def work_name(cfg) -> str:
+    """The default work folder's name: cached activations differ per model, hook and corpus."""
+    from sage.io import cache_key
+
+    name = f"L{cfg.layer}-{cfg.hook}-{cfg.model.replace('/', '_')}"
+    return name if cfg.corpus == config.DEFAULT else f"{name}-corpus-{cache_key(cfg.corpus)}"
+
+
 def run(args) -> int:
+    from sage.model.device import resolve_device
     from sage.sae.train import TrainSaeConfig, cache_activations, train_sae
 
     cfg = TrainSaeConfig(
         model=args.model,
+        corpus=args.corpus,
         layer=args.layer,
         hook=args.hook,
         architecture=args.architecture,
@@ -59,11 +72,12 @@ def run(args) -> int:
         lr=args.lr,
         seed=args.seed,
     )
-    work = args.work or config.train_sae_dir() / f"L{cfg.layer}-{cfg.hook}-{cfg.model.replace('/', '_')}"
+    work = args.work or config.train_sae_dir() / work_name(cfg)
+    device = resolve_device(args.device)
     if args.phase in ("all", "cache"):
-        cache_activations(cfg, work)
+        cache_activations(cfg, work, device)
     if args.phase in ("all", "train"):
-        out = train_sae(cfg, work, args.out)
+        out = train_sae(cfg, work, args.out, device)
         print(f"saved SAE to {out}")
     if args.phase in ("all", "eval"):
         import json
@@ -71,7 +85,7 @@ def run(args) -> int:
         from sage.model.subject import load_subject
         from sage.sae.evaluate import evaluate_sae, heldout_contexts
 
-        subject = load_subject(cfg.model, str(args.out), dtype=cfg.dtype)
+        subject = load_subject(cfg.model, str(args.out), dtype=cfg.dtype, device=device)
         metrics = evaluate_sae(subject, heldout_contexts(subject, args.eval_tokens))
         (args.out / "eval.json").write_text(json.dumps(metrics, indent=2))
         print(json.dumps(metrics, indent=2))

@@ -35,10 +35,12 @@ from tqdm import tqdm
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from sage import config
+from sage.data.corpus import load_corpus
 from sage.data.sources import training_corpus
 from sage.errors import ConfigError, require_choice, require_ints, require_range
 from sage.io import atomic_path
 from sage.model.capture import HookCapture
+from sage.model.device import resolve_device
 from sage.model.engine_config import ENGINE
 from sage.model.hooks import resolve_hook
 from sage.model.subject import _DTYPES, resolve_model_path, sink_token_id
@@ -50,6 +52,9 @@ class TrainSaeConfig:
 
     #: the subject model (HF id or folder; `default` = the embedded SmolLM2-135M-Instruct)
     model: str = config.DEFAULT
+    #: training text: `default` (the training split of the default corpus), .txt / .jsonl files or
+    #: folders (comma-separated), or hf:DATASET[:SPLIT] (`sage.data.corpus.load_corpus`)
+    corpus: str = config.DEFAULT
     #: decoder block whose activations are encoded
     layer: int = 12
     #: TransformerLens hook in that block: hook_resid_post, hook_resid_pre, hook_mlp_out or hook_attn_out
@@ -114,10 +119,11 @@ def _load_model(cfg: TrainSaeConfig, device: str):
     return model, tok, sink_token_id(tok)
 
 
-def _training_contexts(tokenizer, sink_id: int, context_len: int) -> Iterator[list[int]]:
-    """Contexts of the training split, repeated in further epochs only if the corpus runs out."""
+def _training_contexts(tokenizer, sink_id: int, context_len: int, spec: str) -> Iterator[list[int]]:
+    """Contexts of the training corpus `spec` (`TrainSaeConfig.corpus`), repeated in further epochs
+    only if it runs out."""
 
-    corpus = training_corpus("train")
+    corpus = training_corpus("train") if spec == config.DEFAULT else load_corpus(spec)
     epoch = 0
     while True:
         n = 0
@@ -135,7 +141,7 @@ def _training_contexts(tokenizer, sink_id: int, context_len: int) -> Iterator[li
 
 def cache_activations(cfg: TrainSaeConfig, work: Path, device: str | None = None) -> Path:
     """Phase 1. Returns the shard folder. Resumable: finished shards are skipped. Uses CUDA when present."""
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    device = resolve_device(device)
     acts_dir = work / "acts"
     acts_dir.mkdir(parents=True, exist_ok=True)
     done = {p.name for p in acts_dir.glob("shard_*.safetensors")}
@@ -145,7 +151,7 @@ def cache_activations(cfg: TrainSaeConfig, work: Path, device: str | None = None
     site = resolve_hook(model, cfg.hook_name)
     capture = HookCapture(model, site)
     skip = ENGINE.skip_positions
-    contexts = _training_contexts(tok, sink_id, cfg.context_len)
+    contexts = _training_contexts(tok, sink_id, cfg.context_len, cfg.corpus)
     bar = tqdm(
         total=cfg.n_shards * cfg.tokens_per_shard, unit="tok", unit_scale=True, desc="caching activations"
     )
@@ -297,7 +303,7 @@ def train_sae(cfg: TrainSaeConfig, work: Path, out_dir: Path, device: str | None
     Saves an inference SAE (fp16 weights) in sae-lens's disk format at `out_dir`.
     """
 
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    device = resolve_device(device)
     acts_dir = work / "acts"
     shards = sorted(acts_dir.glob("shard_*.safetensors"))
     if not shards:

@@ -217,12 +217,12 @@ class ActivationStore:
                 bar.set_postfix(tok_s=f"{len(segment) * (T - skip) / (time.perf_counter() - start):.0f}")
                 if pending is not None:
                     pending.result()  # saves land in order; a failed save stops mining here
-                snapshot = {k: v.to("cpu", copy=True) for k, v in state.tensors().items()}
+                snapshot = {k: v.to("cpu", copy=True) for k, v in state.sorted().tensors().items()}
                 pending = writer.submit(self._save, dict(meta), snapshot, (seg_ids, ctx, feat, mx))
                 meta["segments"] += 1
             if pending is not None:
                 pending.result()
-            self._save(meta, {k: v.cpu() for k, v in state.tensors().items()})
+            self._save(meta, {k: v.cpu() for k, v in state.sorted().tensors().items()})
         bar.close()
         self._loaded = False
 

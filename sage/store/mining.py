@@ -31,7 +31,8 @@ def top_k_slots(vals: torch.Tensor, ids: torch.Tensor, k: int) -> torch.Tensor:
 
 @dataclass
 class MiningState:
-    """top_vals [F, K] float32 (best first; -inf = empty slot), top_ids [F, K] int64 (-1 = empty),
+    """top_vals [F, K] float32 (-inf = empty slot; in no order while mining, best first after
+    `sorted`), top_ids [F, K] int64 (-1 = empty),
     top_acts [F, K, T] float32 (per-token activations of the kept contexts), fire_count [F] and
     act_sum [F] float64 (over tokens), max_act [F] float32."""
 
@@ -85,41 +86,60 @@ class MiningState:
         nz_b, nz_f = nz[:, 0], nz[:, 1]
         nz_max = bmax[nz_b, nz_f]
         # A context enters a feature's top-k only by beating its k-th best (ties keep the earlier one).
-        enter = nz_max > self.top_vals[nz_f, K - 1]
+        enter = nz_max > self.top_vals.amin(dim=1)[nz_f]
         if enter.any():
             self._merge(nz_b[enter], nz_f[enter], nz_max[enter], b, t, f, v, context_ids, T)
         return context_ids[nz_b], nz_f, nz_max
 
     def _merge(self, cb, cf, cmax, b, t, f, v, context_ids, T) -> None:
         """Merge candidate (context cb, feature cf, max cmax) pairs into the top-k of their features;
-        (b, t, f, v) are the batch's firing entries, from which the candidates' columns are built."""
+        (b, t, f, v) are the batch's firing entries, from which the entering contexts' columns are
+        built. Slots keep their place: an entering context takes an evicted one's slot, so only the
+        entering [T] columns are written, never a whole [K, T] row."""
         B = len(context_ids)
         F, K = self.top_vals.shape
         dev = self.top_vals.device
-        n = len(cb)
-        pair_of = torch.full((B, F), -1, dtype=torch.long, device=dev)
-        pair_of[cb, cf] = torch.arange(n, device=dev)
-        pid = pair_of[b, f]
-        hit = pid >= 0
-        cols = torch.zeros((n + 1, T), device=dev)  # row n: an all-zero column for empty slots
-        cols[pid[hit], t[hit]] = v[hit]
         rows = torch.unique(cf)
         row_of = torch.full((F,), -1, dtype=torch.long, device=dev)
         row_of[rows] = torch.arange(len(rows), device=dev)
         cand = torch.full((len(rows), B), float("-inf"), device=dev)
         cand[row_of[cf], cb] = cmax
-        all_vals = torch.cat([self.top_vals[rows], cand], dim=1)
+        all_vals = torch.cat([self.top_vals[rows], cand], dim=1)  # [R, K + B]
         all_ids = torch.cat([self.top_ids[rows], context_ids.expand(len(rows), -1)], dim=1)
-        sel = top_k_slots(all_vals, all_ids, K)
-        vals = all_vals.gather(1, sel)
-        old = sel < K
-        old_slot, new_b = sel.clamp(max=K - 1), (sel - K).clamp(min=0)
-        new_pair = pair_of[new_b, rows.unsqueeze(1)]
-        new_pair = torch.where(new_pair >= 0, new_pair, n)
-        self.top_ids[rows] = torch.where(vals > float("-inf"), all_ids.gather(1, sel), -1)
-        kept = self.top_acts[rows].gather(1, old_slot.unsqueeze(-1).expand(-1, -1, T))
-        self.top_acts[rows] = torch.where(old.unsqueeze(-1), kept, cols[new_pair])
-        self.top_vals[rows] = vals
+        sel = top_k_slots(all_vals, all_ids, K)  # [R, K]
+        # old slots that survive; the others are evicted and handed to the entering contexts in order
+        kept = torch.zeros((len(rows), K + 1), dtype=torch.long, device=dev)
+        kept.scatter_add_(1, sel.clamp(max=K), torch.ones_like(sel))
+        free_slots = torch.argsort(kept[:, :K], dim=1, stable=True)  # evicted slots first
+        entering = sel >= K
+        incoming = sel.gather(1, torch.argsort((~entering).long(), dim=1, stable=True))  # entering first
+        r, j = torch.nonzero(torch.arange(K, device=dev) < entering.sum(dim=1, keepdim=True), as_tuple=True)
+        feat, slot, src = rows[r], free_slots[r, j], incoming[r, j]
+        bi = src - K
+        self.top_vals[feat, slot] = all_vals[r, src]
+        self.top_ids[feat, slot] = context_ids[bi]
+        # the per-token columns of just the entering (context, feature) pairs
+        pair_of = torch.full((B, F), -1, dtype=torch.long, device=dev)
+        pair_of[bi, feat] = torch.arange(len(feat), device=dev)
+        pid = pair_of[b, f]
+        hit = pid >= 0
+        cols = torch.zeros((len(feat), T), device=dev)
+        cols[pid[hit], t[hit]] = v[hit]
+        self.top_acts[feat, slot] = cols
+
+    def sorted(self) -> MiningState:
+        """The same state with each feature's contexts best first (ties: smaller context id first), as
+        the store saves it; mining keeps slots in place instead."""
+        order = top_k_slots(self.top_vals, self.top_ids, self.top_vals.shape[1])
+        T = self.top_acts.shape[-1]
+        return MiningState(
+            top_vals=self.top_vals.gather(1, order),
+            top_ids=self.top_ids.gather(1, order),
+            top_acts=self.top_acts.gather(1, order.unsqueeze(-1).expand(-1, -1, T)),
+            fire_count=self.fire_count,
+            act_sum=self.act_sum,
+            max_act=self.max_act,
+        )
 
     def merge(self, other: MiningState) -> MiningState:
         """The state of mining both states' contexts (their context ids must not overlap): top-k of the

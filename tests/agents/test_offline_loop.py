@@ -13,6 +13,7 @@ from sage.model.engine import ActivationEngine
 from sage.model.engine_config import ENGINE
 from sage.runs import Session, explain, validate_explanation
 from tests.agent_support import build_store, live_features
+from tests.fixtures import TEST_DEVICE
 
 DEAD = 7  # its encoder bias is set so low that it never fires
 
@@ -34,7 +35,7 @@ def subject(home, tiny_model_dir, tmp_path_factory):
     with torch.no_grad():
         sae.b_enc[DEAD] = -1e4
     sae.save_model(out)
-    return load_subject(str(tiny_model_dir), str(out), dtype="float32", device="cpu")
+    return load_subject(str(tiny_model_dir), str(out), dtype="float32", device=TEST_DEVICE)
 
 
 @pytest.fixture(scope="module")

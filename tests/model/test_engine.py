@@ -5,17 +5,20 @@ import torch
 
 from sage.errors import ConfigError
 from sage.model.engine import ActivationEngine
-from tests.fixtures import TEXTS
+from tests.fixtures import TEST_DEVICE, TEXTS
 
 
 def test_early_exit_matches_full_forward(tiny_subject):
     eng = ActivationEngine(tiny_subject)
     ids, mask = eng.pad(eng.tokenize(TEXTS[:3]))
+    dev = tiny_subject.device
     with torch.no_grad():
-        full = tiny_subject.model(input_ids=ids, attention_mask=mask, output_hidden_states=True).hidden_states
+        full = tiny_subject.model(
+            input_ids=ids.to(dev), attention_mask=mask.to(dev), output_hidden_states=True
+        ).hidden_states
     layer = tiny_subject.site.layer
     torch.testing.assert_close(eng.hidden(ids, mask), full[layer + 1])
-    ref = tiny_subject.sae.encode(full[layer + 1]) * mask.unsqueeze(-1)
+    ref = tiny_subject.sae.encode(full[layer + 1]) * mask.to(dev).unsqueeze(-1)
     ref[:, 0] = 0.0  # the sink position is never reported
     torch.testing.assert_close(eng.feature_acts(ids, mask), ref)
 
@@ -47,6 +50,7 @@ def test_sink_token_and_feature_subset(tiny_subject):
     assert full.acts is None and full.sparse.k == tiny_subject.sae.cfg.k  # all features: kept sparse
     torch.testing.assert_close(ta.column(7), full.column(7))
     torch.testing.assert_close(ta.acts, full.dense()[:, [3, 7]])
+    assert ta.acts.device.type == full.sparse.values.device.type == "cpu"  # results leave the device
     assert ta.to_dict(3)["sink_positions"] == [0]
 
 
@@ -61,7 +65,7 @@ def test_sae_width_mismatch_is_reported(tiny_model_dir, tmp_path):
 
     build_sae(tmp_path / "wide", d_in=48)
     with pytest.raises(ConfigError, match="width 48"):
-        load_subject(str(tiny_model_dir), str(tmp_path / "wide"), dtype="float32", device="cpu")
+        load_subject(str(tiny_model_dir), str(tmp_path / "wide"), dtype="float32", device=TEST_DEVICE)
 
 
 def test_sparse_activations_equal_the_dense_encoding(tiny_subject):

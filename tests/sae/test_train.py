@@ -102,11 +102,12 @@ def test_evaluate_sae_reads_the_hook_from_the_clean_forward(tiny_subject):
     torch.manual_seed(0)
     ids = torch.randint(5, tiny_subject.model.config.vocab_size, (6, 20))
     ids[:, 0] = tiny_subject.sink_id
+    ids_dev = ids.to(tiny_subject.device)
     fused = evaluate_sae(tiny_subject, ids.tolist(), batch_size=4, max_norm_ratio=None)
     plain = evaluate_sae(tiny_subject, ids.tolist(), batch_size=4, with_ce=False, max_norm_ratio=None)
     assert fused["fve"] == pytest.approx(plain["fve"], abs=1e-4) and fused["l0"] == plain["l0"]
 
-    h = ActivationEngine(tiny_subject).hidden(ids)[:, 1:].reshape(-1, tiny_subject.sae.cfg.d_in).float()
+    h = ActivationEngine(tiny_subject).hidden(ids_dev)[:, 1:].reshape(-1, tiny_subject.sae.cfg.d_in).float()
     tally = ReconstructionTally(tiny_subject.d_sae)
     with torch.no_grad():
         codes = tiny_subject.sae.encode(h)
@@ -114,7 +115,38 @@ def test_evaluate_sae_reads_the_hook_from_the_clean_forward(tiny_subject):
     assert fused["fve"] == pytest.approx(tally.fve(), abs=1e-4) and fused["tokens"] == 6 * 19
 
     with torch.no_grad():
-        logits = tiny_subject.model(input_ids=ids).logits[:, 1:-1].float()
-    clean = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), ids[:, 2:].reshape(-1))
+        logits = tiny_subject.model(input_ids=ids_dev).logits[:, 1:-1].float()
+    clean = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), ids_dev[:, 2:].reshape(-1))
     assert fused["ce_clean"] == pytest.approx(float(clean), abs=1e-3)
     assert fused["ce_clean"] != fused["ce_spliced"] and fused["ce_zero_ablation"] != fused["ce_clean"]
+
+
+def test_cache_activations_reads_the_given_corpus(tmp_path, tiny_model_dir):
+    """`sage train-sae --corpus FILE`: the cached activations are the model's on that file's text."""
+    from safetensors.torch import load_file
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from sage.data.corpus import load_corpus
+    from sage.model.capture import HookCapture
+    from sage.model.hooks import resolve_hook
+    from sage.model.subject import sink_token_id
+    from sage.sae.train import cache_activations
+    from sage.testing import write_corpus
+
+    text = write_corpus(tmp_path / "mine.txt")
+    cfg = TrainSaeConfig(
+        model=str(tiny_model_dir),
+        corpus=str(text),
+        layer=1,
+        context_len=9,
+        contexts_per_shard=4,
+        training_tokens=64,
+        dtype="float32",
+    )
+    shard = cache_activations(cfg, tmp_path / "work", "cpu") / "shard_00000.safetensors"
+    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32).eval()
+    ctxs = list(load_corpus(str(text)).contexts(tok, sink_token_id(tok), 9))[:4]
+    h = HookCapture(model, resolve_hook(model, cfg.hook_name))(torch.tensor(ctxs))[:, 1:]
+    want = h.reshape(-1, h.shape[-1]).to(torch.bfloat16).float()
+    torch.testing.assert_close(load_file(str(shard))["acts"].float(), want)

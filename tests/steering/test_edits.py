@@ -31,7 +31,8 @@ def test_hook_removed_after_generation_even_on_error(tiny_subject):
 
     with pytest.raises(RuntimeError, match="edit failed"), residual_hook(tiny_subject, boom):
         assert _hook_count(tiny_subject) == before + 1
-        tiny_subject.model.generate(torch.tensor([[0, 5, 6]]), max_new_tokens=3, do_sample=False)
+        ids = torch.tensor([[0, 5, 6]], device=tiny_subject.device)
+        tiny_subject.model.generate(ids, max_new_tokens=3, do_sample=False)
     assert _hook_count(tiny_subject) == before
 
     spec = SteerSpec((3,), "clamp", 2.0, (1.0,))
@@ -87,7 +88,7 @@ def test_strong_add_changes_generation_and_measures(tiny_subject):
 
 def test_feature_editor_strategies_on_the_sae(tiny_subject):
     sae = tiny_subject.sae
-    x = torch.randn(3, sae.cfg.d_in) * 2
+    x = torch.randn(3, sae.cfg.d_in, device=tiny_subject.device) * 2
     codes = sae.encode(x)
     clamp = FeatureEditor(sae, SteerSpec((7,), "clamp", 3.0, (2.0,)))(x)
     assert torch.allclose(clamp - x, (6.0 - codes[:, 7:8]) * sae.W_dec[7], atol=1e-4)

@@ -17,13 +17,14 @@ from sage.steering.select import (
     match_words,
     select_by_concept,
 )
+from tests.fixtures import TEST_DEVICE
 
 
 @pytest.fixture()
 def zero_row_subject(tiny_model_dir, tiny_sae_dir):
     from sage.model.subject import load_subject
 
-    s = load_subject(str(tiny_model_dir), str(tiny_sae_dir), dtype="float32", device="cpu")
+    s = load_subject(str(tiny_model_dir), str(tiny_sae_dir), dtype="float32", device=TEST_DEVICE)
     with torch.no_grad():
         s.sae.W_dec[5].zero_()
     return s
@@ -43,7 +44,7 @@ def test_dtc_matches_a_direct_single_feature_computation(tiny_subject):
     from sage.model.engine import ActivationEngine
 
     eng = ActivationEngine(tiny_subject)
-    ids = torch.tensor([eng.tokenize([DTC.prefix])[0]])
+    ids = torch.tensor([eng.tokenize([DTC.prefix])[0]], device=tiny_subject.device)
     codes = tiny_subject.sae.encode(eng.hidden(ids)[0, -1].float())
     edit = DTC.alpha * codes.max() * tiny_subject.sae.W_dec[f]
 

@@ -21,7 +21,7 @@ def corpus(tmp_path):
 
 def brute_force(subject, corpus, feature):
     ctxs = list(corpus.contexts(subject.tokenizer, subject.sink_id, CFG.context_len))
-    acts = ActivationEngine(subject).feature_acts(torch.tensor(ctxs), None, [feature])[..., 0]
+    acts = ActivationEngine(subject).feature_acts(torch.tensor(ctxs), None, [feature])[..., 0].cpu()
     acts[:, 0] = 0
     return acts.max(dim=1).values, acts
 

@@ -70,7 +70,7 @@ def mine_sparse(subject, contexts, k, chunks=1):
     merged = shards[0]
     for s in shards[1:]:
         merged = merged.merge(s)
-    return merged.to("cpu"), sorted(maxima)
+    return merged.sorted().to("cpu"), sorted(maxima)
 
 
 def assert_same_mining(state, ref, acts, acts_dtype=torch.float32):
@@ -104,9 +104,9 @@ def test_merge_is_associative(tiny_subject, corpus):
     engine, T = ActivationEngine(tiny_subject), CFG.context_len
     parts = []
     for lo in range(0, len(contexts), 7):
-        s = MiningState.empty(tiny_subject.d_sae, CFG.top_k, T)
+        s = MiningState.empty(tiny_subject.d_sae, CFG.top_k, T, tiny_subject.device)
         acts, _ = engine.sparse_acts(torch.tensor(contexts[lo : lo + 7]))
-        s.update(acts, torch.arange(lo, lo + len(acts.values)))
+        s.update(acts, torch.arange(lo, lo + len(acts.values), device=tiny_subject.device))
         parts.append(s)
     a, b, c = parts[:3]
     left, right = a.merge(b).merge(c), a.merge(b.merge(c))

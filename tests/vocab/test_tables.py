@@ -11,6 +11,7 @@ from sage.vocab import compute as vocab_compute
 from sage.vocab import lookup
 from sage.vocab import tables as vocab
 from sage.vocab.math import mean_token_embeddings, unit_rows
+from tests.fixtures import TEST_DEVICE
 
 WORDS = ["the", "cat", "dog", "park", "king", "gold", "zebra", "city", "table", "world"]
 
@@ -58,7 +59,7 @@ def test_directions_go_through_final_norm(tiny_subject):
     assert norm is tiny_subject.model.model.norm
     original = norm.weight.detach().clone()
     with torch.no_grad():
-        norm.weight.mul_(torch.linspace(0.5, 2.0, norm.weight.numel()))
+        norm.weight.mul_(torch.linspace(0.5, 2.0, norm.weight.numel(), device=norm.weight.device))
     try:
         dirs = vocab_compute.feature_directions(tiny_subject)
         w = tiny_subject.sae.W_dec.detach()
@@ -108,7 +109,7 @@ def test_tables_cached_and_invalidated_when_sae_changes(
 
     # Another SAE on the same model: another key, computed anew.
     build_sae(tmp_path / "sae2", seed=1)
-    other = load_subject(str(tiny_model_dir), str(tmp_path / "sae2"), dtype="float32", device="cpu")
+    other = load_subject(str(tiny_model_dir), str(tmp_path / "sae2"), dtype="float32", device=TEST_DEVICE)
     assert vocab_compute.cache_key(other) != vocab_compute.cache_key(tiny_subject)
     with pytest.raises(pytest.fail.Exception, match="recomputed"):
         lookup.vocab_tables(other)
