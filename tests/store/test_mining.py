@@ -1,5 +1,7 @@
 """Device-side sparse mining equals the dense implementation it replaced, and shards merge exactly."""
 
+from contextlib import contextmanager
+
 import pytest
 import torch
 
@@ -73,20 +75,21 @@ def mine_sparse(subject, contexts, k, chunks=1):
     return merged.sorted().to("cpu"), sorted(maxima)
 
 
-def assert_same_mining(state, ref, acts, acts_dtype=torch.float32):
+def assert_same_mining(state, ref, acts, acts_dtype=torch.float32, tol=None):
     """Same top values; each kept context really has that maximum and its stored per-token values
     (contexts tied at the same maximum may be kept in another order, or swapped at the k-th slot)."""
     top_vals, top_ids, top_acts, fire, total, mx, _ = ref
+    close = {} if tol is None else {"atol": tol, "rtol": tol}
     live = top_vals > 0
     assert torch.equal(state.top_vals > 0, live)
-    torch.testing.assert_close(state.top_vals[live], top_vals[live])
+    torch.testing.assert_close(state.top_vals[live], top_vals[live], **close)
     f, j = torch.nonzero(live, as_tuple=True)
     ids = state.top_ids[f, j]
-    torch.testing.assert_close(acts[ids, :, f].amax(dim=1), state.top_vals[f, j])
-    torch.testing.assert_close(state.top_acts[f, j], acts[ids, :, f].to(acts_dtype).float())
+    torch.testing.assert_close(acts[ids, :, f].amax(dim=1), state.top_vals[f, j], **close)
+    torch.testing.assert_close(state.top_acts[f, j], acts[ids, :, f].to(acts_dtype).float(), **close)
     torch.testing.assert_close(state.fire_count, fire)
-    torch.testing.assert_close(state.act_sum, total)
-    torch.testing.assert_close(state.max_act, mx)
+    torch.testing.assert_close(state.act_sum, total, **close)
+    torch.testing.assert_close(state.max_act, mx, **close)
 
 
 @pytest.mark.parametrize("chunks", [1, 3])
@@ -140,3 +143,36 @@ def test_shards_merged_equal_one_pass_exactly(tiny_subject, corpus):
     three, _ = mine_sparse(tiny_subject, contexts, CFG.top_k, 3)
     for name, x in one.tensors().items():
         torch.testing.assert_close(x, three.tensors()[name], msg=name)
+
+
+def test_compiled_mining_equals_eager_mining(tiny_subject, corpus, tmp_path, monkeypatch):
+    """Long runs compile the blocks before the hook; the statistics stay those of the eager dense
+    implementation (a segment's shorter last batch runs eagerly), and the model is eager afterwards."""
+    from dataclasses import replace
+
+    from safetensors.torch import load_file
+
+    import sage.store.activation_store as store_module
+    from sage.model.compiled import blocks_up_to_hook, compiled_blocks
+
+    compiled = []
+
+    @contextmanager
+    def recording(*args):
+        with compiled_blocks(*args) as on:
+            compiled.append(on)
+            yield on
+
+    monkeypatch.setattr(store_module, "compiled_blocks", recording)
+    cfg = replace(CFG, compile_after_tokens=0)
+    store = ActivationStore(tiny_subject, corpus, cfg, root=tmp_path / "compiled")
+    store.mine(progress=False)
+    assert compiled == [True]
+    saved = load_file(str(store.dir / "state.safetensors"))
+    saved["top_acts"] = saved["top_acts"].float()
+    contexts = list(corpus.contexts(tiny_subject.tokenizer, tiny_subject.sink_id, CFG.context_len))
+    ref = dense_reference(tiny_subject, contexts, CFG.top_k)
+    assert_same_mining(MiningState(**saved), ref, all_acts(tiny_subject, contexts), torch.float16, tol=2e-3)
+    blocks = blocks_up_to_hook(tiny_subject.model, tiny_subject.site.module_name)
+    assert len(blocks) == tiny_subject.site.layer + 1
+    assert all(b._compiled_call_impl is None for b in blocks)
