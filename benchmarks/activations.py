@@ -44,6 +44,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.subjects import add_subject_args, subject_from  # noqa: E402
+from benchmarks.timing import timed  # noqa: E402
 from sage.model.compiled import compiled_blocks  # noqa: E402
 from sage.model.device import synchronize  # noqa: E402
 
@@ -124,20 +125,16 @@ def chunks(items: list, size: int):
         yield items[i : i + size]
 
 
-def time_engine(engine, texts: list[str], batch_size: int) -> float:
+def time_engine(engine, texts: list[str], batch_size: int) -> tuple[float, float]:
+    """(wall, CPU) seconds of the engine over all texts."""
     engine.run(texts[:batch_size])  # warm-up
-    synchronize(engine.subject.device)
-    start = time.perf_counter()
-    for batch in chunks(texts, batch_size):
-        engine.run(batch)
-    synchronize(engine.subject.device)
-    return time.perf_counter() - start
+    return timed(lambda: [engine.run(batch) for batch in chunks(texts, batch_size)], engine.subject.device)
 
 
 def time_baseline(
     hooked, sae, hook: str, stop_layer: int, texts: list[str], batch_size: int, device: str
-) -> tuple[float, bool]:
-    """Seconds for all texts, and whether sae-lens really stopped the forward at the hook."""
+) -> tuple[tuple[float, float], bool]:
+    """(wall, CPU) seconds for all texts, and whether sae-lens really stopped the forward at the hook."""
     tok = hooked.tokenizer
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
@@ -152,12 +149,7 @@ def time_baseline(
         return logits is None  # no logits: the forward ended at the hook
 
     stopped = one(texts[:batch_size])  # warm-up
-    synchronize(device)
-    start = time.perf_counter()
-    for batch in chunks(texts, batch_size):
-        one(batch)
-    synchronize(device)
-    return time.perf_counter() - start, stopped
+    return timed(lambda: [one(batch) for batch in chunks(texts, batch_size)], device), stopped
 
 
 def main(argv=None) -> int:
@@ -196,7 +188,7 @@ def main(argv=None) -> int:
         engine.run(texts[:bs])  # compiles
         synchronize(device)
         t_compile = time.perf_counter() - start
-        t_compiled = time_engine(engine, texts, bs) if is_compiled else float("nan")
+        t_compiled = time_engine(engine, texts, bs) if is_compiled else (float("nan"),) * 2
     # the baseline wraps the same model object; its hooks are added only after the engine's timing
     hook = baseline_hook(subject.site)
     hooked = HookedProxyLM(subject.model, subject.tokenizer, hook_names=[hook]).eval()
@@ -207,6 +199,12 @@ def main(argv=None) -> int:
     t_fp32, _ = time_baseline(hooked, subject.sae, hook, stop, texts, bs, device)
     if cpu:
         peak = max(peak, bf16_peak_flops())  # again after the runs: the better of the two
+    (t_engine, c_engine), (t_same, c_same), (t_fp32, c_fp32), (t_compiled, c_compiled) = (
+        t_engine,
+        t_same,
+        t_fp32,
+        t_compiled,
+    )
 
     res = {
         "model": subject.model_id,
@@ -231,6 +229,12 @@ def main(argv=None) -> int:
         "compile_s": round(t_compile, 1),
         "compiled_ratio_same_dtype": round(t_same / t_compiled, 2),
         "compiled_ratio_fp32": round(t_fp32 / t_compiled, 2),
+        "cpu_time_ratios": {  # the same ratios in CPU seconds of this process (a shared CPU)
+            "same_dtype": round(c_same / c_engine, 2),
+            "fp32": round(c_fp32 / c_engine, 2),
+            "compiled_same_dtype": round(c_same / c_compiled, 2),
+            "compiled_fp32": round(c_fp32 / c_compiled, 2),
+        },
         "engine_gflop": round(flops / 1e9, 2),
         "engine_tflop_per_s": round(flops / t_engine / 1e12, 4),
     }
@@ -258,6 +262,11 @@ def main(argv=None) -> int:
         f"same-dtype, {res['compiled_ratio_fp32']:.2f}x float32 baseline"
     )
     if cpu:
+        r = res["cpu_time_ratios"]
+        print(
+            f"  in CPU seconds of this process: {r['same_dtype']:.2f}x same-dtype, {r['fp32']:.2f}x float32; "
+            f"compiled {r['compiled_same_dtype']:.2f}x and {r['compiled_fp32']:.2f}x"
+        )
         print(
             f"  engine: {res['engine_tflop_per_s']:.3f} TFLOP/s = {res['fraction_of_bf16_peak']:.1%} of this "
             f"CPU's bf16 matmul peak, {res['bf16_peak_tflop_per_s']:.2f} TFLOP/s (2048^3 bf16, this run)"

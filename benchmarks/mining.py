@@ -31,18 +31,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.subjects import add_subject_args, subject_from  # noqa: E402
+from benchmarks.timing import timed  # noqa: E402
 from sage.model.compiled import compiled_blocks  # noqa: E402
 from sage.model.device import synchronize as sync  # noqa: E402
-
-
-def clocks() -> tuple[float, float]:
-    """(wall seconds, this process's CPU seconds): on a shared CPU the second is what a job cost."""
-    return time.perf_counter(), time.process_time()
-
-
-def since(start: tuple[float, float]) -> tuple[float, float]:
-    wall, cpu = clocks()
-    return wall - start[0], cpu - start[1]
 
 
 def time_limit(engine, contexts: list[list[int]], batch_size: int) -> tuple[float, float]:
@@ -51,12 +42,7 @@ def time_limit(engine, contexts: list[list[int]], batch_size: int) -> tuple[floa
     batches = [torch.tensor(contexts[i : i + batch_size]) for i in range(0, len(contexts), batch_size)]
     batches = [b for b in batches if len(b) == batch_size]  # one shape: no recompile when compiled
     engine.encode(engine.hidden(batches[0]))
-    sync(device)
-    start = clocks()
-    for ids in batches:
-        engine.encode(engine.hidden(ids))
-    sync(device)
-    return since(start)
+    return timed(lambda: [engine.encode(engine.hidden(ids)) for ids in batches], device)
 
 
 def main(argv=None) -> int:
@@ -91,10 +77,7 @@ def main(argv=None) -> int:
             sync(subject.device)
             t_compile = time.perf_counter() - start
             t_compiled = time_limit(store.engine, contexts[:n_limit], bs)
-        start = clocks()
-        store.mine(args.tokens, progress=False)
-        sync(subject.device)
-        t_mine, c_mine = since(start)
+        t_mine, c_mine = timed(lambda: store.mine(args.tokens, progress=False), subject.device)
         mined = store.meta()["tokens"]
     n_tok = (n_limit // bs) * bs * (cfg.context_len - ENGINE.skip_positions)
     (t_eager, c_eager), (t_compiled, c_compiled) = t_eager, t_compiled
