@@ -28,6 +28,12 @@ def add_parser(sub) -> None:
         "--top", type=int, default=20, help="words per feature, also in our statistics (default 20, max 50)"
     )
     p.add_argument("--method", choices=["mi", "logitlens"], default="mi", help="ranking (default mi)")
+    p.add_argument(
+        "--variant",
+        choices=["ours", "reference"],
+        help="MI variant: ours, or the released code's choices (encoder rows, p(w|c) log p(c|w), "
+        "alpha = beta = 1); default: the one the output-side benchmark chose (docs/methods.md)",
+    )
     p.add_argument("--json", action="store_true", help="print JSON")
     add_subject_args(p)
     p.set_defaults(func=run)
@@ -37,10 +43,11 @@ def load_tables(args):
     """Tables for the CLI's model + SAE: straight from the cache when possible, else via the subject."""
     from sage.vocab import tables as vocab
 
-    if not 1 <= args.top <= vocab.VOCAB.keep:
-        raise ConfigError(f"--top must be between 1 and {vocab.VOCAB.keep}")
-    quick = vocab.quick_key(args.model, args.sae, args.dtype)
-    tables = vocab.cached_tables(quick)
+    settings = vocab.VOCAB.for_variant(args.variant or vocab.VOCAB.variant)
+    if not 1 <= args.top <= settings.keep:
+        raise ConfigError(f"--top must be between 1 and {settings.keep}")
+    quick = vocab.quick_key(args.model, args.sae, args.dtype, settings)
+    tables = vocab.cached_tables(quick, settings)
     if tables is None:
         from sage.cli.common import subject_from
         from sage.vocab.lookup import vocab_tables
@@ -48,14 +55,19 @@ def load_tables(args):
         subject = subject_from(args)
         if args.feature is not None:
             subject.check_feature(args.feature)  # before computing every feature
-        tables = vocab_tables(subject)
+        tables = vocab_tables(subject, settings)
         vocab.remember(quick, tables)
     return tables
 
 
 def run(args: argparse.Namespace) -> int:
     tables = load_tables(args)
-    meta = {"model": tables.meta.get("model"), "sae": tables.meta.get("sae"), "hook": tables.meta.get("hook")}
+    meta = {
+        "model": tables.meta.get("model"),
+        "sae": tables.meta.get("sae"),
+        "hook": tables.meta.get("hook"),
+        "variant": tables.settings.variant,
+    }
     if args.stats:
         stats = {
             variant: {m: s.to_dict() for m, s in by_method.items()}
@@ -75,13 +87,14 @@ def run(args: argparse.Namespace) -> int:
                 **meta,
                 "feature": args.feature,
                 "method": args.method,
-                "score": _SCORE[args.method],
+                "score": _score_text(args.method, meta["variant"]),
                 "results": [{"text": t, "score": s} for t, s in ranked],
             }
         )
         return 0
-    print(f"feature {args.feature} · {args.method} · {meta['model']} + {meta['sae']} ({meta['hook']})")
-    print(f"score: {_SCORE[args.method]}")
+    method = f"mi ({meta['variant']})" if args.method == "mi" else args.method
+    print(f"feature {args.feature} · {method} · {meta['model']} + {meta['sae']} ({meta['hook']})")
+    print(f"score: {_score_text(args.method, meta['variant'])}")
     width = max(len(repr(t)) for t, _ in ranked)
     for i, (text, score) in enumerate(ranked, 1):
         shown = text if args.method == "mi" else repr(text)
@@ -91,8 +104,13 @@ def run(args: argparse.Namespace) -> int:
 
 _SCORE = {
     "mi": "p(w|c) * log(p(c|w) / p(c)), the word's share of the feature-word mutual information",
+    "reference": "p(w|c) * log p(c|w) over encoder rows through the final norm (the released code's)",
     "logitlens": "unit decoder direction (after the final norm) . unembedding row",
 }
+
+
+def _score_text(method: str, variant: str) -> str:
+    return _SCORE["reference" if method == "mi" and variant == "reference" else method]
 
 
 def _definitions(s) -> dict:
@@ -120,7 +138,9 @@ def _definitions(s) -> dict:
 
 
 def _print_stats(meta: dict, stats: dict, n_features: int, definitions: dict) -> None:
-    print(f"{meta['model']} + {meta['sae']} ({meta['hook']}): {n_features} features")
+    print(
+        f"{meta['model']} + {meta['sae']} ({meta['hook']}): {n_features} features, MI variant {meta['variant']}"
+    )
     for variant in ("ours", "reference"):
         top = next(iter(stats[variant].values()))["top"]
         print(f"\n{variant} definitions, top {top} per feature")

@@ -12,8 +12,31 @@ vocabulary lacked them. The `n_words` most frequent survivors are kept (5,000, a
 the paper); their order is the frequency rank the statistics use.
 
 Word embedding: mean of the unembedding rows of the word's tokens, tokenised as
-" word" (mid-sentence form), special tokens removed. Decoder directions: SAE
-decoder rows through the model's final norm, then unit length.
+" word" (mid-sentence form), special tokens removed.
+
+Two variants (`VocabConfig.variant`; `sage vocab --variant`):
+
+- **ours**: feature directions are the SAE decoder rows through the model's final norm, then unit
+  length; the score is p(w|c) x PMI(c, w) (`sage.vocab.math.mi_scores`), alpha = beta = 0.1.
+- **reference**: the choices of the released code (JacksonWuxs/SteeringLLMs_with_MIExplanations,
+  MI_explainer.py, `__main__` and `MIExplainer.explain`): feature directions are the encoder rows
+  (`W_enc.T`) through the final norm, not rescaled; the score is p(w|c) x log p(c|w)
+  (`sage.vocab.math.reference_mi_scores`), sorted descending; alpha = beta = 1.0.
+
+Where the reference variant still differs from the released code, and why:
+1. Vocabulary: ours (Norvig counts filtered by the General Inquirer, 5,000 words) rather than its
+   `prompt_vocab_naive.txt` word list, which is not in the repository; its `load_wiki_words`
+   merges inflections into lemmas, which our lexicon filter does approximately.
+2. No tuned-lens translator: in the released code the translator's linear map is commented out
+   (`TunedLensTranslator.forward` applies only the final norm), so a trained translator is the
+   identity there too; we apply the norm alone and train nothing.
+3. The norm runs in float32; the released code casts to bfloat16 first (a rounding difference).
+4. A word's tokens: special tokens are dropped; the released code drops a lone leading-space token
+   (`Ġ`) instead. The SmolLM2 tokenizer never produces that split for " word".
+5. No LLM summary of the word list (`annotate_explanations.py`): the list itself is the MI label; an
+   LLM explainer sees it among the seed summaries.
+Both variants share the logit lens (decoder directions through the norm, unit length): it is a
+baseline, not part of either MI method.
 """
 
 from __future__ import annotations
@@ -98,9 +121,19 @@ def feature_directions(subject) -> torch.Tensor:
     its gain (and, for LayerNorm, centring and bias) shapes which words a direction
     points to; the paper's code applies it too.
     """
+    return unit_rows(_through_norm(subject, subject.sae.W_dec))
+
+
+def encoder_directions(subject) -> torch.Tensor:
+    """[F, d] fp32: SAE encoder rows (W_enc.T) through the model's final norm, not rescaled (the
+    reference variant; the released code's `explain(sae.W_enc.T)` through its translator)."""
+    return _through_norm(subject, subject.sae.W_enc.T)
+
+
+def _through_norm(subject, rows: torch.Tensor) -> torch.Tensor:
     norm = copy.deepcopy(final_norm(subject.model)).float().cpu()
     with torch.no_grad():
-        return unit_rows(norm(subject.sae.W_dec.detach().float().cpu()))
+        return norm(rows.detach().float().cpu().contiguous())
 
 
 def cache_key(subject, settings: VocabConfig = VOCAB) -> str:
@@ -128,13 +161,14 @@ def compute_tables(subject, settings: VocabConfig = VOCAB, progress: bool = True
     unembed = unembedding(subject.model)
     dirs = feature_directions(subject)
     mi_idx, mi_score = mi_rank(
-        dirs,
+        encoder_directions(subject) if settings.variant == "reference" else dirs,
         mean_token_embeddings(unembed, ids),
         settings.alpha,
         settings.beta,
         settings.keep,
         settings.chunk,
         progress,
+        objective=settings.variant,
     )
     ll_idx, ll_score = logit_lens_top(
         dirs,
@@ -151,6 +185,7 @@ def compute_tables(subject, settings: VocabConfig = VOCAB, progress: bool = True
         "hook": subject.site.hook_name,
         "fingerprint": subject.fingerprint(),
         "d_sae": subject.d_sae,
+        "variant": settings.variant,
         "n_words": len(words),
         "multi_token_words": sum(len(t) > 1 for t in ids),
         # what the logit lens draws on (normalised like its listed tokens): the denominator of the

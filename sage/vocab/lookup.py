@@ -34,15 +34,16 @@ def vocab_tables(subject, settings: VocabConfig = VOCAB, progress: bool = True) 
     return tables
 
 
-def mi_words(subject, feature: int, top: int = 20) -> list[tuple[str, float]]:
-    """The `top` vocabulary words that explain `feature` by the MI objective, with scores, best first.
+def mi_words(subject, feature: int, top: int = 20, settings: VocabConfig = VOCAB) -> list[tuple[str, float]]:
+    """The `top` vocabulary words that explain `feature` by the MI objective (`settings.variant`), with
+    scores, best first.
 
     A subject without local weights (a Neuronpedia SAE, `sage.neuronpedia.source`) has no decoder
     directions or unembedding to rank: it has no MI words ([])."""
     subject.check_feature(feature)
     if getattr(subject, "sae", None) is None:
         return []
-    return vocab_tables(subject).mi(feature, top)
+    return vocab_tables(subject, settings).mi(feature, top)
 
 
 def logit_lens_tokens(subject, feature: int, top: int = 20) -> list[tuple[str, float]]:

@@ -80,6 +80,23 @@ def mi_scores(
     return log_p_w_given_c.exp() * pmi
 
 
+def reference_mi_scores(
+    s: torch.Tensor, lse_features: torch.Tensor, alpha: float, beta: float
+) -> torch.Tensor:
+    """The released code's score (MI_explainer.py, `MIExplainer.explain`): p(w|c) * log p(c|w).
+
+    s: [C, W]; lse_features: [W] from `feature_logsumexp` (the reference's log_softmax over dim 0
+    runs over every feature at once). Returns [C, W]. The term is <= 0; the reference sorts it in
+    descending order, so words with p(w|c) -> 0 or p(c|w) -> 1 come first (see `mi_scores` for why
+    ours keeps the prior instead).
+    """
+    return torch.log_softmax(s / alpha, dim=1).exp() * (s / beta - lse_features)
+
+
+#: MI objectives by name: "ours" (`mi_scores`, PMI) and "reference" (`reference_mi_scores`)
+OBJECTIVES = ("ours", "reference")
+
+
 def mi_rank(
     dirs: torch.Tensor,
     emb: torch.Tensor,
@@ -88,19 +105,28 @@ def mi_rank(
     keep: int,
     chunk: int,
     progress: bool = False,
+    objective: str = "ours",
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Top `keep` words of every feature by the MI score (see `mi_scores`).
+    """Top `keep` words of every feature by the MI score (`mi_scores`, or `reference_mi_scores` when
+    objective is "reference").
 
-    dirs: [F, d] unit decoder directions; emb: [W, d] word embeddings.
+    dirs: [F, d] feature directions; emb: [W, d] word embeddings.
     Returns (indices [F, keep] int64 into the W words, scores [F, keep] fp32), best first.
     """
+    if objective not in OBJECTIVES:
+        raise ValueError(f"unknown MI objective {objective!r}; choose one of {', '.join(OBJECTIVES)}")
     n_features, keep = dirs.shape[0], min(keep, emb.shape[0])
     lse = feature_logsumexp(dirs, emb, beta, chunk, progress)
     idx = torch.empty(n_features, keep, dtype=torch.long)
     val = torch.empty(n_features, keep, dtype=torch.float32)
     for a in _chunks(n_features, chunk, progress, "MI pass 2/2"):
         s = dirs[a : a + chunk].float() @ emb.float().T
-        top = mi_scores(s, lse, n_features, alpha, beta).topk(keep, dim=1)
+        scores = (
+            mi_scores(s, lse, n_features, alpha, beta)
+            if objective == "ours"
+            else reference_mi_scores(s, lse, alpha, beta)
+        )
+        top = scores.topk(keep, dim=1)
         val[a : a + chunk], idx[a : a + chunk] = top.values, top.indices
     return idx, val
 

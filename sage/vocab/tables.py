@@ -21,17 +21,25 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 from safetensors.numpy import load_file, save_file
 
 from sage import config
-from sage.errors import ConfigError, require_ints, require_range
+from sage.errors import ConfigError, require_choice, require_ints, require_range
 from sage.io import atomic_path, cache_key, write_text
 
 METHODS = ("mi", "logitlens")
+#: MI variants (sage/vocab/compute.py says how they differ): "ours" and the released code's "reference"
+VARIANTS = ("ours", "reference")
+#: the temperatures alpha = beta of each variant (see `VocabConfig`)
+VARIANT_TEMPERATURE = {"ours": 0.1, "reference": 1.0}
+#: The default variant, chosen by the output-side measurement (benchmarks/output_effects.py:
+#: the rise in log-probability of a feature's top-10 MI words when it is amplified, against
+#: matched control words), not by taste; the figures are in docs/methods.md.
+DEFAULT_VARIANT = "ours"
 #: Bump when the vocabulary filter, the math or the cache layout changes.
 #: 2: meta holds the model's token vocabulary (for the reference statistics).
 CACHE_FORMAT = 2
@@ -41,16 +49,19 @@ CACHE_FORMAT = 2
 class VocabConfig:
     """Every default of the MI vocabulary, in one place.
 
-    alpha / beta: temperatures of p(w|c) and p(c|w), in units of s (unit decoder
-    direction . unembedding row). The paper's released code (JacksonWuxs/
-    SteeringLLMs_with_MIExplanations, MI_explainer.py, `MIExplainer.explain`) uses
-    alpha = beta = 1.0 on encoder rows with its own objective (docs/methods.md). Here s is
+    alpha / beta: temperatures of p(w|c) and p(c|w), in units of s (feature direction .
+    word embedding). The paper's released code (JacksonWuxs/SteeringLLMs_with_MIExplanations,
+    MI_explainer.py, `MIExplainer.explain`) uses alpha = beta = 1.0 on encoder rows with its own
+    objective: the "reference" variant (`for_variant`, sage/vocab/compute.py). In "ours" s is
     a cosine-like score: on SmolLM2-135M it has a standard deviation of ~0.1-0.2 across
     the vocabulary for one direction, so 0.1 spreads s/T over a few units, like the
     model's own logits (std ~3.7), whereas 1.0 would make p(w|c) almost uniform. A smaller
     alpha collapses p(w|c) onto the logit-lens top word; a larger beta flattens p(c|w).
     """
 
+    #: "ours" (unit decoder directions through the final norm, PMI objective) or "reference" (the
+    #: released code's encoder rows and objective); use `for_variant` to get its temperatures too
+    variant: str = "ours"
     #: Vocabulary: the `n_words` most frequent words that pass the filter (vocab_compute.load_vocabulary).
     n_words: int = 5000
     #: shortest vocabulary word, in characters
@@ -81,14 +92,22 @@ class VocabConfig:
         require_range(self, "alpha", 0, open_low=True)
         require_range(self, "beta", 0, open_low=True)
         require_range(self, "dominate_share", 0, 1, open_low=True)
+        require_choice(self, "variant", VARIANTS)
 
     def cache_fields(self) -> dict:
         """The settings that change the cached tables (chunking and statistics do not)."""
         d = asdict(self)
-        return {k: d[k] for k in ("n_words", "min_chars", "alpha", "beta", "keep")}
+        return {k: d[k] for k in ("variant", "n_words", "min_chars", "alpha", "beta", "keep")}
+
+    def for_variant(self, variant: str) -> VocabConfig:
+        """These settings with `variant` and its temperatures (VARIANT_TEMPERATURE)."""
+        if variant not in VARIANTS:
+            raise ConfigError(f"unknown MI variant {variant!r}; choose one of {', '.join(VARIANTS)}")
+        t = VARIANT_TEMPERATURE[variant]
+        return replace(self, variant=variant, alpha=t, beta=t)
 
 
-VOCAB = VocabConfig()
+VOCAB = VocabConfig().for_variant(DEFAULT_VARIANT)
 
 
 @dataclass

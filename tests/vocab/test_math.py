@@ -98,3 +98,18 @@ def test_reference_stats_hand_example():
     assert s.lexical == pytest.approx(2 / 4)  # the, river listed; cat, ox never
     assert s.dominate == pytest.approx(2 / 6)  # house (3) and garden (2) > 0.5 x (3 - 1)
     assert s.total == pytest.approx(0.5) and s.vocabulary == 8
+
+
+def test_reference_objective_is_the_released_codes():
+    # The released code sorts p(w|c) * log p(c|w) (no prior): on the hand-made case above, feature 0
+    # ranks the other feature's word 1 above the shared word 2, which our PMI objective does not.
+    dirs = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    emb = torch.tensor([[2.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    s = dirs @ emb.T
+    expected = torch.softmax(s, 1) * torch.log_softmax(s, 0)
+    idx, val = mi_rank(dirs, emb, 1.0, 1.0, keep=3, chunk=1, objective="reference")
+    assert idx[0].tolist() == [0, 1, 2]
+    assert val[0].tolist() == pytest.approx(expected[0][[0, 1, 2]].tolist(), abs=1e-6)
+    assert all(v <= 0 for v in val.flatten().tolist())
+    with pytest.raises(ValueError, match="unknown MI objective"):
+        mi_rank(dirs, emb, 1.0, 1.0, keep=3, chunk=1, objective="nope")

@@ -71,6 +71,29 @@ def test_directions_go_through_final_norm(tiny_subject):
             norm.weight.copy_(original)
 
 
+def test_reference_variant_reads_encoder_rows(tiny_subject, small_vocab):
+    ref = vocab.VOCAB.for_variant("reference")
+    assert (ref.variant, ref.alpha, ref.beta) == ("reference", 1.0, 1.0)
+    assert vocab.VOCAB.for_variant("ours").alpha == 0.1
+    with pytest.raises(config_error(), match="unknown MI variant"):
+        vocab.VOCAB.for_variant("nope")
+    dirs = vocab_compute.encoder_directions(tiny_subject)
+    norm = vocab_compute.final_norm(tiny_subject.model)
+    with torch.no_grad():
+        assert torch.allclose(dirs, norm(tiny_subject.sae.W_enc.T.float()), atol=1e-5)
+    ours, theirs = lookup.vocab_tables(tiny_subject), lookup.vocab_tables(tiny_subject, ref)
+    assert vocab_compute.cache_key(tiny_subject) != vocab_compute.cache_key(tiny_subject, ref)
+    assert theirs.meta["variant"] == "reference" and ours.meta["variant"] == "ours"
+    assert not np.array_equal(ours.mi_idx, theirs.mi_idx)
+    assert np.array_equal(ours.ll_idx, theirs.ll_idx)  # the logit lens is shared
+
+
+def config_error():
+    from sage.errors import ConfigError
+
+    return ConfigError
+
+
 def test_final_norm_of_gpt2(tmp_path):
     from transformers import AutoModelForCausalLM
 
@@ -146,6 +169,9 @@ def test_cli(tiny_model_dir, tiny_sae_dir, small_vocab, monkeypatch, capsys):
     out = json.loads(capsys.readouterr().out)
     assert out["feature"] == 5 and out["method"] == "mi" and len(out["results"]) == 4
     assert all(r["text"] in WORDS for r in out["results"])
+    assert _main(monkeypatch, ["--feature", "5", "--variant", "reference", "--json", *subject_args]) == 0
+    ref = json.loads(capsys.readouterr().out)
+    assert ref["variant"] == "reference" and "released code" in ref["score"]
 
     # Now cached: the CLI must answer without loading the model (the fast path).
     monkeypatch.setattr("sage.cli.common.subject_from", lambda args: pytest.fail("loaded the subject"))
