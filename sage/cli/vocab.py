@@ -138,9 +138,8 @@ def _definitions(s) -> dict:
 
 
 def _print_stats(meta: dict, stats: dict, n_features: int, definitions: dict) -> None:
-    print(
-        f"{meta['model']} + {meta['sae']} ({meta['hook']}): {n_features} features, MI variant {meta['variant']}"
-    )
+    head = f"{meta['model']} + {meta['sae']} ({meta['hook']})"
+    print(f"{head}: {n_features} features, MI variant {meta['variant']}")
     for variant in ("ours", "reference"):
         top = next(iter(stats[variant].values()))["top"]
         print(f"\n{variant} definitions, top {top} per feature")

@@ -169,7 +169,8 @@ def test_cli(tiny_model_dir, tiny_sae_dir, small_vocab, monkeypatch, capsys):
     out = json.loads(capsys.readouterr().out)
     assert out["feature"] == 5 and out["method"] == "mi" and len(out["results"]) == 4
     assert all(r["text"] in WORDS for r in out["results"])
-    assert _main(monkeypatch, ["--feature", "5", "--top", "4", "--variant", "reference", "--json", *subject_args]) == 0
+    args = ["--feature", "5", "--top", "4", "--variant", "reference", "--json", *subject_args]
+    assert _main(monkeypatch, args) == 0
     ref = json.loads(capsys.readouterr().out)
     assert ref["variant"] == "reference" and "released code" in ref["score"]
 
