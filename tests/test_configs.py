@@ -12,7 +12,7 @@ from sage.evaluation.scorers import ScorerConfig
 from sage.llm.transport import RetryConfig
 from sage.model.engine_config import EngineConfig
 from sage.sae.train import TrainSaeConfig
-from sage.steering.edits import GenerationConfig, SteerConfig
+from sage.intervention.edits import GenerationConfig, SteerConfig
 from sage.steering.select import DtcConfig
 from sage.store.activation_store import StoreConfig
 from sage.vocab.tables import VocabConfig

@@ -9,7 +9,7 @@ import textwrap
 
 from sage.cli.common import add_corpus_arg, add_subject_args, print_json, subject_from
 from sage.errors import ConfigError
-from sage.steering.edits import POSITIONS, STEER, STRATEGIES, GenerationConfig, SteerSpec
+from sage.intervention.edits import POSITIONS, STEER, STRATEGIES, GenerationConfig, SteerSpec
 
 
 def add_parser(sub) -> None:
@@ -85,7 +85,7 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sage.steering.edits import steer, sweep
+    from sage.intervention.edits import steer, sweep
 
     if args.n_features < 1:
         raise ConfigError("--n-features must be at least 1")
@@ -164,7 +164,7 @@ def _max_acts(args, subject, features: list[int]) -> tuple[float, ...]:
             raise ConfigError(f"give one --max-act for all features or one per feature ({len(features)})")
         return tuple(args.max_act)
     from sage.data.corpus import load_corpus
-    from sage.steering.edits import max_acts_from_store
+    from sage.intervention.edits import max_acts_from_store
     from sage.store.activation_store import ActivationStore
 
     store = ActivationStore(subject, load_corpus(args.corpus))

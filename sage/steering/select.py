@@ -52,8 +52,8 @@ from tqdm import tqdm
 from sage.errors import ConfigError, require_ints, require_range
 from sage.model.engine import ActivationEngine
 from sage.model.subject import Subject
-from sage.steering import math as sm
-from sage.steering.edits import residual_hook
+from sage.intervention import math as sm
+from sage.intervention.edits import residual_hook
 from sage.vocab import lookup
 
 DIRECTIONS = ("up", "down")

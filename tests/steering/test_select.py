@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from sage.errors import ConfigError
-from sage.steering import math as sm
-from sage.steering.edits import residual_hook
+from sage.intervention import math as sm
+from sage.intervention.edits import residual_hook
 from sage.steering.select import (
     DTC,
     concept_score,

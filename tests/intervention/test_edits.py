@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from sage.errors import ConfigError
-from sage.steering import math as sm
-from sage.steering.edits import (
+from sage.intervention import math as sm
+from sage.intervention.edits import (
     FeatureEditor,
     GenerationConfig,
     PositionalEdit,

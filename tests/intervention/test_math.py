@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from sage.steering import math as sm
+from sage.intervention import math as sm
 
 
 def _linear_sae(d: int = 6, F: int = 6, seed: int = 0):

@@ -11,7 +11,7 @@ Every prompt starts with the subject's sink token (as everywhere in SAGE) and th
 position is never edited. Hooks are installed by the `residual_hook` context manager and
 removed on exit, also when generation raises.
 
-Strategies (arithmetic in `sage.steering.math`; strengths are relative to each feature's
+Strategies (arithmetic in `sage.intervention.math`; strengths are relative to each feature's
 max activation, the AxBench convention):
 - add:       x += strength * max_act(f) * unit decoder row of f.
 - clamp:     feature f's code set to strength * max_act(f), reconstruction error kept.
@@ -44,7 +44,7 @@ from sage.model.engine import ActivationEngine
 from sage.model.engine_config import ENGINE
 from sage.model.hooks import first_tensor, replace_first_tensor
 from sage.model.subject import Subject
-from sage.steering import math as sm
+from sage.intervention import math as sm
 
 STRATEGIES = ("add", "clamp", "amplify", "calibrate")
 POSITIONS = ("all", "generated")

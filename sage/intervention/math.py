@@ -163,3 +163,23 @@ def perplexity(logits: torch.Tensor, targets: torch.Tensor) -> float:
         return float("nan")
     nll = torch.nn.functional.cross_entropy(logits.float(), targets, reduction="mean")
     return float(torch.exp(nll))
+
+
+# -- output effects ---------------------------------------------------------------------------------
+def logprob_shift(base: torch.Tensor, steered: torch.Tensor, ids: Sequence[int]) -> torch.Tensor:
+    """[len(ids)] mean over prompts of log p_steered - log p_base for each token id.
+
+    base, steered: [P, V] next-token log-probabilities of the same P prompts (nats)."""
+    if not len(ids):
+        return torch.zeros(0)
+    idx = torch.as_tensor(list(ids), dtype=torch.long)
+    return (steered[:, idx] - base[:, idx]).mean(dim=0)
+
+
+def rise_over_controls(shifts: Sequence[float], control_shifts: Sequence[float | None]) -> float | None:
+    """Mean target shift minus mean control shift, over the targets that have controls (nats); None when
+    none has."""
+    pairs = [(s, c) for s, c in zip(shifts, control_shifts) if c is not None]
+    if not pairs:
+        return None
+    return sum(s for s, _ in pairs) / len(pairs) - sum(c for _, c in pairs) / len(pairs)
