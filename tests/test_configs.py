@@ -9,10 +9,10 @@ from sage.errors import ConfigError
 from sage.evaluation.baselines import BaselineConfig
 from sage.evaluation.data import HeldOutConfig
 from sage.evaluation.scorers import ScorerConfig
+from sage.intervention.edits import GenerationConfig, SteerConfig
 from sage.llm.transport import RetryConfig
 from sage.model.engine_config import EngineConfig
 from sage.sae.train import TrainSaeConfig
-from sage.intervention.edits import GenerationConfig, SteerConfig
 from sage.steering.select import DtcConfig
 from sage.store.activation_store import StoreConfig
 from sage.vocab.tables import VocabConfig

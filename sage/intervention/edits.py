@@ -40,11 +40,11 @@ import torch
 from tqdm import tqdm
 
 from sage.errors import ConfigError, require_choice, require_ints, require_range
+from sage.intervention import math as sm
 from sage.model.engine import ActivationEngine
 from sage.model.engine_config import ENGINE
 from sage.model.hooks import first_tensor, replace_first_tensor
 from sage.model.subject import Subject
-from sage.intervention import math as sm
 
 STRATEGIES = ("add", "clamp", "amplify", "calibrate")
 POSITIONS = ("all", "generated")

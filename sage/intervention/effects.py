@@ -111,7 +111,11 @@ def _shape(text: str) -> tuple[bool, int] | None:
 
 
 def control_ids(
-    tokenizer, targets: Sequence[int], n: int = EFFECTS.n_controls, window: int = EFFECTS.id_window, seed: int = 0
+    tokenizer,
+    targets: Sequence[int],
+    n: int = EFFECTS.n_controls,
+    window: int = EFFECTS.id_window,
+    seed: int = EFFECTS.seed,
 ) -> list[list[int]]:
     """`n` matched control tokens per target (see the module docstring); fewer when too few match."""
     texts = token_texts(tokenizer)
@@ -143,9 +147,10 @@ def next_logprobs(subject: Subject, prompts: Sequence[str], spec: SteerSpec | No
     device = next(subject.model.parameters()).device
     edit = PositionalEdit(FeatureEditor(subject.sae, spec), "all", 0) if spec is not None else None
     with residual_hook(subject, edit) if edit is not None else contextlib.nullcontext():
-        logits = subject.model(input_ids=ids.to(device), attention_mask=mask.to(device), use_cache=False).logits
-    last = torch.tensor([len(s) - 1 for s in seqs], device=logits.device)
-    return torch.log_softmax(logits[torch.arange(len(seqs), device=logits.device), last].float(), dim=-1).cpu()
+        out = subject.model(input_ids=ids.to(device), attention_mask=mask.to(device), use_cache=False)
+    rows = torch.arange(len(seqs), device=out.logits.device)
+    last = torch.tensor([len(s) - 1 for s in seqs], device=out.logits.device)
+    return torch.log_softmax(out.logits[rows, last].float(), dim=-1).cpu()
 
 
 @dataclass(frozen=True)

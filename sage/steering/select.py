@@ -50,10 +50,10 @@ import torch
 from tqdm import tqdm
 
 from sage.errors import ConfigError, require_ints, require_range
-from sage.model.engine import ActivationEngine
-from sage.model.subject import Subject
 from sage.intervention import math as sm
 from sage.intervention.edits import residual_hook
+from sage.model.engine import ActivationEngine
+from sage.model.subject import Subject
 from sage.vocab import lookup
 
 DIRECTIONS = ("up", "down")

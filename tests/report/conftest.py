@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from sage.intervention.edits import GenerationConfig, SteerSpec, steer, sweep
 from sage.llm.offline import OfflineExplainer
 from sage.report.inputs import ReportInputs, read_results
 from sage.report.site import write_site
 from sage.report.store_data import store_feature, vocab_words
 from sage.runs import Session, explain_batch
-from sage.intervention.edits import GenerationConfig, SteerSpec, steer, sweep
 from tests.agent_support import agent_store, live_features  # noqa: F401 (the `store` fixture)
 
 N = 3
