@@ -24,8 +24,10 @@ from sage.hypotheses import scoring as ev
 from sage.hypotheses.conclusion import conclude_from_evidence, failed_conclusion
 from sage.hypotheses.experiments import concept_probes, concept_test_summary
 from sage.hypotheses.records import new_hypothesis
+from sage.intervention.effects import EFFECTS
+from sage.intervention.output import judge, output_hypotheses, own_prompts, run_experiments
 from sage.llm.base import LLMRequest
-from sage.model.positions import peak_position
+from sage.model.positions import peak_position, skip_positions
 
 #: a node's body: (runtime, state) -> (partial update, progress message or None)
 NodeBody = Callable[[Runtime, AgentState], tuple[AgentState, str | None]]
@@ -208,6 +210,7 @@ def seed(rt: Runtime, state: AgentState) -> tuple[AgentState, str]:
         "active_tokens": ev.trigger_tokens(observed, s.active_threshold, coverage=0.98, limit=30),
         "preceding": ev.preceding_tokens(observed, s.active_threshold),
         "structure": ev.structure_shares(observed, s.active_threshold),
+        "output_candidates": _output_candidates(rt, f),
     }
     msg = (
         f"seed: max act {stats.max_activation:.3f}, "
@@ -234,6 +237,21 @@ def _mi_words(rt: Runtime, feature: int) -> list[list]:
     return [[w, round(float(sc), 5)] for w, sc in mi_words(rt.subject, feature, top=rt.settings.mi_words)]
 
 
+def _output_candidates(rt: Runtime, feature: int) -> dict[str, list[str]]:
+    """Top MI words and top / bottom logit-lens tokens: the output hypotheses' lists ({} without local
+    SAE weights, e.g. a Neuronpedia subject: nothing to intervene on)."""
+    if getattr(rt.subject, "sae", None) is None:
+        return {}
+    from sage.vocab.lookup import logit_lens_bottom, logit_lens_tokens, mi_words
+
+    n = rt.settings.output_tokens
+    return {
+        "mi": [w for w, _ in mi_words(rt.subject, feature, top=n)],
+        "logitlens": [t for t, _ in logit_lens_tokens(rt.subject, feature, top=n)],
+        "logitlens_bottom": [t for t, _ in logit_lens_bottom(rt.subject, feature, top=n)],
+    }
+
+
 @node()
 def hypothesize(rt: Runtime, state: AgentState) -> tuple[AgentState, str]:
     """Ask the explainer for competing hypotheses (with a control) from the seed summary."""
@@ -257,7 +275,12 @@ def hypothesize(rt: Runtime, state: AgentState) -> tuple[AgentState, str]:
     hyps = _score(hyps, _observations(state), rt.settings.active_threshold, state)
     lines = [f"  {h['id']} ({h['kind']}/{h['role']}): {h['text']}" for h in hyps]
     msg = "hypotheses:\n" + "\n".join(lines) if hyps else f"no hypotheses ({stop})"
-    return {"hypotheses": hyps, "usage": usage, "stop_reason": stop}, msg
+    # the output side comes from the seed's lists, not from the explainer: it needs no LLM call
+    outputs = output_hypotheses(state["seed"].get("output_candidates") or {})
+    if outputs:
+        msg += "\noutput hypotheses:\n" + "\n".join(f"  {h['id']}: {h['text']}" for h in outputs)
+    update = {"hypotheses": hyps, "output_hypotheses": outputs, "output_results": None}
+    return {**update, "usage": usage, "stop_reason": stop}, msg
 
 
 @node()
@@ -348,8 +371,10 @@ def _corpus_probes(rt: Runtime, state: AgentState, hyps: list[Hypothesis], exclu
 def probe(rt: Runtime, state: AgentState) -> tuple[AgentState, str | None]:
     """Run every pending probe through the model + SAE in one batched call."""
     pending = state.get("pending", [])
+    outputs = _output_experiments(rt, state, len(pending))
+    msg_out = outputs.pop("_msg", None)
     if not pending:
-        return {"pending": []}, None
+        return {"pending": [], **outputs}, msg_out
     f = state["feature"]
     max_act = state["seed"]["max_activation"]
     with rt.model_lock:
@@ -375,14 +400,46 @@ def probe(rt: Runtime, state: AgentState) -> tuple[AgentState, str | None]:
             }
         )
     agree = sum(e["agrees"] for e in new)
+    msg = f"probed {len(new)} texts: {agree} matched expectations"
     return (
         {
+            **outputs,
             "pending": [],
             "evidence": [*state.get("evidence", []), *new],
-            "probes_run": state.get("probes_run", 0) + len(new),
+            "probes_run": outputs.get("probes_run", state.get("probes_run", 0)) + len(new),
         },
-        f"probed {len(new)} texts: {agree} matched expectations",
+        msg if msg_out is None else f"{msg}; {msg_out}",
     )
+
+
+def _output_experiments(rt: Runtime, state: AgentState, pending: int) -> dict:
+    """The output hypotheses' intervention experiments (sage.intervention.output), run once, in the
+    first round whose probe budget has room for them; every prompt text they run counts as a probe.
+    Returns a partial update (with "_msg", the progress line) or {} when there is nothing to run."""
+    hyps = state.get("output_hypotheses") or []
+    if not hyps or state.get("output_results") is not None:
+        return {}
+    s = rt.settings
+    own = own_prompts(state["seed"]["top"], s.output_contexts, skip_positions())
+    cost = 2 * len(EFFECTS.prompts) + 2 * len(own) + 2 * min(s.output_continuations, len(EFFECTS.prompts))
+    used = state.get("probes_run", 0)
+    if used + pending + cost > rt.budgets.max_probes:
+        return {"_msg": f"output experiments skipped: {cost} texts do not fit the probe budget"}
+    with rt.model_lock:
+        res = run_experiments(
+            rt.subject,
+            state["feature"],
+            state["seed"]["max_activation"],
+            hyps,
+            own,
+            n_continuations=s.output_continuations,
+        )
+    return {
+        "output_results": res,
+        "probes_run": used + res["forwards"],
+        "_msg": f"output experiments: amplified on {len(EFFECTS.prompts)} neutral prompts, ablated on "
+        f"{len(own)} own contexts ({res['forwards']} texts)",
+    }
 
 
 @node()
@@ -416,8 +473,22 @@ def analyze(rt: Runtime, state: AgentState) -> tuple[AgentState, str]:
             continue
         by_id[h["id"]] = apply_update(h, u, rnd, state["evidence"], s, generalisation)
     hyps = _score(list(by_id.values()), observations, s.active_threshold, state)
-    summary = ", ".join(f"{h['id']}={h['status']}" for h in hyps)
-    return {"hypotheses": hyps, "usage": usage, "stop_reason": stop}, f"round {rnd} analysis: {summary}"
+    outputs = judged_outputs(state)
+    summary = ", ".join(f"{h['id']}={h['status']}" for h in [*hyps, *outputs])
+    update = {"hypotheses": hyps, "usage": usage, "stop_reason": stop}
+    if outputs:
+        update["output_hypotheses"] = outputs
+    return update, f"round {rnd} analysis: {summary}"
+
+
+def judged_outputs(state: AgentState) -> list[dict]:
+    """The output hypotheses judged, in code, from their experiments' effect sizes (unchanged until the
+    experiments have run)."""
+    res = state.get("output_results")
+    hyps = state.get("output_hypotheses") or []
+    if not res:
+        return hyps
+    return [judge(h, res["amplify"].get(h["id"]), res["ablate"].get(h["id"])) for h in hyps]
 
 
 def consistent_tests(hypothesis_id: str, evidence: list[dict]) -> int:
@@ -538,6 +609,13 @@ def conclude(rt: Runtime, state: AgentState) -> tuple[AgentState, str]:
     """The final conclusion. When a budget stopped the run, the rule-based renderer writes it from
     the evidence gathered so far, and says so. When the explainer failed, the conclusion is that
     failure and its reason (what the evidence so far shows follows, marked as partial)."""
+    outputs = (
+        _output_experiments(rt, state, 0) if not str(state.get("stop_reason")).startswith("dead") else {}
+    )
+    msg_out = outputs.pop("_msg", None)
+    state = {**state, **outputs}
+    judged = judged_outputs(state)
+    state["output_hypotheses"] = judged
     fields, context = summaries.for_conclude(state)
     stop = state.get("stop_reason") or "concluded"
     data, usage = None, state.get("usage") or empty_usage()
@@ -552,7 +630,9 @@ def conclude(rt: Runtime, state: AgentState) -> tuple[AgentState, str]:
     elif data is None:
         data = conclude_from_evidence(context, dead=stop.startswith("dead feature"))
         concluded_by = "offline (rule-based, from the evidence so far)"
-    return (
-        {"conclusion": {**data, "concluded_by": concluded_by}, "usage": usage, "stop_reason": stop},
-        f"conclusion: {' | '.join(data['labels'])}",
-    )
+    update = {"conclusion": {**data, "concluded_by": concluded_by}, "usage": usage, "stop_reason": stop}
+    if judged:
+        update["output_hypotheses"] = judged
+    update.update(outputs)
+    msg = f"conclusion: {' | '.join(data['labels'])}"
+    return update, msg if msg_out is None else f"{msg_out}\n{msg}"

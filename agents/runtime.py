@@ -48,6 +48,12 @@ class AgentConfig:
     heldout_every: int = 3
     #: (unseen member, near miss) probe pairs per concept hypothesis and round
     concept_pairs: int = 2
+    #: tokens per output hypothesis (top MI words, top / bottom logit-lens tokens; sage.intervention.output)
+    output_tokens: int = 10
+    #: the feature's strongest contexts its ablation test runs on
+    output_contexts: int = 4
+    #: neutral prompts continued with and without the amplification, shown in the explanation
+    output_continuations: int = 2
 
     def __post_init__(self) -> None:
         require_range(self, "active_threshold", 0, 1, open_low=True)
@@ -57,6 +63,8 @@ class AgentConfig:
         require_ints(self, "min_confirm_tests", minimum=1)
         require_ints(self, "heldout_every", minimum=2)  # 1 would hold out everything
         require_ints(self, "concept_pairs", minimum=0)
+        require_ints(self, "output_tokens", "output_contexts")
+        require_ints(self, "output_continuations", minimum=0)
 
 
 @dataclass

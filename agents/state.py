@@ -62,6 +62,9 @@ class SeedSummary(TypedDict):
     preceding: list
     #: structural property -> share of active tokens that have it
     structure: dict[str, float]
+    #: output-side candidates: "mi" (top MI words), "logitlens" / "logitlens_bottom" (top / bottom
+    #: logit-lens tokens); empty without local SAE weights
+    output_candidates: NotRequired[dict[str, list[str]]]
 
 
 class Probe(TypedDict):
@@ -121,6 +124,11 @@ class AgentState(TypedDict, total=False):
     round: int
     seed: SeedSummary
     hypotheses: list[Hypothesis]
+    #: output-side hypotheses ("promotes / suppresses these tokens", sage.intervention.output), judged
+    #: in code from their intervention experiments
+    output_hypotheses: list[dict]
+    #: those experiments' measurements (sage.intervention.output.run_experiments), once run
+    output_results: dict | None
     #: probes designed but not yet run
     pending: list[Probe]
     #: probes run, every round

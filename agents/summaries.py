@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from agents.state import AgentState, Hypothesis, Observation, SeedContext
 from sage.hypotheses.experiments import concept_test_summary
+from sage.intervention.output import output_hypothesis_line
 from sage.model.positions import peak_position, skip_positions
 
 MAX_TEXT = 160
@@ -90,6 +91,7 @@ def for_analyze(
     fields = {
         "feature": state["feature"],
         "hypotheses": "\n".join(map(hypothesis_line, hyps)),
+        "output_hypotheses": output_lines(state),
         "results": "\n".join(map(evidence_line, new)) or "(none)",
         "active_threshold": threshold,
         "predicate_scores": "\n".join(scores),
@@ -99,6 +101,7 @@ def for_analyze(
         "hypotheses": hyps,
         "results": [{k: e.get(k) for k in result_keys} for e in new],
         "round": state.get("round", 0),
+        "output_hypotheses": state.get("output_hypotheses") or [],
         **extra,
     }
     return fields, context
@@ -110,6 +113,7 @@ def for_conclude(state: AgentState) -> tuple[dict, dict]:
     fields = {
         "feature": state["feature"],
         "hypotheses": "\n".join(map(hypothesis_line, state["hypotheses"])),
+        "output_hypotheses": output_lines(state),
         "evidence": "\n".join(map(evidence_line, key)) or "(none)",
     }
     context = {
@@ -123,5 +127,12 @@ def for_conclude(state: AgentState) -> tuple[dict, dict]:
         "strongest_probe": ev[0] if ev else None,
         "n_probes": len(ev),
         "max_activation": state["seed"]["max_activation"],
+        "output_hypotheses": state.get("output_hypotheses") or [],
     }
     return fields, context
+
+
+def output_lines(state: AgentState) -> str:
+    """The output hypotheses with their measured effects, one line each (judged in code, not by the
+    explainer)."""
+    return "\n".join(map(output_hypothesis_line, state.get("output_hypotheses") or [])) or "(none measured)"

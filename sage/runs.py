@@ -19,6 +19,7 @@ from sage import config
 from sage.batch import run_batch
 from sage.data.corpus import load_corpus
 from sage.errors import ConfigError
+from sage.intervention.output import output_section
 from sage.io import done_keys
 from sage.llm import make_backend
 from sage.model.subject import load_subject, quiet_transformers
@@ -43,6 +44,13 @@ class Explanation:
     @property
     def predicate(self) -> dict | None:
         return self.data.get("predicate")
+
+    @property
+    def output(self) -> dict | None:
+        """What the feature does to the model's output, as measured by intervening on it (promoted and
+        suppressed tokens with their log-prob shifts, the edit, example continuations); None when not
+        measured (a dead feature, a subject without local SAE weights)."""
+        return self.data.get("output")
 
     @property
     def feature(self) -> int:
@@ -273,6 +281,11 @@ def explanation_record(
         "predicate": best[0].get("predicate") if best else None,
         "hypotheses": hyps,
         "evidence": evidence,
+        "output": (
+            output_section(state["output_hypotheses"], state["output_results"])
+            if state.get("output_results") and state.get("output_hypotheses")
+            else None
+        ),
         "scores": {f"{h['id']}_f1": h.get("f1") for h in state.get("hypotheses", [])},
         "cost": {
             "input_tokens": usage.get("input_tokens", 0),

@@ -58,12 +58,36 @@ def render(expl) -> str:
         lines.append(
             f'  {e["normalized"]:5.2f} {where:<17} {verdict:<14} "{e["text"][:70]}"'.replace("\n", " ")
         )
+    lines += render_output(d.get("output"))
     c = d["cost"]
     lines.append(
         f"stopped: {d['stop_reason']}; rounds {d['rounds']}, probes {c['probes']}, LLM tokens "
         f"{c['input_tokens'] + c['output_tokens']}, ${c['usd']:.4f}, {d['timings']['total']:.1f}s"
     )
     return "\n".join(lines)
+
+
+def render_output(o: dict | None) -> list[str]:
+    """The output section as text: what amplifying the feature does to the next token, as measured."""
+    if not o:
+        return ["output: not measured"]
+    lines = [
+        f"output ({o['strategy']} x{o['strength']:g} max activation on {len(o['prompts'])} neutral prompts; "
+        "log-prob change in nats, token vs its matched controls):"
+    ]
+    for name in ("promoted", "suppressed"):
+        toks = o[name][:10]
+        shown = ", ".join(
+            f"{t['token_text']!r} {t['logprob_shift']:+.2f} (ctrl {t['control_shift']:+.2f})" for t in toks
+        )
+        lines.append(f"  {name}: {shown or 'none'}")
+    for h in o["hypotheses"]:
+        lines.append(f"  {h['id']} [{h['status']:>9}] {h['text']}  ({h['note']})")
+    for c in o["continuations"]:
+        lines.append(f"  {c['prompt']!r}")
+        lines.append(f"     unsteered: {c['unsteered'][:90]!r}")
+        lines.append(f"     steered:   {c['steered'][:90]!r}")
+    return lines
 
 
 def run(args) -> int:

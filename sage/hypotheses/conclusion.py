@@ -134,8 +134,22 @@ def conclude_from_evidence(ctx: dict, dead: bool = False) -> Conclusion:
     refuted = [h["id"] for h in ctx["hypotheses"] if h["status"] == "refuted"]
     if refuted:
         sentences.append(f"Refuted: {', '.join(refuted)}.")
+    sentences += output_sentences(ctx.get("output_hypotheses") or [])
     return {
         "labels": [label(h) for h in best],
         "description": " ".join(sentences)[:1200],
         "best_hypothesis_ids": [h["id"] for h in best],
     }
+
+
+def output_sentences(outputs: list[dict]) -> list[str]:
+    """What the intervention experiments confirmed about the feature's output (output hypotheses as
+    `sage.intervention.output` writes them), one sentence each; nothing when none was confirmed."""
+    out = []
+    for h in outputs:
+        if h.get("status") == "confirmed":
+            out.append(
+                f"Output ({h['id']}, confirmed by intervention): it {h['text']} "
+                f"(amplified {h['amplify_rise']:+.2f} nats, ablated {h['ablate_rise']:+.2f} nats vs controls)."
+            )
+    return out

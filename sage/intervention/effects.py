@@ -159,6 +159,7 @@ class TokenShift:
 
     text: str
     token_id: int
+    token_text: str
     shift: float
     control_shift: float | None
     controls: tuple[str, ...]
@@ -167,6 +168,7 @@ class TokenShift:
         return {
             "text": self.text,
             "token": self.token_id,
+            "token_text": self.token_text,
             "logprob_shift": round(self.shift, 4),
             "control_shift": None if self.control_shift is None else round(self.control_shift, 4),
             "controls": list(self.controls),
@@ -221,7 +223,7 @@ def shifts_from(
     rows = []
     for (text, i), ctrl, s in zip(resolved, controls, shift.tolist()):
         c = sm.logprob_shift(base, steered, ctrl).mean().item() if ctrl else None
-        rows.append(TokenShift(text, i, s, c, tuple(tok_text[j] for j in ctrl)))
+        rows.append(TokenShift(text, i, tok_text[i], s, c, tuple(tok_text[j] for j in ctrl)))
     rise = sm.rise_over_controls([r.shift for r in rows], [r.control_shift for r in rows])
     return OutputEffect(spec, tuple(prompts), tuple(rows), rise)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from sage import config
 from sage.vocab import compute as vocab_compute
+from sage.vocab.math import logit_lens_top
 from sage.vocab.tables import VOCAB, VocabConfig, VocabTables
 
 #: tables already loaded in this process, by cache key
@@ -49,4 +50,25 @@ def mi_words(subject, feature: int, top: int = 20, settings: VocabConfig = VOCAB
 def logit_lens_tokens(subject, feature: int, top: int = 20) -> list[tuple[str, float]]:
     """The `top` logit-lens tokens of `feature` (decoded, leading space kept) with direction . unembedding."""
     subject.check_feature(feature)
+    if getattr(subject, "sae", None) is None:
+        return []
     return vocab_tables(subject).logit_lens(feature, top)
+
+
+def logit_lens_bottom(subject, feature: int, top: int = 20) -> list[tuple[str, float]]:
+    """The `top` tokens whose unembedding rows point most against `feature`'s direction (what it
+    suppresses, by the logit lens), with direction . unembedding (negative), most negative first.
+    Computed for this feature alone (the cached tables keep only the top side); [] without local
+    weights."""
+    subject.check_feature(feature)
+    if getattr(subject, "sae", None) is None:
+        return []
+    direction = vocab_compute.feature_directions(subject)[feature]
+    idx, val = logit_lens_top(
+        -direction[None],
+        vocab_compute.unembedding(subject.model),
+        top,
+        chunk=1,
+        exclude=sorted(vocab_compute.special_ids(subject.tokenizer)),
+    )
+    return [(subject.tokenizer.decode([i]), -v) for i, v in zip(idx[0].tolist(), val[0].tolist())]
