@@ -150,6 +150,7 @@ def output_sentences(outputs: list[dict]) -> list[str]:
         if h.get("status") == "confirmed":
             out.append(
                 f"Output ({h['id']}, confirmed by intervention): it {h['text']} "
-                f"(amplified {h['amplify_rise']:+.2f} nats, ablated {h['ablate_rise']:+.2f} nats vs controls)."
+                f"(amplified {h['amplify_rise']:+.2f} nats, ablated {h['ablate_rise']:+.2f} nats "
+                "vs controls)."
             )
     return out

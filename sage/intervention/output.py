@@ -222,10 +222,11 @@ def output_summary(section: dict | None, limit: int = 8) -> str:
     """One line an explainer or a scorer reads: what the feature does to the output, as measured."""
     if not section:
         return "(not measured)"
-    up = ", ".join(f"{t['token_text']!r} ({t['rise']:+.1f})" for t in section["promoted"][:limit]) or "none"
-    down = (
-        ", ".join(f"{t['token_text']!r} ({t['rise']:+.1f})" for t in section["suppressed"][:limit]) or "none"
-    )
+
+    def shown(rows: list[dict]) -> str:
+        return ", ".join(f"{t['token_text']!r} ({t['rise']:+.1f})" for t in rows[:limit]) or "none"
+
+    up, down = shown(section["promoted"]), shown(section["suppressed"])
     return (
         f"amplifying it (x{section['strength']:g} max activation) raises {up}; lowers {down} "
         "(log-prob change in nats vs matched control tokens)"
