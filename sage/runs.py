@@ -293,6 +293,8 @@ def explanation_record(
             "usd": usage.get("usd", 0.0),
             "llm_calls": usage.get("llm_calls", 0),
             "probes": state.get("probes_run", 0),
+            # of which the output experiments' prompt texts (sage.intervention.output)
+            "interventions": (state.get("output_results") or {}).get("forwards", 0),
         },
         "stop_reason": state.get("stop_reason") or "concluded",
         "rounds": state.get("round", 0),

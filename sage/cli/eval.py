@@ -18,7 +18,8 @@ def add_parser(sub) -> None:
     p.add_argument(
         "--metrics",
         default=None,
-        help="comma-separated: generative,predictive,detection,fuzzing,simulation (default: all)",
+        help="comma-separated: generative,predictive,detection,fuzzing,simulation,intervention "
+        "(default: all)",
     )
     p.add_argument(
         "--scorer",

@@ -131,6 +131,18 @@ def digit_expected_value(logprobs: Mapping[str, float], max_value: int = SIMULAT
 FLOOR_R = 0.0
 #: A failed explanation's generative / retrieval accuracy: no text that fires.
 FLOOR_ACCURACY = 0.0
+#: A failed explanation's intervention accuracy: a coin flip between the two continuations.
+FLOOR_PICK = 0.5
+
+
+def pick_accuracy(picks: Sequence[int | None], truth: Sequence[int]) -> float | None:
+    """Share of pairs where the pick names the steered item; a pick of None ("cannot tell") counts one
+    half, as a coin flip would on average. None when there are no pairs."""
+    if len(picks) != len(truth):
+        raise ValueError(f"{len(picks)} picks for {len(truth)} pairs")
+    if not truth:
+        return None
+    return sum(0.5 if p is None else float(p == t) for p, t in zip(picks, truth)) / len(truth)
 
 
 def never_fires_scores(actual: Sequence[bool]) -> dict:

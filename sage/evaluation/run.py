@@ -16,19 +16,24 @@ from pathlib import Path
 from sage.batch import run_batch
 from sage.errors import ConfigError, ExplainerError
 from sage.evaluation.data import HeldOut, body, evidence_texts, fuzz_items, held_out
+from sage.evaluation.intervention import steered_pairs
 from sage.evaluation.metrics import (
     FLOOR_ACCURACY,
+    FLOOR_PICK,
     FLOOR_R,
     classification_scores,
     correlation_scores,
     generative_accuracy,
     never_fires_scores,
     pearson,
+    pick_accuracy,
 )
 from sage.evaluation.scorers import NotComputable, Scorer, Unsupported
 from sage.io import done_keys, read_jsonl
 
-#: Metric groups (what `--metrics` names) and the numbers each can report. `generative` reports
+#: Metric groups (what `--metrics` names) and the numbers each can report. `intervention` is the
+#: output-side score (sage/evaluation/intervention.py): can the scorer tell, from the explanation, which
+#: of two continuations was generated with the feature amplified. `generative` reports
 #: `generative_accuracy` when the scorer writes text (an LLM or `hf:` scorer) and
 #: `retrieval_accuracy` when it retrieves corpus snippets instead (the offline scorer): the two
 #: measure different things and never share a column.
@@ -38,6 +43,7 @@ METRIC_GROUPS: dict[str, tuple[str, ...]] = {
     "detection": ("detection_accuracy", "detection_f1", "detection_balanced_accuracy"),
     "fuzzing": ("fuzzing_accuracy", "fuzzing_f1", "fuzzing_balanced_accuracy"),
     "simulation": ("simulation_r",),
+    "intervention": ("intervention_accuracy",),
 }
 #: SAGE's generative accuracy: a text counts when its max activation reaches this x the mean max
 #: activation of the top-10 contexts (jiujiubuhejiu/SAGE scripts/evaluate.py, lines 2159-2164:
@@ -89,6 +95,8 @@ def _check_data(group: str, held: HeldOut) -> None:
         )
     if group == "detection" and (not held.activating or not held.negatives):
         raise NoData("detection needs held-out activating and non-activating contexts")
+    if group == "intervention" and held.max_activation <= 0:
+        raise NoData("the feature never fires on the corpus: no activation to scale the amplification by")
     if group == "fuzzing":
         items = fuzz_items(held)
         if not any(it.correct for it in items) or all(it.correct for it in items):
@@ -107,6 +115,8 @@ def _floor(group: str, held: HeldOut, scorer: Scorer) -> dict[str, float]:
         return {"predictive_r_pooled": FLOOR_R, "predictive_r_per_context": FLOOR_R}
     if group == "simulation":
         return {"simulation_r": FLOOR_R}
+    if group == "intervention":
+        return {"intervention_accuracy": FLOOR_PICK}
     actual = _detection_truth(held) if group == "detection" else [it.correct for it in fuzz_items(held)]
     s = never_fires_scores(actual)
     return {f"{group}_{k}": float(s[k]) for k in ("accuracy", "f1", "balanced_accuracy")}
@@ -160,12 +170,26 @@ def _simulation(expl, held, scorer, engine, n_texts):  # noqa: ARG001  (one sign
     }
 
 
+def _intervention(expl, held, scorer, engine, n_texts):  # noqa: ARG001  (one signature per metric)
+    subject = getattr(engine, "subject", None)
+    if getattr(subject, "sae", None) is None:
+        raise Unsupported("no local SAE weights to steer with (a remote subject)")
+    pairs = steered_pairs(subject, held.feature, held.max_activation)
+    picks = scorer.pick_steered(expl, pairs)
+    return {"intervention_accuracy": pick_accuracy(picks, [p.steered for p in pairs])}, {
+        "n_pairs": len(pairs),
+        "undecided": sum(p is None for p in picks),
+        "pairs": [{**p.to_dict(), "picked": k} for p, k in zip(pairs, picks)],
+    }
+
+
 _GROUP_FN = {
     "generative": _generative,
     "predictive": _predictive,
     "detection": _detection,
     "fuzzing": _fuzzing,
     "simulation": _simulation,
+    "intervention": _intervention,
 }
 
 

@@ -5,7 +5,9 @@ A scorer never sees activations; it gets the explanation and texts, and answers:
 - `predict`: per-token activations of held-out contexts (predictive accuracy);
 - `detect`: does a context make the feature fire (delphi detection);
 - `fuzz`: are a context's highlighted tokens where it fires (delphi fuzzing);
-- `simulate`: expected 0-10 activation per token from digit log-probs (OpenAI simulation).
+- `simulate`: expected 0-10 activation per token from digit log-probs (OpenAI simulation);
+- `pick_steered`: which of two continuations was generated with the feature amplified (the
+  intervention score, sage/evaluation/intervention.py).
 
 `offline` answers from the explanation's machine-checkable predicate. It writes no text: for
 `generate` it retrieves corpus contexts where the predicate holds (never ones the explainer saw
@@ -21,6 +23,7 @@ method).
 from __future__ import annotations
 
 import json
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -30,6 +33,7 @@ from sage.errors import require_ints, require_range
 from sage.evaluation.data import FuzzItem, HeldOut, body_tokens, highlight
 from sage.evaluation.metrics import SIMULATION_MAX, digit_expected_value
 from sage.hypotheses.predicates import body_mask, norm_token, predicate_mask
+from sage.intervention.output import output_summary
 from sage.llm import make_backend
 from sage.llm.base import LLMRequest
 from sage.model.engine_config import ENGINE
@@ -106,6 +110,11 @@ class Scorer(ABC):
     def simulate(self, expl: dict, contexts: Sequence) -> list[list[float]]:
         """Expected 0-10 activation of every body token of each context."""
 
+    def pick_steered(self, expl: dict, pairs: Sequence) -> list[int | None]:  # noqa: ARG002
+        """For each `SteeredPair`, the index (0 or 1) of the continuation the scorer thinks was steered,
+        or None when it cannot tell."""
+        raise Unsupported(f"the {self.name} scorer cannot judge steered continuations")
+
 
 # -- offline ----------------------------------------------------------------------------------------
 class OfflineScorer(Scorer):
@@ -146,6 +155,24 @@ class OfflineScorer(Scorer):
             mask = body_mask(pred, it.tokens)
             hits = sum(mask[i] for i in it.highlighted)
             out.append(bool(it.highlighted) and hits / len(it.highlighted) >= self.settings.fuzz_share)
+        return out
+
+    def pick_steered(self, expl, pairs):
+        """The continuation holding more tokens the explanation names (`explanation_words`); a tie is
+        "cannot tell". Tokens are the subject's, normalised as the predicates normalise them."""
+        words = explanation_words(expl)
+        if not words:
+            raise NotComputable("the explanation names no word or token to look for in a continuation")
+        tok = self.store.subject.tokenizer
+
+        def hits(text: str) -> int:
+            ids = tok(text, add_special_tokens=False)["input_ids"]
+            return sum(norm_token(tok.decode([i]), False) in words for i in ids)
+
+        out = []
+        for p in pairs:
+            a, b = hits(p.texts[0]), hits(p.texts[1])
+            out.append(None if a == b else int(b > a))
         return out
 
     def simulate(self, expl, contexts):  # noqa: ARG002  (Scorer interface)
@@ -215,6 +242,26 @@ class OfflineScorer(Scorer):
         if not texts:
             raise NotComputable("no held-out corpus context matches the predicate")
         return texts
+
+
+def explanation_words(expl: dict) -> set[str]:
+    """Every word or token an explanation names, normalised (stripped, lower-case): the tokens its
+    output section says amplification raises, the tokens of its predicate, and the quoted words of its
+    labels. Each method is read by the same rule, whatever side its explanation describes."""
+    out: set[str] = set()
+    for t in (expl.get("output") or {}).get("promoted", []):
+        out |= {norm_token(t["token_text"], False), norm_token(t["text"], False)}
+
+    def walk(pred) -> None:
+        if isinstance(pred, dict):
+            out.update(norm_token(t, False) for t in pred.get("tokens", []))
+            for part in (*pred.get("all", []), *pred.get("any", [])):  # a negation names what it is not
+                walk(part)
+
+    walk(expl.get("predicate"))
+    for label in expl.get("labels", []):
+        out.update(norm_token(w, False) for w in re.findall(r"'([^']+)'", label))
+    return {w for w in out if w}
 
 
 def _word_start(tokens: Sequence[str], lo: int, hi: int) -> int:
@@ -292,6 +339,20 @@ class LLMScorer(Scorer):
             )
             for it in items
         ]
+
+    def pick_steered(self, expl, pairs):
+        text = explanation_text(expl)
+        if expl.get("output"):
+            text += f"\nOutput side (measured): {output_summary(expl['output'])}"
+        picks = []
+        for p in pairs:
+            data = self._ask(
+                "eval_intervention",
+                {"explanation": text, "prompt": p.prompt, "a": p.texts[0], "b": p.texts[1]},
+                32,
+            )
+            picks.append({"A": 0, "B": 1}.get(data["steered"]))
+        return picks
 
     def simulate(self, expl, contexts):
         out = []

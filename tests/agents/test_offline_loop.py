@@ -66,7 +66,8 @@ def test_explanation_is_schema_valid_and_complete(explanation, feature, session)
     assert 1 <= data["rounds"] <= 3
     assert data["stop_reason"] in ("max_rounds",) or data["stop_reason"].startswith("converged")
     assert data["concluded_by"] == "offline"
-    assert data["cost"]["probes"] == len(data["evidence"]) > 0
+    assert data["cost"]["probes"] == len(data["evidence"]) + data["cost"]["interventions"]
+    assert data["cost"]["interventions"] > 0 and data["evidence"]
     assert data["cost"]["input_tokens"] == data["cost"]["output_tokens"] == 0 and data["cost"]["usd"] == 0
     assert data["references"]["explainer"] == "offline" and data["references"]["corpus"] == "tiny"
     assert any(ev.startswith("seed:") for ev in events) and any(ev.startswith("conclusion:") for ev in events)
