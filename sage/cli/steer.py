@@ -45,7 +45,18 @@ def add_parser(sub) -> None:
         default=",".join(f"{s:g}" for s in STEER.sweep_strengths),
         help="with --sweep: comma-separated strengths (default %(default)s)",
     )
-    p.add_argument("--prompt", required=True, help="text to continue")
+    p.add_argument(
+        "--prompt",
+        action="append",
+        required=True,
+        help="text to continue (repeatable with --measure-ids: the shifts are averaged over the prompts)",
+    )
+    p.add_argument(
+        "--measure-ids",
+        help="comma-separated token ids: instead of generating, print the change of their next-token "
+        "log-probability at the end of the prompts (mean over prompts, nats) with matched control tokens; "
+        "re-measures an explanation's output section (its `token` ids, `prompts`, strategy and strength)",
+    )
     p.add_argument("--max-new-tokens", type=int, default=STEER.max_new_tokens)
     p.add_argument("--seed", type=int, default=STEER.seed)
     p.add_argument(
@@ -91,6 +102,8 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--n-features must be at least 1")
     if not args.sweep and args.strength is None:
         raise ConfigError("--strength is required (or use --sweep)")
+    if len(args.prompt) > 1 and not args.measure_ids:
+        raise ConfigError("give one --prompt to generate from (several only with --measure-ids)")
     strengths = _parse_strengths(args.strengths) if args.sweep else []
     gen = GenerationConfig(args.max_new_tokens, args.seed, args.temperature, args.top_p)
     subject = (
@@ -109,21 +122,53 @@ def run(args: argparse.Namespace) -> int:
         tuple(args.trigger),
         args.threshold,
     )
-    if args.sweep:
-        res = sweep(subject, args.prompt, spec, strengths, gen)
-        out = res.to_dict()
+    if args.measure_ids:
+        out = _measure(subject, args.prompt, spec, args.measure_ids)
+    elif args.sweep:
+        out = sweep(subject, args.prompt[0], spec, strengths, gen).to_dict()
     else:
-        res = steer(subject, args.prompt, spec, gen)
-        out = res.to_dict()
+        out = steer(subject, args.prompt[0], spec, gen).to_dict()
     if concept:
         out["selected_by"] = concept
     if args.json:
         print_json(out)
+    elif args.measure_ids:
+        _print_measure(out)
     elif args.sweep:
         _print_sweep(out)
     else:
         _print_steer(out)
     return 0
+
+
+def _measure(subject, prompts: list[str], spec: SteerSpec, ids_text: str) -> dict:
+    from sage.intervention.effects import next_logprobs, shifts_of_ids, token_texts
+
+    try:
+        ids = list(dict.fromkeys(int(t) for t in ids_text.split(",") if t.strip()))
+    except ValueError as exc:
+        raise ConfigError(f"--measure-ids must be comma-separated token ids, not {ids_text!r}") from exc
+    texts = token_texts(subject.tokenizer)
+    bad = [i for i in ids if not 0 <= i < len(texts)]
+    if bad or not ids:
+        last = len(texts) - 1
+        raise ConfigError(f"--measure-ids: {bad or ids_text!r}: not token ids of this model (0-{last})")
+    base, steered = next_logprobs(subject, prompts), next_logprobs(subject, prompts, spec)
+    eff = shifts_of_ids(subject.tokenizer, base, steered, spec, prompts, [(texts[i], i) for i in ids])
+    return {**eff.to_dict(), "features": list(spec.features), "positions": "all"}
+
+
+def _print_measure(out: dict) -> None:
+    print(
+        f"features {out['features']}: {out['strategy']} strength {out['strength']:g}, "
+        f"{len(out['prompts'])} prompt(s); next-token log-prob change (nats, mean over prompts)"
+    )
+    print(f"{'token':>8}  {'text':<16}{'shift':>9}{'controls':>10}")
+    for t in out["tokens"]:
+        ctrl = "n/a" if t["control_shift"] is None else f"{t['control_shift']:+.4f}"
+        print(f"{t['token']:>8}  {t['token_text']!r:<16}{t['logprob_shift']:>+9.4f}{ctrl:>10}")
+    if out["rise"] is not None:
+        print(f"rise over matched controls: {out['rise']:+.4f}")
 
 
 def _parse_strengths(text: str) -> list[float]:

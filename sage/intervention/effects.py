@@ -3,7 +3,8 @@ of given words, against matched control words.
 
 This is what an output-side explanation ("promotes court, market, share") predicts and what can
 refute it. The measurement, for prompts P (each starting with the sink token), target tokens T and
-control tokens C:
+control tokens C
+(one set per target):
 
     shift(t) = mean over p in P of  log p_steered(t | p) - log p(t | p)      (nats)
     rise     = mean over t in T of  shift(t)  -  mean over t in T, c in C(t) of  shift(c)
@@ -16,8 +17,8 @@ output section.
 Targets. A word stands for the first token of " word" (how it starts mid-sentence); a logit-lens
 token is itself. Controls. For each target, `n_controls` tokens with the same leading-space form,
 alphabetic, of the same length in characters (+-1) and within `id_window` ids of it (BPE ids grow
-as merges get rarer, so a nearby id is a token of similar corpus frequency), never a target; drawn
-with a fixed seed. Matching matters: frequent short tokens move differently from rare long ones
+as merges get rarer, so a nearby id is a token of similar corpus frequency), never the target itself;
+drawn with a seed fixed per target (a control may, rarely, be another listed target). Matching matters: frequent short tokens move differently from rare long ones
 under any edit that shifts the residual stream, so an unmatched random baseline would credit the
 target list with a generic effect.
 """
@@ -117,12 +118,15 @@ def control_ids(
     window: int = EFFECTS.id_window,
     seed: int = EFFECTS.seed,
 ) -> list[list[int]]:
-    """`n` matched control tokens per target (see the module docstring); fewer when too few match."""
+    """`n` matched control tokens per target (see the module docstring); fewer when too few match.
+
+    Each target's draw depends on that target and `seed` alone (not on the other targets), so a token's
+    control shift re-measures exactly whatever list it is measured in (`sage steer --measure-ids`)."""
     texts = token_texts(tokenizer)
-    taken = set(targets)
-    rng = random.Random(seed)
     out = []
     for t in targets:
+        taken = {t}
+        rng = random.Random(f"{seed}:{t}")
         shape = _shape(texts[t])
         lo, hi = max(0, t - window), min(len(texts), t + window + 1)
         pool = []
@@ -216,6 +220,19 @@ def shifts_from(
     resolved = [(t, target_id(tokenizer, t, word=words)) for t in texts]
     resolved = [(t, i) for t, i in resolved if i is not None]
     resolved = list({i: (t, i) for t, i in resolved}.values())  # two words on one token: measured once
+    return shifts_of_ids(tokenizer, base, steered, spec, prompts, resolved, settings)
+
+
+def shifts_of_ids(
+    tokenizer,
+    base: torch.Tensor,
+    steered: torch.Tensor,
+    spec: SteerSpec,
+    prompts: Sequence[str],
+    resolved: Sequence[tuple[str, int]],
+    settings: EffectConfig = EFFECTS,
+) -> OutputEffect:
+    """`shifts_from` for (text, token id) pairs already resolved (distinct ids)."""
     ids = [i for _, i in resolved]
     controls = control_ids(tokenizer, ids, settings.n_controls, settings.id_window, settings.seed)
     tok_text = token_texts(tokenizer)

@@ -134,7 +134,7 @@ def runtime(backend, budgets=B) -> Runtime:
     return Runtime(subject=FakeSubject(), store=None, backend=backend, budgets=budgets)
 
 
-FIELDS = {"feature": 3, "hypotheses": "-", "evidence": "-"}
+FIELDS = {"feature": 3, "hypotheses": "-", "output_hypotheses": "-", "evidence": "-"}
 
 
 def test_ask_makes_no_call_once_a_budget_is_spent():

@@ -202,9 +202,10 @@ def test_offline_scorer_perfect_anti_and_without_predicate(store):
         "fuzzing_f1": 0.0,
         "fuzzing_balanced_accuracy": 0.5,
         "simulation_r": None,  # the offline scorer cannot simulate at all: left out for every method
+        "intervention_accuracy": None,  # this engine has no subject to steer
     }
     assert set(none["failures"]) == {"generative", "predictive", "detection", "fuzzing"}
-    assert set(none["not_computed"]) == {"simulation"}
+    assert set(none["not_computed"]) == {"simulation", "intervention"}
     # a predicate that predicts the same everywhere has no correlation: floored, not dropped
     const = score_explanation(
         _expl({"type": "regex", "pattern": "."}), _held(), scorer, CatEngine(), ["predictive"]
