@@ -10,7 +10,7 @@ import pytest
 from sage.errors import ConfigError, ExplainerError
 from sage.evaluation.data import HeldOut, evidence_texts, explainer_seen_ids, fuzz_items, held_out, highlight
 from sage.evaluation.run import METRIC_GROUPS, parse_metrics, score_explanation
-from sage.evaluation.scorers import LLMScorer, OfflineScorer
+from sage.evaluation.scorers import LLMScorer, NotComputable, OfflineScorer
 from sage.llm.base import Backend, Usage
 from sage.store.activation_store import Context
 from tests.fixtures import TEXTS
@@ -513,3 +513,33 @@ def test_compare_default_out_names_the_selection():
         default_out(Namespace(random=None, seed=0, features_file=Path("x/mine.txt"), features=None)).name
         == "sage-compare-mine"
     )
+
+
+# -- the intervention score ---------------------------------------------------------------------------
+def test_pick_accuracy_counts_cannot_tell_as_half():
+    from sage.evaluation.metrics import pick_accuracy
+
+    assert pick_accuracy([0, 1, None, 1], [0, 0, 1, 1]) == pytest.approx(2.5 / 4)
+    assert pick_accuracy([], []) is None
+    with pytest.raises(ValueError):
+        pick_accuracy([0], [0, 1])
+
+
+def test_offline_scorer_picks_the_continuation_with_the_explanations_words(store):
+    from sage.evaluation.intervention import SteeredPair
+    from sage.evaluation.scorers import explanation_words
+
+    expl = {
+        **_expl(CAT),
+        "labels": ["lexical: 'dog'"],
+        "output": {"promoted": [{"text": "mat", "token_text": " mat"}]},
+    }
+    assert explanation_words(expl) >= {"cat", "dog", "mat"}
+    pairs = [
+        SteeredPair("p", ("a cat and a dog", "nothing here"), 0),
+        SteeredPair("p", ("nothing here", "the cat sat"), 1),
+        SteeredPair("p", ("none", "none either"), 0),
+    ]
+    assert OfflineScorer(store).pick_steered(expl, pairs) == [0, 1, None]
+    with pytest.raises(NotComputable):
+        OfflineScorer(store).pick_steered({**_expl(None), "labels": ["x"]}, pairs)
