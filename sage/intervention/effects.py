@@ -3,24 +3,24 @@ of given words, against matched control words.
 
 This is what an output-side explanation ("promotes court, market, share") predicts and what can
 refute it. The measurement, for prompts P (each starting with the sink token), target tokens T and
-control tokens C
-(one set per target):
+control tokens C(t) (one set per target):
 
     shift(t) = mean over p in P of  log p_steered(t | p) - log p(t | p)      (nats)
     rise     = mean over t in T of  shift(t)  -  mean over t in T, c in C(t) of  shift(c)
 
 read at each prompt's last position, with the edit applied at every position after the sink (the
 `all` positions of `sage steer`). Log-probabilities are deterministic: `sage steer --feature N
---strategy S --strength X --prompt P --measure WORDS` re-measures every shift of an explanation's
-output section.
+--strategy S --strength X --max-act M --prompt P ... --measure-ids IDS` re-measures every shift of an
+explanation's output section, and its controls' shifts.
 
 Targets. A word stands for the first token of " word" (how it starts mid-sentence); a logit-lens
 token is itself. Controls. For each target, `n_controls` tokens with the same leading-space form,
 alphabetic, of the same length in characters (+-1) and within `id_window` ids of it (BPE ids grow
-as merges get rarer, so a nearby id is a token of similar corpus frequency), never the target itself;
-drawn with a seed fixed per target (a control may, rarely, be another listed target). Matching matters: frequent short tokens move differently from rare long ones
-under any edit that shifts the residual stream, so an unmatched random baseline would credit the
-target list with a generic effect.
+as merges get rarer, so a nearby id is a token of similar corpus frequency), never the target
+itself, drawn with a seed fixed per target (so a control may, rarely, be another listed target).
+Matching matters: frequent short tokens move differently from rare long ones under any edit that
+shifts the residual stream, so an unmatched random baseline would credit the target list with a
+generic effect.
 """
 
 from __future__ import annotations

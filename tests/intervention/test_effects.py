@@ -58,7 +58,8 @@ def test_next_logprobs_read_the_last_position_and_effects_re_measure(tiny_subjec
 
 
 def _hyp(direction="promotes"):
-    return output_hypotheses({"mi": ["cat", "dog"], "logitlens_bottom": [" the"]})[0 if direction == "promotes" else 1]
+    hyps = output_hypotheses({"mi": ["cat", "dog"], "logitlens_bottom": [" the"]})
+    return hyps[0 if direction == "promotes" else 1]
 
 
 @pytest.mark.parametrize(
