@@ -182,20 +182,30 @@ def _parse_strengths(text: str) -> list[float]:
 
 
 def _features(args, subject) -> tuple[list[int], dict | None]:
+    """The features to steer. With --concept: those whose output section promotes the concept's words
+    (what steering them should do), else those whose explanation matches it at all. With calibrate
+    and no --trigger, the trigger group is the features whose input side (labels, description,
+    predicate) matches the concept: steering is gated on the concept being present (args.trigger is
+    filled in)."""
     if args.concept:
         if args.feature:
             raise ConfigError("give either --feature or --concept, not both")
         from sage.steering.select import select_by_concept
 
-        matches = select_by_concept(
-            args.concept, results=args.results, subject=subject, use_vocab=args.vocab, top=args.n_features
-        )
+        kw = {"results": args.results, "subject": subject, "use_vocab": args.vocab, "top": args.n_features}
+        side = "output" if args.results else "any"
+        matches = select_by_concept(args.concept, side=side, **kw) if side == "output" else []
+        matches = matches or select_by_concept(args.concept, **kw)
         if not matches:
             raise ConfigError(f"no explanation matches the concept {args.concept!r}")
-        return [m.feature for m in matches], {
-            "concept": args.concept,
-            "matches": [m.to_dict() for m in matches],
-        }
+        selected = {"concept": args.concept, "matches": [m.to_dict() for m in matches]}
+        if args.strategy == "calibrate" and not args.trigger and args.results:
+            triggers = select_by_concept(
+                args.concept, results=args.results, top=args.n_features, side="input"
+            )
+            args.trigger = [m.feature for m in triggers]
+            selected["triggers"] = [m.to_dict() for m in triggers]
+        return [m.feature for m in matches], selected
     if not args.feature:
         raise ConfigError("say what to steer: --feature N (repeatable) or --concept TEXT --results FILE")
     return list(args.feature), None

@@ -236,7 +236,9 @@ class ConceptMatch:
     score: float
     labels: tuple[str, ...]
     description: str
-    source: str  # "explanation" or "mi-vocabulary"
+    #: "output" (the tokens its output section says it promotes), "explanation" (labels, description,
+    #: predicate tokens: what it fires on) or "mi-vocabulary"
+    source: str
 
     def to_dict(self) -> dict:
         return {
@@ -332,19 +334,49 @@ def load_explanations(path: str | Path) -> list[dict]:
     return out
 
 
-def match_explanations(query: str, explanations: Iterable[Mapping], top: int = 10) -> list[ConceptMatch]:
+SIDES = ("any", "input", "output")
+
+
+def promoted_words(expl: Mapping) -> tuple[str, ...]:
+    """The tokens an explanation's output section says amplifying the feature raises (stripped), best
+    first."""
+    out = (expl.get("output") or {}).get("promoted", [])
+    return tuple(dict.fromkeys(t["token_text"].strip() for t in out if t["token_text"].strip()))
+
+
+def _predicate_tokens(pred) -> list[str]:
+    if not isinstance(pred, Mapping) or pred.get("type") == "not":
+        return []
+    own = [str(t) for t in pred.get("tokens", [])] if pred.get("type") == "token_set" else []
+    return own + [t for part in (*pred.get("all", []), *pred.get("any", [])) for t in _predicate_tokens(part)]
+
+
+def match_explanations(
+    query: str, explanations: Iterable[Mapping], top: int = 10, side: str = "any"
+) -> list[ConceptMatch]:
     """The `top` explanations that best match `query` (score > 0), best first.
 
+    side "input": what the feature fires on (labels, description, the predicate's token set); "output":
+    what it promotes (its output section's promoted tokens, as labels); "any": the better of the two.
     When a feature appears more than once (re-runs), its best-scoring explanation counts.
     """
+    if side not in SIDES:
+        raise ConfigError(f"unknown side {side!r}; choose one of {', '.join(SIDES)}")
     best: dict[int, ConceptMatch] = {}
     for e in explanations:
         labels = tuple(str(x) for x in e.get("labels", []))
         desc = str(e.get("description", ""))
         f = int(e["feature"]["index"])
-        m = ConceptMatch(f, concept_score(query, labels, desc), labels, desc, "explanation")
-        if m.score > 0 and (f not in best or m.score > best[f].score):
-            best[f] = m
+        found = []
+        if side in ("any", "input"):
+            fires = (*labels, " ".join(_predicate_tokens(e.get("predicate"))))
+            found.append(ConceptMatch(f, concept_score(query, fires, desc), labels, desc, "explanation"))
+        promoted = promoted_words(e)
+        if side in ("any", "output") and promoted:
+            found.append(ConceptMatch(f, concept_score(query, promoted), promoted[:10], desc, "output"))
+        for m in found:
+            if m.score > 0 and (f not in best or m.score > best[f].score):
+                best[f] = m
     return sorted(best.values(), key=lambda m: (-m.score, m.feature))[:top]
 
 
@@ -375,13 +407,15 @@ def select_by_concept(
     subject: Subject | None = None,
     use_vocab: bool = False,
     top: int = 10,
+    side: str = "any",
 ) -> list[ConceptMatch]:
-    """Features matching `query` from stored explanations and/or MI vocabulary words, best first."""
+    """Features matching `query` from stored explanations (on `side`, see `match_explanations`) and/or MI
+    vocabulary words, best first."""
     if results is None and not use_vocab:
         raise ConfigError("selection by concept needs --results (a `sage batch` results file) or --vocab")
     matches: list[ConceptMatch] = []
     if results is not None:
-        matches += match_explanations(query, load_explanations(results), top)
+        matches += match_explanations(query, load_explanations(results), top, side)
     if use_vocab:
         if subject is None:
             raise ConfigError("MI vocabulary matching needs the subject")

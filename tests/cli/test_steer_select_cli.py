@@ -156,3 +156,33 @@ def test_steer_without_max_act_needs_a_mined_store(run_cli, tmp_path):
     )
     assert code == 2
     assert "not mined" in err and "--max-act" in err
+
+
+def test_steer_measure_ids_re_measures_shifts(run_cli):
+    args = ("steer", "--feature", "3", "--strategy", "amplify", "--strength", "4", "--max-act", "1.5")
+    prompts = ("--prompt", "The cat", "--prompt", "A dog")
+    code, out, _ = run_cli(*args, *prompts, "--measure-ids", "100,200", "--json")
+    assert code == 0
+    data = json.loads(out)
+    assert [t["token"] for t in data["tokens"]] == [100, 200] and data["prompts"] == ["The cat", "A dog"]
+    again = json.loads(run_cli(*args, *prompts, "--measure-ids", "200", "--json")[1])
+    assert again["tokens"][0] == data["tokens"][1]  # a token's shift and controls do not depend on the list
+    code, _, err = run_cli(*args, *prompts)
+    assert code == 2 and "several only with --measure-ids" in err
+    assert run_cli(*args, *prompts, "--measure-ids", "x")[0] == 2
+
+
+def test_steer_concept_uses_the_output_section_and_calibrate_gates_on_the_input_side(run_cli, tmp_path):
+    def expl(f, labels, promoted):
+        out = {"promoted": [{"token_text": f" {w}"} for w in promoted]}
+        return {"feature": {"index": f}, "labels": labels, "description": "", "output": out}
+
+    res = tmp_path / "r.jsonl"
+    lines = [expl(5, ["lexical: 'ocean'"], ["harbour"]), expl(7, ["punctuation"], ["ocean", "sea"])]
+    res.write_text("\n".join(json.dumps(x) for x in lines) + "\n")
+    args = ("steer", "--concept", "ocean", "--results", str(res), "--strength", "2", "--max-act", "1.0")
+    gen = ("--prompt", "The", "--max-new-tokens", "2", "--json")
+    data = json.loads(run_cli(*args, "--strategy", "calibrate", *gen)[1])
+    # steered: the feature whose output promotes the concept; trigger: the one that fires on it
+    assert data["steering"]["features"] == [7] and data["steering"]["triggers"] == [5]
+    assert data["selected_by"]["matches"][0]["source"] == "output"
