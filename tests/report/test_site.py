@@ -113,6 +113,8 @@ def test_feature_page_sections(site, results):
         "round 1",
         "as predicted",
         "Seconds per node",
+        'id="output"',  # the explanation's output section
+        "ablated on its own contexts",
     ):
         assert needle in page, needle
     import html
