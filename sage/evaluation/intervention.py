@@ -11,17 +11,19 @@ one; `intervention_accuracy` is the share picked right (a tie or "cannot tell" c
 
 The prompts differ from the loop's neutral prompts (`EFFECTS.prompts`), so an explanation's own
 continuations are never the scoring data. The pairs depend on the feature and the settings only, so
-every method is scored on the same pairs; they are computed once per process and feature.
+every method is scored on the same pairs; they are computed once per process and feature (and the
+unsteered continuations once per process).
 """
 
 from __future__ import annotations
 
 import random
+import weakref
 from dataclasses import dataclass
 
 from sage.errors import require_ints
-from sage.intervention.edits import GenerationConfig, generate_ids, prompt_ids
-from sage.intervention.effects import EFFECTS, feature_spec
+from sage.intervention.edits import GenerationConfig
+from sage.intervention.effects import EFFECTS, continuation, feature_spec
 
 #: Scoring prompts: neutral openings, none of them among the loop's `EFFECTS.prompts`.
 EVAL_PROMPTS = (
@@ -66,27 +68,26 @@ class SteeredPair:
         return {"prompt": self.prompt, "texts": list(self.texts), "steered": self.steered}
 
 
-_PAIRS: dict[tuple, list[SteeredPair]] = {}
+#: pairs per subject object, then per feature and settings (every method of a comparison reads the same)
+_PAIRS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def steered_pairs(
     subject, feature: int, max_act: float, settings: InterventionConfig = INTERVENTION
 ) -> list[SteeredPair]:
     """The scoring pairs of `feature` (see the module docstring); cached per subject, feature, settings."""
-    key = (subject.fingerprint(), int(feature), float(max_act), settings, EFFECTS)
-    if key in _PAIRS:
-        return _PAIRS[key]
+    memo = _PAIRS.setdefault(subject, {})
+    key = (int(feature), float(max_act), settings, EFFECTS)
+    if key in memo:
+        return memo[key]
     spec = feature_spec(feature, max_act)
     gen = GenerationConfig(max_new_tokens=settings.max_new_tokens, seed=settings.seed)
     order = random.Random(f"{feature}:{settings.seed}")
     pairs = []
     for prompt in settings.prompts:
-        ids = prompt_ids(subject, prompt)
-        plain, _ = generate_ids(subject, ids, gen)
-        pushed, _ = generate_ids(subject, ids, gen, spec)
-        texts = [subject.tokenizer.decode(t, skip_special_tokens=True) for t in (plain, pushed)]
+        texts = [continuation(subject, prompt, gen), continuation(subject, prompt, gen, spec)]
         steered = order.randrange(2)
         shown = (texts[1], texts[0]) if steered == 0 else (texts[0], texts[1])
         pairs.append(SteeredPair(prompt, shown, steered))
-    _PAIRS[key] = pairs
+    memo[key] = pairs
     return pairs

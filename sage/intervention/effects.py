@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import random
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -34,7 +35,16 @@ import torch
 
 from sage.errors import require_choice, require_ints, require_range
 from sage.intervention import math as sm
-from sage.intervention.edits import STRATEGIES, FeatureEditor, PositionalEdit, SteerSpec, residual_hook
+from sage.intervention.edits import (
+    STRATEGIES,
+    FeatureEditor,
+    GenerationConfig,
+    PositionalEdit,
+    SteerSpec,
+    generate_ids,
+    prompt_ids,
+    residual_hook,
+)
 from sage.model.engine import ActivationEngine
 from sage.model.subject import Subject
 
@@ -141,10 +151,41 @@ def control_ids(
 
 
 # -- measurement -----------------------------------------------------------------------------------
+#: unedited results per subject object, reused by every feature of a process (they do not depend on it)
+_UNEDITED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _unedited(subject: Subject) -> dict:
+    return _UNEDITED.setdefault(subject, {})
+
+
 @torch.no_grad()
 def next_logprobs(subject: Subject, prompts: Sequence[str], spec: SteerSpec | None = None) -> torch.Tensor:
     """[P, V] float32 next-token log-probabilities at the last position of each prompt (sink prepended),
-    with `spec`'s edit applied at every position after the sink (all prompts in one padded batch)."""
+    with `spec`'s edit applied at every position after the sink (all prompts in one padded batch).
+    Without an edit the answer is remembered per subject and prompts."""
+    if spec is None:
+        memo, key = _unedited(subject), ("logprobs", tuple(prompts))
+        if key not in memo:
+            memo[key] = _next_logprobs(subject, prompts, None)
+        return memo[key]
+    return _next_logprobs(subject, prompts, spec)
+
+
+def continuation(subject: Subject, prompt: str, gen: GenerationConfig, spec: SteerSpec | None = None) -> str:
+    """The text `generate_ids` continues `prompt` with (steered by `spec` when given); without an edit it
+    is remembered per subject, prompt and generation settings."""
+    memo, key = _unedited(subject), ("continuation", prompt, gen)
+    if spec is None and key in memo:
+        return memo[key]
+    new, _ = generate_ids(subject, prompt_ids(subject, prompt), gen, spec)
+    text = subject.tokenizer.decode(new, skip_special_tokens=True)
+    if spec is None:
+        memo[key] = text
+    return text
+
+
+def _next_logprobs(subject: Subject, prompts: Sequence[str], spec: SteerSpec | None) -> torch.Tensor:
     engine = ActivationEngine(subject)
     seqs = engine.tokenize(list(prompts))
     ids, mask = engine.pad(seqs)

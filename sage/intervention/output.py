@@ -27,8 +27,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sage.intervention.edits import GenerationConfig, SteerSpec, generate_ids, prompt_ids
-from sage.intervention.effects import EFFECTS, EffectConfig, feature_spec, next_logprobs, shifts_from
+from sage.intervention.edits import GenerationConfig, SteerSpec
+from sage.intervention.effects import (
+    EFFECTS,
+    EffectConfig,
+    continuation,
+    feature_spec,
+    next_logprobs,
+    shifts_from,
+)
 
 #: (id, direction, source) of the output hypotheses, in order
 OUTPUT_HYPOTHESES = (
@@ -122,15 +129,11 @@ def run_experiments(
             ).to_dict()
     gen = GenerationConfig(max_new_tokens=settings.continuation_tokens)
     for prompt in neutral[:n_continuations]:
-        ids = prompt_ids(subject, prompt)
-        plain, _ = generate_ids(subject, ids, gen)
-        pushed, _ = generate_ids(subject, ids, gen, amp_spec)
-        decode = subject.tokenizer.decode
         res["continuations"].append(
             {
                 "prompt": prompt,
-                "unsteered": decode(plain, skip_special_tokens=True),
-                "steered": decode(pushed, skip_special_tokens=True),
+                "unsteered": continuation(subject, prompt, gen),
+                "steered": continuation(subject, prompt, gen, amp_spec),
                 "seed": gen.seed,
                 "temperature": gen.temperature,
                 "top_p": gen.top_p,
