@@ -8,8 +8,10 @@ from agents import AgentConfig, BudgetConfig
 from sage.errors import ConfigError
 from sage.evaluation.baselines import BaselineConfig
 from sage.evaluation.data import HeldOutConfig
+from sage.evaluation.intervention import InterventionConfig
 from sage.evaluation.scorers import ScorerConfig
 from sage.intervention.edits import GenerationConfig, SteerConfig
+from sage.intervention.effects import EffectConfig
 from sage.llm.transport import RetryConfig
 from sage.model.engine_config import EngineConfig
 from sage.sae.train import TrainSaeConfig
@@ -37,6 +39,10 @@ BAD = [
     (SteerConfig, {"positions": "some"}, "positions"),
     (SteerConfig, {"top_p": 0.0}, "top_p"),
     (DtcConfig, {"k": 0}, "k"),
+    (EffectConfig, {"strategy": "boost"}, "strategy"),
+    (EffectConfig, {"min_rise": 0.0}, "min_rise"),
+    (InterventionConfig, {"max_new_tokens": 0}, "max_new_tokens"),
+    (VocabConfig, {"variant": "theirs"}, "variant"),
     (TrainSaeConfig, {"architecture": "relu"}, "architecture"),
     (TrainSaeConfig, {"lr": 0.0}, "lr"),
 ]
@@ -57,6 +63,8 @@ BAD = [
         SteerConfig,
         GenerationConfig,
         DtcConfig,
+        EffectConfig,
+        InterventionConfig,
         TrainSaeConfig,
     ],
 )
