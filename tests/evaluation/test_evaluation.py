@@ -293,6 +293,8 @@ class ScriptedScorerLLM(Backend):
             "eval_fuzz": lambda: {
                 "correctly_marked": all("cat" in span.split(">>")[0] for span in text.split("<<")[1:])
             },
+            # A: """...""" then B: """...""": the steered one is the one that mentions a cat
+            "eval_intervention": lambda: {"steered": "B" if "cat" in prompt.split('"""')[3] else "A"},
         }[req.task]()
         return reply, Usage(100, 10)
 
@@ -543,3 +545,13 @@ def test_offline_scorer_picks_the_continuation_with_the_explanations_words(store
     assert OfflineScorer(store).pick_steered(expl, pairs) == [0, 1, None]
     with pytest.raises(NotComputable):
         OfflineScorer(store).pick_steered({**_expl(None), "labels": ["x"]}, pairs)
+
+
+def test_llm_scorer_picks_the_steered_continuation_through_the_schema(store):
+    from sage.evaluation.intervention import SteeredPair
+
+    backend = ScriptedScorerLLM()
+    pairs = [SteeredPair("p", ("a cat", "a dog"), 0), SteeredPair("p", ("a dog", "the cat"), 1)]
+    expl = {**_expl(None), "output": {"strength": 8.0, "promoted": [], "suppressed": []}}
+    assert LLMScorer(backend).pick_steered(expl, pairs) == [0, 1]
+    assert all("Output side (measured)" in p and "Fires on the word 'cat'" in p for p in backend.prompts)
