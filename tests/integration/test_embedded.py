@@ -126,3 +126,15 @@ def test_explain_end_to_end_offline_on_a_small_store(default_subject, tmp_path):
     # bf16 matmuls round differently for different batch shapes (the probe ran padded in a batch),
     # so a fresh single-text run agrees to ~1%, not bit for bit
     assert fresh == pytest.approx(e["max_activation"], rel=2e-2, abs=1e-3)
+    # the output section: every output hypothesis judged, and a shift re-measures exactly (deterministic)
+    from sage.intervention.edits import SteerSpec
+    from sage.intervention.effects import next_logprobs
+
+    out = expl.output
+    assert out is not None and [h["id"] for h in out["hypotheses"]] == ["O1", "O2", "O3"]
+    assert out["continuations"] and (out["promoted"] or out["suppressed"])
+    tok = (out["promoted"] + out["suppressed"])[0]
+    spec = SteerSpec((feature,), out["strategy"], out["strength"], (out["max_activation"],), "all")
+    prompts = out["prompts"]
+    diff = next_logprobs(default_subject, prompts, spec) - next_logprobs(default_subject, prompts)
+    assert float(diff[:, tok["token"]].mean()) == pytest.approx(tok["logprob_shift"], abs=1e-3)
