@@ -245,12 +245,15 @@ class OfflineScorer(Scorer):
 
 
 def explanation_words(expl: dict) -> set[str]:
-    """Every word or token an explanation names, normalised (stripped, lower-case): the tokens its
-    output section says amplification raises, the tokens of its predicate, and the quoted words of its
-    labels. Each method is read by the same rule, whatever side its explanation describes."""
+    """The words or tokens an explanation says steering the feature brings out, normalised (stripped,
+    lower-case). One rule for every method: what the explanation claims about the output when it makes
+    a claim (its output section's promoted tokens; none when it measured none), else every word it
+    names (its predicate's tokens and the quoted words of its labels), which is all a reader has."""
     out: set[str] = set()
-    for t in (expl.get("output") or {}).get("promoted", []):
-        out |= {norm_token(t["token_text"], False), norm_token(t["text"], False)}
+    if expl.get("output"):
+        for t in expl["output"].get("promoted", []):
+            out |= {norm_token(t["token_text"], False), norm_token(t["text"], False)}
+        return {w for w in out if w}
 
     def walk(pred) -> None:
         if isinstance(pred, dict):

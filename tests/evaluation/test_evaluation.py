@@ -531,12 +531,12 @@ def test_offline_scorer_picks_the_continuation_with_the_explanations_words(store
     from sage.evaluation.intervention import SteeredPair
     from sage.evaluation.scorers import explanation_words
 
-    expl = {
-        **_expl(CAT),
-        "labels": ["lexical: 'dog'"],
-        "output": {"promoted": [{"text": "mat", "token_text": " mat"}]},
-    }
-    assert explanation_words(expl) >= {"cat", "dog", "mat"}
+    expl = {**_expl(CAT), "labels": ["lexical: 'dog'"]}
+    assert explanation_words(expl) == {"cat", "dog"}  # no output claim: every word it names
+    # an output claim is what an output question is answered from (the labels describe the input side)
+    claim = {**expl, "output": {"promoted": [{"text": "mat", "token_text": " mat"}]}}
+    assert explanation_words(claim) == {"mat"}
+    assert explanation_words({**expl, "output": {"promoted": []}}) == set()
     pairs = [
         SteeredPair("p", ("a cat and a dog", "nothing here"), 0),
         SteeredPair("p", ("nothing here", "the cat sat"), 1),
