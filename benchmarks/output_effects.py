@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
             steered = next_logprobs(subject, prompts, spec)
             for name, (texts, words) in lists.items():
                 eff = shifts_from(
-                    subject.tokenizer, base, steered, spec, prompts, texts, words=words, settings=settings
+                    subject, base, steered, spec, prompts, texts, words=words, settings=settings
                 )
                 shifts = [t.shift for t in eff.targets]
                 rows.append(

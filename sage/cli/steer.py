@@ -148,13 +148,13 @@ def _measure(subject, prompts: list[str], spec: SteerSpec, ids_text: str) -> dic
         ids = list(dict.fromkeys(int(t) for t in ids_text.split(",") if t.strip()))
     except ValueError as exc:
         raise ConfigError(f"--measure-ids must be comma-separated token ids, not {ids_text!r}") from exc
-    texts = token_texts(subject.tokenizer)
+    texts = token_texts(subject)
     bad = [i for i in ids if not 0 <= i < len(texts)]
     if bad or not ids:
         last = len(texts) - 1
         raise ConfigError(f"--measure-ids: {bad or ids_text!r}: not token ids of this model (0-{last})")
     base, steered = next_logprobs(subject, prompts), next_logprobs(subject, prompts, spec)
-    eff = shifts_of_ids(subject.tokenizer, base, steered, spec, prompts, [(texts[i], i) for i in ids])
+    eff = shifts_of_ids(subject, base, steered, spec, prompts, [(texts[i], i) for i in ids])
     return {**eff.to_dict(), "features": list(spec.features), "positions": "all"}
 
 

@@ -93,15 +93,9 @@ EFFECTS = EffectConfig()
 
 
 # -- tokens ----------------------------------------------------------------------------------------
-_TOKEN_TEXT: dict[int, list[str]] = {}
-
-
-def token_texts(tokenizer) -> list[str]:
-    """Decoded text of every token id (cached per tokenizer object)."""
-    key = id(tokenizer)
-    if key not in _TOKEN_TEXT:
-        _TOKEN_TEXT[key] = [tokenizer.decode([i]) for i in range(len(tokenizer))]
-    return _TOKEN_TEXT[key]
+def token_texts(subject: Subject) -> list[str]:
+    """Decoded text of every token id (the subject's `token_strings`, decoded once in bulk)."""
+    return subject.token_strings(range(len(subject.tokenizer)))
 
 
 def target_id(tokenizer, text: str, *, word: bool) -> int | None:
@@ -122,7 +116,7 @@ def _shape(text: str) -> tuple[bool, int] | None:
 
 
 def control_ids(
-    tokenizer,
+    subject: Subject,
     targets: Sequence[int],
     n: int = EFFECTS.n_controls,
     window: int = EFFECTS.id_window,
@@ -132,7 +126,7 @@ def control_ids(
 
     Each target's draw depends on that target and `seed` alone (not on the other targets), so a token's
     control shift re-measures exactly whatever list it is measured in (`sage steer --measure-ids`)."""
-    texts = token_texts(tokenizer)
+    texts = token_texts(subject)
     out = []
     for t in targets:
         taken = {t}
@@ -246,7 +240,7 @@ def feature_spec(feature: int, max_act: float, settings: EffectConfig = EFFECTS)
 
 
 def shifts_from(
-    tokenizer,
+    subject: Subject,
     base: torch.Tensor,
     steered: torch.Tensor,
     spec: SteerSpec,
@@ -258,14 +252,14 @@ def shifts_from(
 ) -> OutputEffect:
     """The `OutputEffect` of `texts` (words, or token texts when `words` is False) from log-probs already
     computed: base / steered [P, V]. Texts that stand for no single token are dropped."""
-    resolved = [(t, target_id(tokenizer, t, word=words)) for t in texts]
+    resolved = [(t, target_id(subject.tokenizer, t, word=words)) for t in texts]
     resolved = [(t, i) for t, i in resolved if i is not None]
     resolved = list({i: (t, i) for t, i in resolved}.values())  # two words on one token: measured once
-    return shifts_of_ids(tokenizer, base, steered, spec, prompts, resolved, settings)
+    return shifts_of_ids(subject, base, steered, spec, prompts, resolved, settings)
 
 
 def shifts_of_ids(
-    tokenizer,
+    subject: Subject,
     base: torch.Tensor,
     steered: torch.Tensor,
     spec: SteerSpec,
@@ -275,8 +269,8 @@ def shifts_of_ids(
 ) -> OutputEffect:
     """`shifts_from` for (text, token id) pairs already resolved (distinct ids)."""
     ids = [i for _, i in resolved]
-    controls = control_ids(tokenizer, ids, settings.n_controls, settings.id_window, settings.seed)
-    tok_text = token_texts(tokenizer)
+    controls = control_ids(subject, ids, settings.n_controls, settings.id_window, settings.seed)
+    tok_text = token_texts(subject)
     shift = sm.logprob_shift(base, steered, ids)
     rows = []
     for (text, i), ctrl, s in zip(resolved, controls, shift.tolist()):
@@ -302,4 +296,4 @@ def measure_effect(
     spec = feature_spec(feature, max_act, settings)
     base = next_logprobs(subject, prompts)
     steered = next_logprobs(subject, prompts, spec)
-    return shifts_from(subject.tokenizer, base, steered, spec, prompts, texts, words=words, settings=settings)
+    return shifts_from(subject, base, steered, spec, prompts, texts, words=words, settings=settings)

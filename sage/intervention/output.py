@@ -121,11 +121,11 @@ def run_experiments(
     for h in hyps:
         kw = {"words": h["words"], "settings": settings}
         res["amplify"][h["id"]] = shifts_from(
-            subject.tokenizer, base, steered, amp_spec, neutral, h["tokens"], **kw
+            subject, base, steered, amp_spec, neutral, h["tokens"], **kw
         ).to_dict()
         if own:
             res["ablate"][h["id"]] = shifts_from(
-                subject.tokenizer, own_base, own_abl, abl_spec, own, h["tokens"], **kw
+                subject, own_base, own_abl, abl_spec, own, h["tokens"], **kw
             ).to_dict()
     gen = GenerationConfig(max_new_tokens=settings.continuation_tokens)
     for prompt in neutral[:n_continuations]:

@@ -25,17 +25,16 @@ def test_logprob_shift_and_rise_over_controls():
 
 
 def test_controls_are_matched_and_do_not_depend_on_the_other_targets(tiny_subject):
-    tok = tiny_subject.tokenizer
-    texts = token_texts(tok)
+    texts = token_texts(tiny_subject)
     words = [i for i, t in enumerate(texts) if t.strip().isalpha() and len(t.strip()) >= 3][:5]
-    ctrl = control_ids(tok, words, n=3, window=500, seed=0)
+    ctrl = control_ids(tiny_subject, words, n=3, window=500, seed=0)
     for t, cs in zip(words, ctrl):
         assert cs and t not in cs
         for c in cs:
             assert texts[c][:1].isspace() == texts[t][:1].isspace()
             assert abs(len(texts[c].strip()) - len(texts[t].strip())) <= 1 and abs(c - t) <= 500
     # a token's controls are the same whatever else is measured with it (sage steer --measure-ids)
-    assert control_ids(tok, words[2:3], n=3, window=500, seed=0) == ctrl[2:3]
+    assert control_ids(tiny_subject, words[2:3], n=3, window=500, seed=0) == ctrl[2:3]
 
 
 @torch.no_grad()
@@ -48,7 +47,7 @@ def test_next_logprobs_read_the_last_position_and_effects_re_measure(tiny_subjec
     spec = feature_spec(3, 5.0)
     steered = next_logprobs(tiny_subject, prompts, spec)
     assert not torch.allclose(base, steered)
-    words = [t for t in token_texts(tiny_subject.tokenizer)[100:400] if t.strip().isalpha()][:5]
+    words = [t for t in token_texts(tiny_subject)[100:400] if t.strip().isalpha()][:5]
     a = measure_effect(tiny_subject, 3, 5.0, words, words=False, prompts=prompts)
     b = measure_effect(tiny_subject, 3, 5.0, words, words=False, prompts=prompts)
     assert a.to_dict() == b.to_dict() and a.targets
