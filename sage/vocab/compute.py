@@ -178,7 +178,8 @@ def compute_tables(subject, settings: VocabConfig = VOCAB, progress: bool = True
         exclude=sorted(special_ids(subject.tokenizer)),
         progress=progress,
     )
-    token_text = {i: subject.tokenizer.decode([i]) for i in sorted(set(ll_idx.flatten().tolist()))}
+    lens_ids = sorted(set(ll_idx.flatten().tolist()))
+    token_text = dict(zip(lens_ids, subject.token_strings(lens_ids)))
     meta = {
         "model": subject.model_id,
         "sae": subject.sae_label,

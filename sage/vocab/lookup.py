@@ -71,4 +71,4 @@ def logit_lens_bottom(subject, feature: int, top: int = 20) -> list[tuple[str, f
         chunk=1,
         exclude=sorted(vocab_compute.special_ids(subject.tokenizer)),
     )
-    return [(subject.tokenizer.decode([i]), -v) for i, v in zip(idx[0].tolist(), val[0].tolist())]
+    return list(zip(subject.token_strings(idx[0].tolist()), (-v for v in val[0].tolist())))
