@@ -7,9 +7,7 @@ names_filter=[hook], stop_at_layer=...)` (sae-lens stops the forward at the hook
 on the host (`.cpu()`), as a user needs them. It runs twice: in the engine's dtype and in float32
 (`from_pretrained`'s default). The SAE is the same sae-lens SAE object the engine uses.
 SAGE: `ActivationEngine(subject).run(texts)` (early exit at the hook, bf16 by default, right padding
-with an attention mask, batches formed by length, all features kept sparse, tokens decoded to strings),
-eager as the agent runs it, and again with the blocks before the hook compiled as `sage mine` runs
-them (`sage.model.compiled`; compile time excluded from tokens/s and printed).
+with an attention mask, batches formed by length, all features kept sparse, tokens decoded to strings).
 
 Both get the same texts: `--n-texts` windows of `--max-length` tokens from the corpus, in batches
 of `--batch-size`; each pipeline gets one warm-up batch first. tokens/s counts the texts' own
@@ -45,8 +43,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.subjects import add_subject_args, subject_from  # noqa: E402
 from benchmarks.timing import timed  # noqa: E402
-from sage.model.compiled import compiled_blocks  # noqa: E402
-from sage.model.device import synchronize  # noqa: E402
 
 
 def bf16_peak_flops(n: int = 2048, reps: int = 8) -> float:
@@ -183,12 +179,6 @@ def main(argv=None) -> int:
     peak = bf16_peak_flops() if cpu else float("nan")
     flops = engine_flops(subject, engine, lengths)
     t_engine = time_engine(engine, texts, bs)
-    start = time.perf_counter()
-    with compiled_blocks(subject.model, subject.site.module_name) as is_compiled:
-        engine.run(texts[:bs])  # compiles
-        synchronize(device)
-        t_compile = time.perf_counter() - start
-        t_compiled = time_engine(engine, texts, bs) if is_compiled else (float("nan"),) * 2
     # the baseline wraps the same model object; its hooks are added only after the engine's timing
     hook = baseline_hook(subject.site)
     hooked = HookedProxyLM(subject.model, subject.tokenizer, hook_names=[hook]).eval()
@@ -199,12 +189,7 @@ def main(argv=None) -> int:
     t_fp32, _ = time_baseline(hooked, subject.sae, hook, stop, texts, bs, device)
     if cpu:
         peak = max(peak, bf16_peak_flops())  # again after the runs: the better of the two
-    (t_engine, c_engine), (t_same, c_same), (t_fp32, c_fp32), (t_compiled, c_compiled) = (
-        t_engine,
-        t_same,
-        t_fp32,
-        t_compiled,
-    )
+    (t_engine, c_engine), (t_same, c_same), (t_fp32, c_fp32) = t_engine, t_same, t_fp32
 
     res = {
         "model": subject.model_id,
@@ -225,15 +210,9 @@ def main(argv=None) -> int:
         "baseline_fp32_tokens_per_s": round(n_tokens / t_fp32, 1),
         "ratio_same_dtype": round(t_same / t_engine, 2),
         "ratio_fp32": round(t_fp32 / t_engine, 2),
-        "compiled_engine_tokens_per_s": round(n_tokens / t_compiled, 1),
-        "compile_s": round(t_compile, 1),
-        "compiled_ratio_same_dtype": round(t_same / t_compiled, 2),
-        "compiled_ratio_fp32": round(t_fp32 / t_compiled, 2),
         "cpu_time_ratios": {  # the same ratios in CPU seconds of this process (a shared CPU)
             "same_dtype": round(c_same / c_engine, 2),
             "fp32": round(c_fp32 / c_engine, 2),
-            "compiled_same_dtype": round(c_same / c_compiled, 2),
-            "compiled_fp32": round(c_fp32 / c_compiled, 2),
         },
         "engine_gflop": round(flops / 1e9, 2),
         "engine_tflop_per_s": round(flops / t_engine / 1e12, 4),
@@ -256,16 +235,10 @@ def main(argv=None) -> int:
     print(f"  sae-lens baseline (float32):             {res['baseline_fp32_tokens_per_s']:>10.1f} tokens/s")
     print(f"  ratio vs same-dtype baseline: {res['ratio_same_dtype']:.2f}x")
     print(f"  ratio vs float32 baseline:    {res['ratio_fp32']:.2f}x")
-    print(
-        f"  engine with compiled blocks (as `sage mine` runs them; compiling took {res['compile_s']} s): "
-        f"{res['compiled_engine_tokens_per_s']:.1f} tokens/s = {res['compiled_ratio_same_dtype']:.2f}x "
-        f"same-dtype, {res['compiled_ratio_fp32']:.2f}x float32 baseline"
-    )
     if cpu:
         r = res["cpu_time_ratios"]
         print(
-            f"  in CPU seconds of this process: {r['same_dtype']:.2f}x same-dtype, {r['fp32']:.2f}x float32; "
-            f"compiled {r['compiled_same_dtype']:.2f}x and {r['compiled_fp32']:.2f}x"
+            f"  in CPU seconds of this process: {r['same_dtype']:.2f}x same-dtype, {r['fp32']:.2f}x float32"
         )
         print(
             f"  engine: {res['engine_tflop_per_s']:.3f} TFLOP/s = {res['fraction_of_bf16_peak']:.1%} of this "

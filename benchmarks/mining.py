@@ -3,11 +3,9 @@ contexts and device, measured in one run.
 
 Limit: for batches of the mined contexts (the first `--limit-tokens` of them), the forward up to the
 hook and `sae.encode` of the hook activations, with nothing copied off the device and no
-bookkeeping: what the device computes for mining. It is measured eager and with the blocks compiled
-as mining compiles them (`sage.model.compiled`; compile time excluded, reported); the ratio is
-against the faster of the two. Mining: `ActivationStore.mine` from an empty store in a temporary
-folder (so the shared store under $SAGE_HOME is never touched), with its saves, its progress bar off,
-everything it keeps, and its own compile time. CUDA is synchronised before every clock read. On a
+bookkeeping: what the device computes for mining. Mining: `ActivationStore.mine` from an empty store
+in a temporary folder (so the shared store under $SAGE_HOME is never touched), with its saves, its
+progress bar off and everything it keeps. CUDA is synchronised before every clock read. On a
 shared CPU, wall time depends on what else runs; `cpu_ratio` compares tokens per CPU second of this
 process instead (meaningful for a CPU run only).
 
@@ -23,7 +21,6 @@ import itertools
 import json
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import torch
@@ -32,15 +29,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.subjects import add_subject_args, subject_from  # noqa: E402
 from benchmarks.timing import timed  # noqa: E402
-from sage.model.compiled import compiled_blocks  # noqa: E402
-from sage.model.device import synchronize as sync  # noqa: E402
 
 
 def time_limit(engine, contexts: list[list[int]], batch_size: int) -> tuple[float, float]:
     """(wall, CPU) seconds of early-exit forward + encode over `contexts` (one warm-up batch first)."""
     device = engine.subject.device
     batches = [torch.tensor(contexts[i : i + batch_size]) for i in range(0, len(contexts), batch_size)]
-    batches = [b for b in batches if len(b) == batch_size]  # one shape: no recompile when compiled
+    batches = [b for b in batches if len(b) == batch_size]  # whole batches only, as mining runs them
     engine.encode(engine.hidden(batches[0]))
     return timed(lambda: [engine.encode(engine.hidden(ids)) for ids in batches], device)
 
@@ -54,7 +49,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_subject_args(ap)
     ap.add_argument("--corpus", default=config.DEFAULT)
-    ap.add_argument("--tokens", type=int, default=322_560, help="non-sink tokens to mine")
+    ap.add_argument("--tokens", type=int, default=129_024, help="non-sink tokens to mine")
     ap.add_argument("--limit-tokens", type=int, default=64_512, help="tokens the limit is measured on")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
@@ -70,19 +65,11 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         store = ActivationStore(subject, corpus, cfg, root=Path(tmp))
         bs = store.engine.batch_size
-        t_eager = time_limit(store.engine, contexts[:n_limit], bs)
-        start = time.perf_counter()
-        with compiled_blocks(subject.model, subject.site.module_name):
-            store.engine.encode(store.engine.hidden(torch.tensor(contexts[:bs])))  # compile
-            sync(subject.device)
-            t_compile = time.perf_counter() - start
-            t_compiled = time_limit(store.engine, contexts[:n_limit], bs)
+        t_limit, c_limit = time_limit(store.engine, contexts[:n_limit], bs)
         t_mine, c_mine = timed(lambda: store.mine(args.tokens, progress=False), subject.device)
         mined = store.meta()["tokens"]
     n_tok = (n_limit // bs) * bs * (cfg.context_len - ENGINE.skip_positions)
-    (t_eager, c_eager), (t_compiled, c_compiled) = t_eager, t_compiled
-    limit = n_tok / min(t_eager, t_compiled)
-    limit_cpu = n_tok / min(c_eager, c_compiled)  # tokens per CPU second
+    limit, limit_cpu = n_tok / t_limit, n_tok / c_limit  # tokens per second, per CPU second
     res = {
         "model": subject.model_id,
         "sae": subject.sae_label,
@@ -92,9 +79,7 @@ def main(argv=None) -> int:
         "batch_size": store.engine.batch_size,
         "threads": torch.get_num_threads(),
         "tokens": mined,
-        "limit_eager_tokens_per_s": round(n_tok / t_eager, 1),
-        "limit_compiled_tokens_per_s": round(n_tok / t_compiled, 1),
-        "compile_s": round(t_compile, 1),
+        "limit_tokens_per_s": round(limit, 1),
         "mining_tokens_per_s": round(mined / t_mine, 1),
         "ratio": round((mined / t_mine) / limit, 3),
         "cpu_ratio": round((mined / c_mine) / limit_cpu, 3),
@@ -106,14 +91,10 @@ def main(argv=None) -> int:
         f"{res['model']} + {res['sae']} ({res['d_sae']} features) on {res['device']}, {res['dtype']}, "
         f"batch {res['batch_size']}, {res['threads']} threads, {mined} tokens"
     )
-    print(f"  limit, eager (early-exit forward + encode): {res['limit_eager_tokens_per_s']:>10.1f} tokens/s")
-    print(
-        f"  limit, compiled blocks:                     {res['limit_compiled_tokens_per_s']:>10.1f} tokens/s "
-        f"(compiling took {res['compile_s']} s)"
-    )
-    print(f"  sage mine (ActivationStore.mine):           {res['mining_tokens_per_s']:>10.1f} tokens/s")
-    print(f"  ratio (mining / the faster limit):          {res['ratio']:.2f}")
-    print(f"  same, per CPU second of this process:       {res['cpu_ratio']:.2f}")
+    print(f"  limit (early-exit forward + encode): {res['limit_tokens_per_s']:>10.1f} tokens/s")
+    print(f"  sage mine (ActivationStore.mine):    {res['mining_tokens_per_s']:>10.1f} tokens/s")
+    print(f"  ratio (mining / limit):              {res['ratio']:.2f}")
+    print(f"  same, per CPU second of this process: {res['cpu_ratio']:.2f}")
     return 0
 
 

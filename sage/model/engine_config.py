@@ -29,10 +29,6 @@ class EngineConfig:
     #: BOS / attention-sink handling: the first `skip_positions` positions of every
     #: sequence are excluded from top activations, quantiles, frequency and training.
     skip_positions: int = 1
-    #: mining compiles the blocks before the hook (`sage.model.compiled`) once a run has mined this
-    #: many tokens and more remain: compiling costs 20-50 s and saves ~40% of the forward on a CPU,
-    #: so it waits until the job has shown it is long enough to repay that
-    compile_after_tokens: int = 100_000
     #: Massive activations elsewhere: a token whose hook-point norm exceeds this multiple of the
     #: model's typical norm is treated like the sink (features reported as 0, never counted) and
     #: left out of SAE training. SmolLM2 has them on ~0.1% of tokens, mostly position 1.
@@ -40,7 +36,7 @@ class EngineConfig:
 
     def __post_init__(self) -> None:
         require_ints(self, "batch_size", "accelerator_batch_size", "context_len", "top_k", "n_quantiles")
-        require_ints(self, "per_quantile", "compile_after_tokens")
+        require_ints(self, "per_quantile")
         require_ints(self, "n_random_negatives")
         require_ints(self, "skip_positions", minimum=0)
         require_range(self, "skip_positions", 0, self.context_len - 1)

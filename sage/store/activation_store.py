@@ -18,7 +18,6 @@ import shutil
 import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,7 +29,6 @@ from sage import config
 from sage.data.corpus import Corpus, load_corpus
 from sage.errors import ConfigError, require_ints
 from sage.io import atomic_path, cache_key, write_text
-from sage.model.compiled import compiled_blocks, eager
 from sage.model.engine import ActivationEngine
 from sage.model.engine_config import ENGINE
 from sage.model.positions import peak_position
@@ -55,8 +53,6 @@ class StoreConfig:
     segment_contexts: int = 1024
     #: None = the whole corpus.
     max_tokens: int | None = None
-    #: compile the forward once this many tokens are mined in one run (None = never compile)
-    compile_after_tokens: int | None = ENGINE.compile_after_tokens
 
     def __post_init__(self) -> None:
         require_ints(self, "top_k", "n_quantiles", "per_quantile", "n_random_negatives", "segment_contexts")
@@ -159,8 +155,7 @@ class ActivationStore:
         non-sink tokens are mined or the corpus ends.
 
         Statistics are reduced on the subject's device (`sage.store.mining.MiningState`); each saved
-        segment is written by a background thread while the next one is mined. A long run compiles
-        the forward after `cfg.compile_after_tokens` tokens (`sage.model.compiled`).
+        segment is written by a background thread while the next one is mined.
         """
         self.dir.mkdir(parents=True, exist_ok=True)
         F, K, T = self.subject.d_sae, self.cfg.top_k, self.cfg.context_len
@@ -199,18 +194,10 @@ class ActivationStore:
             desc="mining activations",
             disable=not progress,
         )
-        bs, first_tokens = self.engine.batch_size, meta["tokens"]
-        full = min(bs, self.cfg.segment_contexts)  # the batch size of every batch but a segment's last
-        with (
-            ThreadPoolExecutor(max_workers=1, thread_name_prefix="sage-store-writer") as writer,
-            ExitStack() as compiled,
-        ):
-            pending, is_compiled = None, False
+        bs = self.engine.batch_size
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sage-store-writer") as writer:
+            pending = None
             while meta["tokens"] < limit:
-                after = self.cfg.compile_after_tokens
-                if not is_compiled and after is not None and meta["tokens"] - first_tokens >= after:
-                    blocks = compiled_blocks(self.subject.model, self.subject.site.module_name)
-                    is_compiled = compiled.enter_context(blocks)
                 segment = [c for _, c in zip(range(self.cfg.segment_contexts), contexts)]
                 if not segment:
                     meta["exhausted"] = True
@@ -220,8 +207,7 @@ class ActivationStore:
                 start = time.perf_counter()
                 for b in range(0, len(segment), bs):
                     ids = seg_ids[b : b + bs]
-                    with eager() if is_compiled and len(ids) != full else nullcontext():  # no recompile
-                        acts, _ = self.engine.sparse_acts(ids)
+                    acts, _ = self.engine.sparse_acts(ids)
                     cids = torch.arange(meta["contexts"], meta["contexts"] + len(ids), device=device)
                     maxima.append(state.update(acts, cids))
                     meta["contexts"] += len(ids)

@@ -1,7 +1,5 @@
 """Device-side sparse mining equals the dense implementation it replaced, and shards merge exactly."""
 
-from contextlib import contextmanager
-
 import pytest
 import torch
 
@@ -143,36 +141,3 @@ def test_shards_merged_equal_one_pass_exactly(tiny_subject, corpus):
     three, _ = mine_sparse(tiny_subject, contexts, CFG.top_k, 3)
     for name, x in one.tensors().items():
         torch.testing.assert_close(x, three.tensors()[name], msg=name)
-
-
-def test_compiled_mining_equals_eager_mining(tiny_subject, corpus, tmp_path, monkeypatch):
-    """Long runs compile the blocks before the hook; the statistics stay those of the eager dense
-    implementation (a segment's shorter last batch runs eagerly), and the model is eager afterwards."""
-    from dataclasses import replace
-
-    from safetensors.torch import load_file
-
-    import sage.store.activation_store as store_module
-    from sage.model.compiled import blocks_up_to_hook, compiled_blocks
-
-    compiled = []
-
-    @contextmanager
-    def recording(*args):
-        with compiled_blocks(*args) as on:
-            compiled.append(on)
-            yield on
-
-    monkeypatch.setattr(store_module, "compiled_blocks", recording)
-    cfg = replace(CFG, compile_after_tokens=0)
-    store = ActivationStore(tiny_subject, corpus, cfg, root=tmp_path / "compiled")
-    store.mine(progress=False)
-    assert compiled == [True]
-    saved = load_file(str(store.dir / "state.safetensors"))
-    saved["top_acts"] = saved["top_acts"].float()
-    contexts = list(corpus.contexts(tiny_subject.tokenizer, tiny_subject.sink_id, CFG.context_len))
-    ref = dense_reference(tiny_subject, contexts, CFG.top_k)
-    assert_same_mining(MiningState(**saved), ref, all_acts(tiny_subject, contexts), torch.float16, tol=2e-3)
-    blocks = blocks_up_to_hook(tiny_subject.model, tiny_subject.site.module_name)
-    assert len(blocks) == tiny_subject.site.layer + 1
-    assert all(b._compiled_call_impl is None for b in blocks)
