@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import torch
 
+from sage.store.math import top_order
+
 #: the tensors of a store's `state.safetensors`, in the order `MinedState` holds them
 STATE_KEYS = ("top_vals", "top_ids", "top_acts", "fire_count", "act_sum", "max_act")
 #: the tensors of a `segment_NNNNN.safetensors`
@@ -62,14 +64,6 @@ def shift_ids(state: MinedState, offset: int) -> MinedState:
     """`state` with its context ids moved by `offset` (a shard numbers its contexts from 0)."""
     ids = torch.where(state.top_ids >= 0, state.top_ids + offset, state.top_ids)
     return MinedState(state.top_vals, ids, state.top_acts, state.fire_count, state.act_sum, state.max_act)
-
-
-def top_order(vals: torch.Tensor, ids: torch.Tensor, k: int) -> torch.Tensor:
-    """[F, k] column indices of the k best entries per row of vals / ids [F, N]: by value descending,
-    then id ascending (two stable sorts), so ties never depend on the order the entries came in."""
-    by_id = torch.argsort(ids, dim=1, stable=True)
-    by_val = torch.argsort(torch.gather(vals, 1, by_id), dim=1, descending=True, stable=True)
-    return torch.gather(by_id, 1, by_val)[:, :k]
 
 
 def merge(a: MinedState, b: MinedState) -> MinedState:

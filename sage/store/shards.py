@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -95,10 +95,13 @@ class ShardPlan:
             start = stop
 
 
-def plan_shards(store: ActivationStore, max_tokens: int | None, workers: int) -> ShardPlan | None:
+def plan_shards(
+    store: ActivationStore, max_tokens: int | None, workers: int, shard_segments: int = SHARD_SEGMENTS
+) -> ShardPlan | None:
     """The shards that take `store` to `max_tokens` tokens (None: the whole corpus), continuing what it
     holds, as one process mining segment by segment would: whole segments until the budget is met.
-    None when there is nothing left to mine. A known budget is split evenly over `workers`."""
+    None when there is nothing left to mine. A known budget is split evenly over `workers`; shards
+    hold at most `shard_segments` segments."""
     meta = store.meta()
     if meta.get("exhausted"):
         return None
@@ -107,12 +110,12 @@ def plan_shards(store: ActivationStore, max_tokens: int | None, workers: int) ->
     if first % seg:
         raise ValueError(f"{store.dir} holds {first} contexts, not whole segments of {seg}: cannot shard it")
     if max_tokens is None:
-        return ShardPlan(first, SHARD_SEGMENTS * seg, None)
+        return ShardPlan(first, shard_segments * seg, None)
     if meta.get("tokens", 0) >= max_tokens:
         return None
     end = math.ceil(max_tokens / (seg * body)) * seg
     per_worker = math.ceil((end - first) / seg / max(workers, 1))
-    return ShardPlan(first, min(per_worker, SHARD_SEGMENTS) * seg, end)
+    return ShardPlan(first, min(per_worker, shard_segments) * seg, end)
 
 
 def shards_root(store: ActivationStore) -> Path:
@@ -203,3 +206,50 @@ class ShardMerger:
 
 def clear_shards(store: ActivationStore) -> None:
     shutil.rmtree(shards_root(store), ignore_errors=True)
+
+
+def mine_sharded(
+    store: ActivationStore,
+    max_tokens: int | None,
+    workers: int,
+    mine_all: Callable[[Iterator[tuple[int, int]]], Iterable[Shard]],
+    on_shard: Callable[[Shard], None] | None = None,
+    shard_segments: int = SHARD_SEGMENTS,
+) -> dict:
+    """Take `store` to `max_tokens` tokens (None: the whole corpus) by mining shards and merging them.
+
+    mine_all(ranges) mines the (start, stop) context ranges it pulls from `ranges`, lazily, and yields
+    their `Shard`s in any order (one process: `local_miner`; Ray workers: `sage.distributed.mining`).
+    `ranges` ends once a shard shows the corpus ended. `on_shard` sees each shard as it is merged.
+    Returns the store's new meta.
+    """
+    plan = plan_shards(store, max_tokens, workers, shard_segments)
+    if plan is None:
+        return store.meta()
+    merger = ShardMerger(store)
+    ended = False
+
+    def ranges() -> Iterator[tuple[int, int]]:
+        for r in plan.ranges():
+            if ended:
+                return
+            yield r
+
+    for shard in mine_all(ranges()):
+        merger.add(shard)
+        ended = ended or shard.short
+        if on_shard is not None:
+            on_shard(shard)
+    return merger.commit()
+
+
+def local_miner(subject: Subject, corpus: Corpus, cfg: StoreConfig, root: Path):
+    """`mine_all` for `mine_sharded` in this process, one shard after the other (tests, and the
+    reference the distributed miner is held to)."""
+    cursor = ContextCursor(corpus)
+
+    def mine_all(ranges: Iterator[tuple[int, int]]) -> Iterator[Shard]:
+        for start, stop in ranges:
+            yield read_shard(mine_shard(subject, cursor, cfg, root, start, stop), start, stop)
+
+    return mine_all
