@@ -122,15 +122,6 @@ def shards_root(store: ActivationStore) -> Path:
     return store.dir / "shards"
 
 
-def mine_shard(
-    subject: Subject, cursor: ContextCursor, cfg: StoreConfig, root: Path, start: int, stop: int
-) -> ActivationStore:
-    """Mine contexts [start, stop) into their own store under `root` (resuming what is saved there)."""
-    shard = ActivationStore(subject, cursor.slice(start, stop), cfg, root=root)
-    shard.mine(None, progress=False)
-    return shard
-
-
 @dataclass(frozen=True)
 class Shard:
     """What a mined shard holds, its context ids counted from its own first context.
@@ -145,6 +136,15 @@ class Shard:
     contexts: int
     short: bool
     meta: dict
+
+
+def mine_shard(
+    subject: Subject, cursor: ContextCursor, cfg: StoreConfig, root: Path, start: int, stop: int
+) -> Shard:
+    """Mine contexts [start, stop) into their own store under `root` (resuming what is saved there)."""
+    shard = ActivationStore(subject, cursor.slice(start, stop), cfg, root=root)
+    shard.mine(None, progress=False)
+    return read_shard(shard, start, stop)
 
 
 def read_shard(shard: ActivationStore, start: int, stop: int) -> Shard:
@@ -250,6 +250,6 @@ def local_miner(subject: Subject, corpus: Corpus, cfg: StoreConfig, root: Path):
 
     def mine_all(ranges: Iterator[tuple[int, int]]) -> Iterator[Shard]:
         for start, stop in ranges:
-            yield read_shard(mine_shard(subject, cursor, cfg, root, start, stop), start, stop)
+            yield mine_shard(subject, cursor, cfg, root, start, stop)
 
     return mine_all

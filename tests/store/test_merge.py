@@ -17,7 +17,6 @@ from sage.store.shards import (
     local_miner,
     mine_shard,
     mine_sharded,
-    read_shard,
     shards_root,
 )
 from tests.fixtures import TEXTS
@@ -26,11 +25,16 @@ from tests.fixtures import TEXTS
 CFG = StoreConfig(context_len=12, top_k=4, segment_contexts=8)
 
 
+def write_corpus(path):
+    """Distinct documents, about 70 contexts of CFG.context_len tokens (several shards of 2 segments)."""
+    docs = [f"{t} Item {i} of the list." for i, t in enumerate(TEXTS * 3)]
+    path.write_text("\n\n".join(docs))
+    return path
+
+
 @pytest.fixture()
 def corpus(tmp_path):
-    docs = [f"{t} Item {i} of the list." for i, t in enumerate(TEXTS * 3)]
-    (tmp_path / "c.txt").write_text("\n\n".join(docs))
-    return from_paths([tmp_path / "c.txt"])
+    return from_paths([write_corpus(tmp_path / "c.txt")])
 
 
 def contents(store: ActivationStore) -> dict:
@@ -61,9 +65,7 @@ def single(tiny_subject, corpus, tmp_path):
 
 def shards_of(subject, corpus, tmp_path, ranges) -> list[MinedState]:
     cursor, root = ContextCursor(corpus), tmp_path / "parts"
-    return [
-        shift_ids(read_shard(mine_shard(subject, cursor, CFG, root, a, b), a, b).state, a) for a, b in ranges
-    ]
+    return [shift_ids(mine_shard(subject, cursor, CFG, root, a, b).state, a) for a, b in ranges]
 
 
 def assert_equal_states(x: MinedState, y: MinedState) -> None:
