@@ -38,12 +38,13 @@ def run(args) -> int:
     else:
         from functools import partial
 
-        from sage.distributed.mining import mine_on_ray, open_subject
+        from sage.distributed.mining import RayMiners, open_subject
 
         # the driver only names the store and merges shards: its copy of the model stays off the GPUs
         store = ActivationStore(subject_from(args, device="cpu"), load_corpus(args.corpus))
         worker_subject = partial(open_subject, args.model, args.sae, args.dtype)
-        mine_on_ray(store, worker_subject, partial(load_corpus, args.corpus), args.tokens, cluster)
+        with RayMiners(worker_subject, partial(load_corpus, args.corpus), cluster) as miners:
+            miners.mine(store, args.tokens)
     status = store.status()
     print_json(status) if args.json else print(status)
     return 0

@@ -107,8 +107,10 @@ def worker_options(ray, cfg: ClusterConfig) -> tuple[int, dict]:
 
 
 def where() -> dict:
-    """This worker's host and process id (what `ready` answers)."""
-    return {"host": socket.gethostname(), "pid": os.getpid()}
+    """This worker's host, process id and torch threads (Ray sets them to the CPUs it reserved)."""
+    import torch
+
+    return {"host": socket.gethostname(), "pid": os.getpid(), "threads": torch.get_num_threads()}
 
 
 def wait_ready(ray, actors: list) -> list[dict]:

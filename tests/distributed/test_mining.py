@@ -13,7 +13,7 @@ from tests.store.test_merge import CFG, assert_same_store, contents, write_corpu
 
 
 def test_mining_on_ray_equals_one_pass(ray_local, tiny_subject, tiny_model_dir, tiny_sae_dir, tmp_path):
-    from sage.distributed.mining import mine_on_ray
+    from sage.distributed.mining import RayMiners
 
     path = write_corpus(tmp_path / "c.txt")
     corpus = from_paths([path])
@@ -21,15 +21,8 @@ def test_mining_on_ray_equals_one_pass(ray_local, tiny_subject, tiny_model_dir, 
     one.mine(progress=False)
     store = ActivationStore(tiny_subject, corpus, CFG, root=tmp_path / "ray")
     subject = partial(load_subject, str(tiny_model_dir), str(tiny_sae_dir), dtype="float32", device="cpu")
-    meta = mine_on_ray(
-        store,
-        subject,
-        partial(from_paths, [path]),
-        None,
-        ClusterConfig(workers=2),
-        progress=False,
-        shard_segments=2,
-    )
+    with RayMiners(subject, partial(from_paths, [path]), ClusterConfig(workers=2)) as miners:
+        meta = miners.mine(store, None, progress=False, shard_segments=2)
     assert meta["exhausted"] and meta["contexts"] > 4 * CFG.segment_contexts  # several shards of 2 segments
     assert_same_store(contents(store), contents(one))
     assert not shards_root(store).exists()  # the workers dropped their shards once merged
