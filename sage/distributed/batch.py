@@ -16,6 +16,7 @@ from sage.batch import FEATURE_ERRORS, failure_record
 from sage.distributed.cluster import (
     ClusterConfig,
     WorkerLost,
+    WorkThreads,
     connect,
     reason,
     wait_ready,
@@ -23,21 +24,25 @@ from sage.distributed.cluster import (
     worker_options,
 )
 from sage.runs import Session, explanation_line
+from sage.store.activation_store import ActivationStore
 
 
 class ExplainWorker:
     """One Ray actor: a session opened once, explaining the features it is sent (`concurrency` at a
     time, on threads; the session's model lock keeps forward passes one at a time)."""
 
-    def __init__(self, open_session: Callable[[], Session]):
+    def __init__(self, open_session: Callable[[], Session], concurrency: int = 1):
+        self.run = WorkThreads(concurrency)
         self.session = open_session()
+        if isinstance(self.session.store, ActivationStore):
+            self.session.store.n_contexts  # read the store now, while starting, not on the first feature
 
     def ready(self) -> dict:
         return where()
 
     def explain(self, feature: int, explain_kwargs: dict) -> dict:
         try:
-            return explanation_line(feature, self.session, **explain_kwargs)
+            return self.run(explanation_line, feature, self.session, **explain_kwargs)
         except FEATURE_ERRORS as exc:  # recorded as the driver would record them, without Ray's traceback
             return failure_record(feature, exc)
 
@@ -61,7 +66,7 @@ class RayExplainers:
         actor = ray.remote(ExplainWorker).options(
             **options, max_concurrency=max(1, concurrency), max_task_retries=1
         )
-        self.actors = [actor.remote(open_session) for _ in range(n)]
+        self.actors = [actor.remote(open_session, concurrency) for _ in range(n)]
         self.workers = wait_ready(ray, self.actors)
         self.slots = n * max(1, concurrency)
         self._free = [i for _ in range(max(1, concurrency)) for i in range(n)]

@@ -106,6 +106,21 @@ def worker_options(ray, cfg: ClusterConfig) -> tuple[int, dict]:
     return n, options
 
 
+class WorkThreads:
+    """Runs a worker's work on its own threads, not on the thread Ray runs a task on (for a plain actor,
+    the process's main thread). Measured here (2 cores, bf16 SmolLM2, a [32, 64] batch): the same
+    forward pass takes 4-7 s on a process's main thread and 2.4-3 s on any other thread, in or out of
+    Ray, whatever the order; `benchmarks/scale.py` shows the effect on whole explanations."""
+
+    def __init__(self, n: int = 1):
+        from concurrent.futures import ThreadPoolExecutor
+
+        self._pool = ThreadPoolExecutor(max_workers=max(1, n), thread_name_prefix="sage-worker")
+
+    def __call__(self, fn, *args, **kwargs):
+        return self._pool.submit(fn, *args, **kwargs).result()
+
+
 def where() -> dict:
     """This worker's host, process id and torch threads (Ray sets them to the CPUs it reserved)."""
     import torch

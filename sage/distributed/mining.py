@@ -22,6 +22,7 @@ from sage.data.corpus import Corpus
 from sage.distributed.cluster import (
     ClusterConfig,
     WorkerLost,
+    WorkThreads,
     connect,
     reason,
     wait_ready,
@@ -52,6 +53,7 @@ class MineWorker:
     """One Ray actor: the subject and the corpus opened once; mines the shards it is sent."""
 
     def __init__(self, open_subject: Callable[[], Subject], open_corpus: Callable[[], Corpus]):
+        self.run = WorkThreads()
         self.subject, self.corpus = open_subject(), open_corpus()
         self.cursor = ContextCursor(self.corpus)
 
@@ -61,7 +63,7 @@ class MineWorker:
         return {**where(), "subject": self.subject.fingerprint(), "corpus": self.corpus.fingerprint}
 
     def mine(self, cfg: StoreConfig, shards: Path, start: int, stop: int) -> Shard:
-        return mine_shard(self.subject, self.cursor, cfg, shards, start, stop)
+        return self.run(mine_shard, self.subject, self.cursor, cfg, shards, start, stop)
 
     def clear(self, shards: Path) -> None:
         """Drop this node's shards (once the driver has written the merged store)."""
