@@ -1,5 +1,6 @@
 """Mining a store in shards: contiguous runs of the corpus's context stream, mined apart (by other
-processes or machines) and merged exactly into the store (`sage.store.merge`).
+processes or machines) and merged exactly into the store (`MiningState.merge`: top-k by value, ties to
+the smaller context id, so the merge is associative and a store mined in shards equals one pass).
 
 A shard is an ordinary activation store over a slice of the context stream, kept under the store's
 folder (`shards/`), so mining a shard resumes per segment like any store. Shards start on segment
@@ -11,7 +12,6 @@ process mining the same contexts. The orchestration (which worker mines which sh
 from __future__ import annotations
 
 import math
-import shutil
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +24,7 @@ from sage.io import cache_key
 from sage.model.engine_config import ENGINE
 from sage.model.subject import Subject
 from sage.store.activation_store import ActivationStore, StoreConfig
-from sage.store.merge import SEGMENT_KEYS, MinedState, merge, shift_ids, shift_segment
+from sage.store.mining import MiningState
 
 #: segments per shard when the corpus's length is unknown (no token budget): ~1M tokens at 64-token
 #: contexts, few enough re-dispatches, small enough that a lost worker costs little
@@ -131,7 +131,7 @@ class Shard:
     (what was mined: model, SAE, hook, corpus, context length, top-k, width)."""
 
     start: int
-    state: MinedState
+    state: MiningState
     segments: list[dict[str, torch.Tensor]]
     contexts: int
     short: bool
@@ -149,7 +149,7 @@ def mine_shard(
 
 def read_shard(shard: ActivationStore, start: int, stop: int) -> Shard:
     meta = shard.meta()
-    state = MinedState.from_tensors(load_file(str(shard.dir / "state.safetensors")))
+    state = load_state(shard.dir)
     segments = [load_file(str(shard.dir / f"segment_{i:05d}.safetensors")) for i in range(meta["segments"])]
     return Shard(start, state, segments, meta["contexts"], meta["contexts"] < stop - start, meta)
 
@@ -164,9 +164,9 @@ class ShardMerger:
         self.meta = store.meta()
         cfg = store.cfg
         self.state = (
-            MinedState.from_tensors(load_file(str(store.dir / "state.safetensors")))
+            load_state(store.dir)
             if self.meta.get("contexts")
-            else MinedState.empty(store.subject.d_sae, cfg.top_k, cfg.context_len)
+            else MiningState.empty(store.subject.d_sae, cfg.top_k, cfg.context_len)
         )
         self.first = self.meta.get("contexts", 0)
         self.shards: list[tuple[int, int, bool]] = []  # (start, contexts, short) of each shard merged
@@ -175,10 +175,11 @@ class ShardMerger:
         seg = self.store.cfg.segment_contexts
         if shard.start % seg or shard.start < self.first:
             raise ValueError(f"a shard starting at context {shard.start} does not fit this store")
-        for j, s in enumerate(shard.segments):
-            part = shift_segment(s, shard.start)
-            self.store._save_segment({"segments": shard.start // seg + j}, *(part[k] for k in SEGMENT_KEYS))
-        self.state = merge(self.state, shift_ids(shard.state, shard.start))
+        for j, s in enumerate(shard.segments):  # context ids move from the shard's own to the store's
+            self.store._save_segment(
+                shard.start // seg + j, s["token_ids"], s["ctx"] + shard.start, s["feat"], s["max"]
+            )
+        self.state = self.state.merge(shifted(shard.state, shard.start))
         self.shards.append((shard.start, shard.contexts, shard.short))
         if not self.meta:  # a new store: what was mined, as the shards' meta says
             self.meta = {k: v for k, v in shard.meta.items() if k not in ("contexts", "tokens", "segments")}
@@ -198,14 +199,21 @@ class ShardMerger:
         seg, body = self.store.cfg.segment_contexts, self.store.cfg.context_len - ENGINE.skip_positions
         meta = dict(self.meta)
         meta.update(contexts=pos, tokens=pos * body, segments=math.ceil(pos / seg), exhausted=exhausted)
-        s = self.state
-        self.store._save_state(meta, s.top_vals, s.top_ids, s.top_acts, s.fire_count, s.act_sum, s.max_act)
+        self.store._save(meta, self.state.tensors())
         self.store._loaded = False
         return meta
 
 
-def clear_shards(store: ActivationStore) -> None:
-    shutil.rmtree(shards_root(store), ignore_errors=True)
+def load_state(folder: Path) -> MiningState:
+    """A store's saved statistics (`state.safetensors`), top-k activations back in float32."""
+    saved = load_file(str(folder / "state.safetensors"))
+    return MiningState(**{**saved, "top_acts": saved["top_acts"].float()})
+
+
+def shifted(state: MiningState, offset: int) -> MiningState:
+    """`state` with its context ids moved by `offset` (a shard counts its contexts from 0)."""
+    ids = torch.where(state.top_ids >= 0, state.top_ids + offset, state.top_ids)
+    return MiningState(**{**state.tensors(), "top_ids": ids})
 
 
 def mine_sharded(

@@ -11,6 +11,7 @@ import time
 from functools import partial
 
 import pytest
+import torch
 
 from sage.distributed.cluster import ClusterConfig
 from sage.runs import explain_batch
@@ -39,9 +40,16 @@ def features(driver):
 
 @pytest.fixture(scope="module")
 def sequential(driver, features, tmp_path_factory):
-    """One process, no Ray: feature -> explanation (this also fills the MI-vocabulary cache)."""
+    """One process, no Ray: feature -> explanation (this also fills the MI-vocabulary cache). On one
+    torch thread, as each worker runs (Ray gives it its 1 CPU): other thread counts sum floats in
+    another order, and near-ties among the offline explainer's tokens can then come out in another order."""
     out = tmp_path_factory.mktemp("seq") / "r.jsonl"
-    summary = explain_batch(features, out, session=driver, progress=False, max_rounds=1)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        summary = explain_batch(features, out, session=driver, progress=False, max_rounds=1)
+    finally:
+        torch.set_num_threads(threads)
     assert summary["done"] == len(features)
     return by_feature(out)
 

@@ -9,7 +9,7 @@ from sage.distributed.cluster import ClusterConfig
 from sage.model.subject import load_subject
 from sage.store.activation_store import ActivationStore
 from sage.store.shards import shards_root
-from tests.store.test_merge import CFG, assert_same_store, contents, write_corpus
+from tests.store.test_shards import CFG, assert_same_store, contents, write_corpus
 
 
 def test_mining_on_ray_equals_one_pass(ray_local, tiny_subject, tiny_model_dir, tiny_sae_dir, tmp_path):

@@ -1,5 +1,6 @@
-"""Mining in shards: the merge is associative and commutative, and a store mined in shards equals one
-mined in a single pass (the same contexts, statistics, segments and quantile data)."""
+"""Mining a store in shards, in any order, equals mining it in one pass: the same statistics, segments
+(so the same quantile data) and counts, with or without a token budget, and when extending a store.
+(The merge of two `MiningState`s itself, associative and tie-stable: tests/store/test_mining.py.)"""
 
 from __future__ import annotations
 
@@ -11,14 +12,7 @@ from safetensors.torch import load_file
 
 from sage.data.corpus import from_paths
 from sage.store.activation_store import ActivationStore, StoreConfig
-from sage.store.merge import MinedState, merge, shift_ids
-from sage.store.shards import (
-    ContextCursor,
-    local_miner,
-    mine_shard,
-    mine_sharded,
-    shards_root,
-)
+from sage.store.shards import local_miner, mine_sharded, shards_root
 from tests.fixtures import TEXTS
 
 #: two segments of 8 contexts per shard; the engine's batch (32) is larger, so each segment is one batch
@@ -61,44 +55,6 @@ def single(tiny_subject, corpus, tmp_path):
     store = ActivationStore(tiny_subject, corpus, CFG, root=tmp_path / "single")
     store.mine(progress=False)
     return contents(store)
-
-
-def shards_of(subject, corpus, tmp_path, ranges) -> list[MinedState]:
-    cursor, root = ContextCursor(corpus), tmp_path / "parts"
-    return [shift_ids(mine_shard(subject, cursor, CFG, root, a, b).state, a) for a, b in ranges]
-
-
-def assert_equal_states(x: MinedState, y: MinedState) -> None:
-    for k, v in x.tensors().items():
-        if k == "act_sum":  # float64 sums added in another order
-            torch.testing.assert_close(v, y.act_sum, rtol=1e-12, atol=0)
-        else:
-            assert torch.equal(v, getattr(y, k)), k
-
-
-def test_merge_is_associative_and_commutative_with_empty_as_identity(tiny_subject, corpus, tmp_path):
-    a, b, c = shards_of(tiny_subject, corpus, tmp_path, [(0, 8), (8, 24), (24, 40)])
-    assert_equal_states(merge(merge(a, b), c), merge(a, merge(b, c)))
-    assert_equal_states(merge(a, b), merge(b, a))
-    assert_equal_states(merge(merge(c, a), b), merge(a, merge(b, c)))
-    empty = MinedState.empty(tiny_subject.d_sae, CFG.top_k, CFG.context_len)
-    assert_equal_states(merge(empty, a), a)
-    assert_equal_states(merge(a, empty), a)
-
-
-def test_merge_keeps_the_best_contexts_and_breaks_ties_by_context_id():
-    def state(vals, ids):
-        v = torch.tensor([vals], dtype=torch.float32)
-        acts = v.unsqueeze(-1).expand(-1, -1, 2).to(torch.float16)
-        one = torch.ones(1, dtype=torch.float64)
-        return MinedState(v, torch.tensor([ids]), acts, one, one, v.max(dim=1).values)
-
-    got = merge(state([5.0, 2.0, 2.0], [7, 9, 1]), state([3.0, 2.0, float("-inf")], [4, 0, -1]))
-    assert got.top_vals.tolist() == [[5.0, 3.0, 2.0]]
-    assert got.top_ids.tolist() == [[7, 4, 0]]  # of the three contexts tied at 2.0, the first one
-    assert got.fire_count.tolist() == [2.0] and got.max_act.tolist() == [5.0]
-    with pytest.raises(ValueError, match="cannot merge"):
-        merge(state([1.0], [0]), state([1.0, 2.0], [1, 2]))
 
 
 def test_mining_in_shards_in_any_order_equals_one_pass(tiny_subject, corpus, tmp_path, single):
