@@ -1,6 +1,6 @@
 """Mining on Ray: workers (actors, each holding the subject once) mine shards of the corpus's context
 stream (`sage.store.shards`) and send them back; the driver merges them exactly into the store
-(`sage.store.merge`) and alone writes it.
+(`MiningState.merge`) and alone writes it.
 
 Each worker keeps its shard under its own `$SAGE_HOME` store folder (`shards/`), saved every segment,
 so a worker Ray restarts, or a re-run after the driver died, resumes a shard where it stopped.
