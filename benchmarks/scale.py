@@ -206,7 +206,7 @@ def main(argv=None) -> int:
     for r in rows:
         who = "1 process" if r["workers"] == 0 else f"Ray x{r['workers']}"
         same = "" if r["workers"] == 0 else ("yes" if r["same"] else "NO")
-        rate = f"{r['rate']:.3g} {r['unit']}"
+        rate = f"{r['rate']:.4g} {r['unit']}"
         print(
             f"{r['what']:8} {who:>8} {r['startup_s']:>11.1f} {r['seconds']:>8.1f} {rate:>20} "
             f"{r['ratio']:>6.2f}x  {same}"

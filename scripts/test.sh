@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The README's test command: fresh virtualenv (CPU torch), install SAGE with test extras,
+# The README's test command: fresh virtualenv (CPU torch), install SAGE with its test and ray extras,
 # then lint (ruff), format check, the import-direction contracts (import-linter), and pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."

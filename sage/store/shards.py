@@ -126,7 +126,7 @@ def shards_root(store: ActivationStore) -> Path:
 class Shard:
     """What a mined shard holds, its context ids counted from its own first context.
 
-    state: its statistics; segments: its segments' tensors (`merge.SEGMENT_KEYS`), in order;
+    state: its statistics; segments: its segments' tensors (token_ids, ctx, feat, max), in order;
     contexts: how many contexts it mined; short: the corpus ended inside it; meta: its `meta.json`
     (what was mined: model, SAE, hook, corpus, context length, top-k, width)."""
 

@@ -98,3 +98,13 @@ def test_a_worker_killed_mid_run_loses_nothing(pool, driver, features, sequentia
     assert by_feature(out) == sequential
     after = pool.pids()
     assert after[0] == before[0] and after[1] != before[1]  # Ray restarted the killed worker
+
+
+def test_compare_hands_its_sage_method_to_the_workers(pool, driver, features, sequential, tmp_path):
+    from sage.evaluation.compare import run_compare
+
+    out, picked = tmp_path / "cmp", features[:2]
+    kwargs = {"methods": ("sage",), "groups": ("predictive",), "progress": False}
+    run_compare(picked, out, driver, explain_kwargs={"max_rounds": 1}, executor=pool, **kwargs)
+    assert by_feature(out / "explanations_sage.jsonl") == {f: sequential[f] for f in picked}
+    assert len((out / "scores.jsonl").read_text().splitlines()) == len(picked)  # scored on the driver
