@@ -42,7 +42,7 @@ def run(args) -> int:
 
         # the driver only names the store and merges shards: its copy of the model stays off the GPUs
         store = ActivationStore(subject_from(args, device="cpu"), load_corpus(args.corpus))
-        worker_subject = partial(open_subject, args.model, args.sae, args.dtype)
+        worker_subject = partial(open_subject, args.model, args.sae, args.dtype, args.device)
         with RayMiners(worker_subject, partial(load_corpus, args.corpus), cluster) as miners:
             miners.mine(store, args.tokens)
     status = store.status()

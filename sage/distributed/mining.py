@@ -43,10 +43,11 @@ from sage.store.shards import (
 )
 
 
-def open_subject(model: str, sae: str, dtype: str | None) -> Subject:
-    """A worker's subject, loaded quietly (what `sage mine --ray` sends each worker, partially applied)."""
+def open_subject(model: str, sae: str, dtype: str | None, device: str | None = None) -> Subject:
+    """A worker's subject, loaded quietly (what `sage mine --ray` sends each worker, partially applied);
+    device None / auto: the GPU Ray gave the worker, if any."""
     quiet_transformers()
-    return load_subject(model, sae, dtype=dtype)
+    return load_subject(model, sae, dtype=dtype, device=device)
 
 
 class MineWorker:
