@@ -7,8 +7,7 @@ Batch: the same `--features` live features of the embedded SmolLM2 + default SAE
 Mining: the first `--mine-tokens` tokens of the default corpus mined by `ActivationStore.mine` (what
 `sage mine` runs) and by `RayMiners.mine` (what `sage mine --ray` runs), into stores under a temporary
 $SAGE_HOME (the model and corpus are linked from the real one; its stores are never touched), with
-`--segment-contexts` contexts per segment so that the budget splits into shards, and the forward
-run eagerly on both sides (`StoreConfig.compile_after_tokens=None`: see the code).
+`--segment-contexts` contexts per segment so that the budget splits into shards.
 
 The cores are split evenly: one process uses torch's default threads (every core), and each of N Ray
 workers reserves cores / N CPUs (Ray sets its torch threads to that). Rates count the work only (after
@@ -130,9 +129,7 @@ def bench_mining(args, cores: int, tmp: Path) -> list[dict]:
 
     subject = load_subject(device="cpu")
     corpus = load_corpus(config.DEFAULT)
-    # eager forward on both sides: a one-process run compiles after `compile_after_tokens` tokens and a
-    # shard after as many of its own, so compiling would make the two sides pay it at different times
-    cfg = StoreConfig(segment_contexts=args.segment_contexts, compile_after_tokens=None)
+    cfg = StoreConfig(segment_contexts=args.segment_contexts)
     one = ActivationStore(subject, corpus, cfg, root=home / "one")
     t = time.perf_counter()
     one.mine(args.mine_tokens, progress=False)
