@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from langgraph.checkpoint.sqlite import SqliteSaver
 
@@ -103,9 +104,12 @@ class Session:
         subject: str | None = None,
         *,
         device: str | None = None,
+        mine: bool = True,
     ) -> Session:
         """subject: `neuronpedia:MODEL/SOURCE` for a Neuronpedia SAE (`sage.neuronpedia.source`) in
-        place of model / sae / corpus / dtype. device: auto (None: cuda when present), cpu, cuda..."""
+        place of model / sae / corpus / dtype. device: auto (None: cuda when present), cpu, cuda...
+        mine=False: a store that is not mined yet is an error rather than mined here (a batch worker
+        uses the store its driver mined; `sage.distributed`)."""
         backend = make_backend(explainer)  # fail fast on a bad spec / missing key, before loading the model
         backend.check()  # and on a local server that is not running
         if subject is not None:
@@ -119,7 +123,15 @@ class Session:
         quiet_transformers()
         subject = load_subject(model, sae, dtype=dtype, device=device)
         c = load_corpus(corpus)
-        store = ActivationStore.load_or_mine(subject, c)
+        if mine:
+            store = ActivationStore.load_or_mine(subject, c)
+        else:
+            store = ActivationStore(subject, c)
+            if not store.complete():
+                raise ConfigError(
+                    f"the activation store {store.dir} is not mined here: run `sage mine` first, "
+                    "with SAGE_HOME on storage every worker reads (docs/scaling.md)"
+                )
         return cls(subject, store, backend, c.name)
 
 
@@ -321,6 +333,26 @@ def done_features(path: Path) -> set[int]:
     )
 
 
+def explanation_line(feature: int, session: Session, **explain_kwargs) -> dict:
+    """The results-file line of one feature: its explanation, or, when the explainer failed,
+    `{"feature": {"index": N}, "error": "explanation failed: ...", "partial": <the explanation>}`."""
+    expl = explain(feature, session=session, **explain_kwargs)
+    if expl.failure is not None:
+        error = f"explanation failed: {expl.failure}"
+        return {"feature": {"index": feature}, "error": error, "partial": expl.data}
+    return expl.to_dict()
+
+
+class FeatureExecutor(Protocol):
+    """Explains features somewhere else (`sage.distributed.batch.RayExplainers`): calling it blocks until
+    the feature's line (`explanation_line`, or a `sage.batch.failure_record`) is back; `slots` calls
+    may run at once."""
+
+    slots: int
+
+    def __call__(self, feature: int, **explain_kwargs) -> dict: ...
+
+
 def explain_batch(
     features: Iterable[int],
     out: Path,
@@ -329,6 +361,7 @@ def explain_batch(
     concurrency: int = 1,
     resume: bool = False,
     progress: bool = True,
+    executor: FeatureExecutor | None = None,
     **explain_kwargs,
 ) -> dict:
     """Explain `features`, appending one JSON line per feature to `out` as each completes.
@@ -336,7 +369,8 @@ def explain_batch(
     A failing feature is recorded as `{"feature": {"index": N}, "error": ...}` and the batch
     goes on; when the explainer failed, the line also keeps the failed explanation under
     `partial` (its evidence and cost). With `resume`, features already done in `out` are skipped,
-    and failed ones are tried again. Returns a summary.
+    and failed ones are tried again. With `executor`, features are explained by it (`executor.slots`
+    at once; e.g. Ray workers) while this process alone writes `out`. Returns a summary.
     """
     features = list(dict.fromkeys(int(f) for f in features))
     session = session or Session.open(
@@ -360,11 +394,9 @@ def explain_batch(
                 cost[k] += spent[k]
 
     def work(f: int) -> dict:
-        expl = explain(f, session=session, **explain_kwargs)
-        if expl.failure is not None:
-            error = f"explanation failed: {expl.failure}"
-            return {"feature": {"index": f}, "error": error, "partial": expl.data}
-        return expl.to_dict()
+        if executor is not None:
+            return executor(f, **explain_kwargs)
+        return explanation_line(f, session, **explain_kwargs)
 
     start = time.perf_counter()
     counts = run_batch(
@@ -373,7 +405,7 @@ def explain_batch(
         out,
         desc="explaining",
         done=done_features if resume else None,
-        workers=max(1, concurrency),
+        workers=executor.slots if executor is not None else max(1, concurrency),
         on_record=add_cost,
         progress=progress,
     )

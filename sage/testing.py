@@ -121,16 +121,37 @@ def write_corpus(path: Path) -> Path:
 
 def build_store(subject, root: Path):
     """Mine a tiny activation store for `subject` under `root` (about a second)."""
+    root.mkdir(parents=True, exist_ok=True)
+    write_corpus(root / "corpus.txt")
+    store = open_store(subject, root)
+    store.mine(progress=False)
+    return store
+
+
+def open_store(subject, root: Path):
+    """The tiny store `build_store` made under `root` (not mined again: the corpus file is not rewritten,
+    so its fingerprint, and the store's folder, stay the same)."""
     from sage.data.corpus import from_paths
     from sage.store.activation_store import ActivationStore, StoreConfig
 
-    root.mkdir(parents=True, exist_ok=True)
-    corpus = from_paths([write_corpus(root / "corpus.txt")], name="tiny")
-    store = ActivationStore(
-        subject, corpus, StoreConfig(context_len=16, top_k=8, segment_contexts=64), root=root / "store"
-    )
-    store.mine(progress=False)
-    return store
+    corpus = from_paths([root / "corpus.txt"], name="tiny")
+    cfg = StoreConfig(context_len=16, top_k=8, segment_contexts=64)
+    return ActivationStore(subject, corpus, cfg, root=root / "store")
+
+
+def open_session(model_dir: Path, sae_dir: Path, root: Path, explainer: str = "offline"):
+    """A session on the tiny model, SAE and the store `build_store` mined under `root`: what each Ray
+    worker of the distributed tests opens (tests/distributed)."""
+    from sage.errors import ConfigError
+    from sage.llm import make_backend
+    from sage.model.subject import load_subject
+    from sage.runs import Session
+
+    subject = load_subject(str(model_dir), str(sae_dir), dtype="float32", device="cpu")
+    store = open_store(subject, root)
+    if not store.complete():
+        raise ConfigError(f"the tiny store under {root} is not mined: call build_store first")
+    return Session(subject, store, make_backend(explainer), "tiny")
 
 
 def live_features(store, n: int) -> list[int]:

@@ -5,7 +5,14 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from sage.cli.common import add_corpus_arg, add_subject_args, print_json
+from sage.cli.common import (
+    add_corpus_arg,
+    add_ray_args,
+    add_subject_args,
+    cluster_from,
+    print_json,
+    session_opener,
+)
 from sage.cli.explain import add_explainer_args
 from sage.errors import ConfigError
 
@@ -18,11 +25,12 @@ def add_parser(sub) -> None:
     g.add_argument("--random", type=int, metavar="N", help="N random features")
     p.add_argument("--seed", type=int, default=0, help="seed for --random")
     p.add_argument("--out", type=Path, required=True, help="results JSONL (one explanation per line)")
-    p.add_argument("--concurrency", type=int, default=1)
+    p.add_argument("--concurrency", type=int, default=1, help="features at once (per Ray worker with --ray)")
     p.add_argument("--resume", action="store_true", help="skip features already done in --out")
     add_subject_args(p)
     add_corpus_arg(p)
     add_explainer_args(p)
+    add_ray_args(p)
     p.set_defaults(func=run)
 
 
@@ -44,22 +52,38 @@ def parse_features(args, subject) -> list[int]:
     return sorted(random.Random(args.seed).sample(range(d_sae), args.random))
 
 
+def explainers(args, cluster):
+    """Ray workers for `explain_batch(executor=...)` (a context manager), or a null context without --ray."""
+    from contextlib import nullcontext
+
+    if cluster is None:
+        return nullcontext()
+    from sage.distributed.batch import RayExplainers
+
+    return RayExplainers(session_opener(args), cluster, args.concurrency)
+
+
 def run(args) -> int:
     from sage.runs import Session, explain_batch
 
+    cluster = cluster_from(args)  # a missing Ray fails before anything loads
     session = Session.open(
         args.model, args.sae, args.corpus, args.explainer, args.dtype, args.subject, device=args.device
     )
     features = parse_features(args, session.subject)
-    summary = explain_batch(
-        features,
-        args.out,
-        session=session,
-        concurrency=args.concurrency,
-        resume=args.resume,
-        max_rounds=args.max_rounds,
-        budget_usd=args.budget_usd,
-        max_llm_tokens=args.max_llm_tokens,
-    )
+    if args.out.exists() and not args.resume:  # before starting workers (explain_batch says it again)
+        raise ConfigError(f"{args.out} exists: pass --resume to continue it, or choose another --out")
+    with explainers(args, cluster) as executor:
+        summary = explain_batch(
+            features,
+            args.out,
+            session=session,
+            concurrency=args.concurrency,
+            resume=args.resume,
+            executor=executor,
+            max_rounds=args.max_rounds,
+            budget_usd=args.budget_usd,
+            max_llm_tokens=args.max_llm_tokens,
+        )
     print_json(summary)
     return 0 if summary["failed"] == 0 else 1

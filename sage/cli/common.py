@@ -53,7 +53,59 @@ def add_corpus_arg(p: argparse.ArgumentParser, help_default: str = "the default 
     )
 
 
-def subject_from(args):
+def add_ray_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("Ray (an optional extra: pip install -e '.[ray]'; docs/scaling.md)")
+    g.add_argument(
+        "--ray",
+        nargs="?",
+        const="local",
+        default=None,
+        metavar="ADDRESS",
+        help="run on Ray workers: alone, a Ray started on this machine; `auto`, the cluster this machine "
+        "joined with `ray start`; ray://HOST:10001, a remote cluster",
+    )
+    g.add_argument(
+        "--workers", type=int, default=None, help="Ray workers (default: one per GPU, else one per CPU)"
+    )
+    g.add_argument("--cpus-per-worker", type=float, default=1.0, help="CPUs each Ray worker reserves")
+    g.add_argument(
+        "--gpus-per-worker",
+        type=float,
+        default=None,
+        help="GPUs each Ray worker reserves (default: 1 when there are GPUs)",
+    )
+
+
+def cluster_from(args):
+    """The `sage.distributed.cluster.ClusterConfig` of --ray / --workers / ..., or None without --ray
+    (a ConfigError saying how to install Ray when it is missing)."""
+    from sage.distributed.cluster import ClusterConfig, require_ray
+
+    if args.ray is None:
+        if args.workers is not None or args.gpus_per_worker is not None:
+            raise ConfigError("--workers and --gpus-per-worker need --ray")
+        return None
+    require_ray()
+    return ClusterConfig(
+        address=None if args.ray == "local" else args.ray,
+        workers=args.workers,
+        cpus_per_worker=args.cpus_per_worker,
+        gpus_per_worker=args.gpus_per_worker,
+    )
+
+
+def session_opener(args):
+    """What each Ray worker runs to open its session: `Session.open` with these arguments, never mining
+    (the driver's session mined the store first)."""
+    from functools import partial
+
+    from sage.runs import Session
+
+    opts = (args.model, args.sae, args.corpus, args.explainer, args.dtype, args.subject)
+    return partial(Session.open, *opts, device=args.device, mine=False)
+
+
+def subject_from(args, device: str | None = None):
     """The local model + SAE of --model / --sae (commands that need the weights: not --subject)."""
     from sage.model.subject import load_subject, quiet_transformers
 
@@ -65,7 +117,7 @@ def subject_from(args):
     if not getattr(args, "verbose", False):
         quiet_transformers()
 
-    return load_subject(args.model, args.sae, dtype=args.dtype, device=args.device)
+    return load_subject(args.model, args.sae, dtype=args.dtype, device=device or args.device)
 
 
 def source_from(args):

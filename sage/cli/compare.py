@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sage.cli.common import add_corpus_arg, add_subject_args
+from sage.cli.common import add_corpus_arg, add_ray_args, add_subject_args, cluster_from
 from sage.cli.explain import add_explainer_args
 from sage.evaluation.methods import EXTRA_METHODS, METHODS
 from sage.io import cache_key
@@ -56,6 +56,8 @@ def add_parser(sub) -> None:
     add_subject_args(p)
     add_corpus_arg(p)
     add_explainer_args(p)
+    add_ray_args(p)
+    p.add_argument("--concurrency", type=int, default=1, help="features at once per Ray worker (with --ray)")
     p.set_defaults(func=run)
 
 
@@ -70,13 +72,14 @@ def default_out(args) -> Path:
 
 
 def run(args) -> int:
-    from sage.cli.batch import parse_features
+    from sage.cli.batch import explainers, parse_features
     from sage.evaluation.compare import parse_methods, run_compare
     from sage.evaluation.run import parse_metrics
     from sage.runs import Session
 
     methods = parse_methods(args.methods)
     groups = parse_metrics(args.metrics)
+    cluster = cluster_from(args)
     session = Session.open(
         args.model, args.sae, args.corpus, args.explainer, args.dtype, args.subject, device=args.device
     )
@@ -86,16 +89,18 @@ def run(args) -> int:
         "budget_usd": args.budget_usd,
         "max_llm_tokens": args.max_llm_tokens,
     }
-    result = run_compare(
-        features,
-        args.out or default_out(args),
-        session,
-        methods=methods,
-        scorer_spec=args.scorer,
-        groups=groups,
-        explain_kwargs=explain_kwargs,
-        neuronpedia_results=args.neuronpedia_results,
-    )
+    with explainers(args, cluster) as executor:  # the `sage` method's features on Ray workers
+        result = run_compare(
+            features,
+            args.out or default_out(args),
+            session,
+            methods=methods,
+            scorer_spec=args.scorer,
+            groups=groups,
+            explain_kwargs=explain_kwargs,
+            neuronpedia_results=args.neuronpedia_results,
+            executor=executor,
+        )
     print(result["table"])
     print(
         f"report: {result['report']}"

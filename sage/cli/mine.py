@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from sage.cli.common import add_corpus_arg, add_subject_args, print_json, subject_from
+from sage.cli.common import (
+    add_corpus_arg,
+    add_ray_args,
+    add_subject_args,
+    cluster_from,
+    print_json,
+    subject_from,
+)
 
 
 def add_parser(sub) -> None:
@@ -16,6 +23,7 @@ def add_parser(sub) -> None:
         help="stop after this many tokens (default: whole corpus); a larger value later extends the store",
     )
     p.add_argument("--json", action="store_true")
+    add_ray_args(p)
     p.set_defaults(func=run)
 
 
@@ -23,8 +31,20 @@ def run(args) -> int:
     from sage.data.corpus import load_corpus
     from sage.store.activation_store import ActivationStore
 
-    store = ActivationStore(subject_from(args), load_corpus(args.corpus))
-    store.mine(args.tokens)
+    cluster = cluster_from(args)
+    if cluster is None:
+        store = ActivationStore(subject_from(args), load_corpus(args.corpus))
+        store.mine(args.tokens)
+    else:
+        from functools import partial
+
+        from sage.distributed.mining import RayMiners, open_subject
+
+        # the driver only names the store and merges shards: its copy of the model stays off the GPUs
+        store = ActivationStore(subject_from(args, device="cpu"), load_corpus(args.corpus))
+        worker_subject = partial(open_subject, args.model, args.sae, args.dtype, args.device)
+        with RayMiners(worker_subject, partial(load_corpus, args.corpus), cluster) as miners:
+            miners.mine(store, args.tokens)
     status = store.status()
     print_json(status) if args.json else print(status)
     return 0

@@ -88,13 +88,15 @@ def run_compare(
     explain_kwargs: dict | None = None,
     progress: bool = True,
     neuronpedia_results: Path | None = None,
+    executor=None,
 ) -> dict:
     """Explain `features` with each method, score them, write the report. Resumable (see module docstring).
 
     explain_kwargs go to `sage.runs.explain` for the `sage` method (max_rounds, budget_usd, max_llm_tokens).
     neuronpedia_results: `sage import` results holding Neuronpedia's explanations, for the
     `neuronpedia` method on a local subject (a Neuronpedia subject has them from its feature endpoint).
-    Returns {"summary", "report", "plot", "seconds"}.
+    executor: explains the `sage` method's features elsewhere (`sage.runs.FeatureExecutor`, e.g. Ray
+    workers; `sage compare --ray`). Returns {"summary", "report", "plot", "seconds"}.
     """
 
     out_dir = Path(out_dir)
@@ -110,7 +112,15 @@ def run_compare(
     for m in methods:
         path = out_dir / f"explanations_{m}.jsonl"
         if m == "sage":
-            explain_batch(features, path, session=session, resume=True, progress=progress, **explain_kwargs)
+            explain_batch(
+                features,
+                path,
+                session=session,
+                resume=True,
+                progress=progress,
+                executor=executor,
+                **explain_kwargs,
+            )
         else:
             run_baseline(m, features, path, session, progress=progress, imported=neuronpedia_results)
         explanations[m] = latest_explanations(path)

@@ -99,7 +99,9 @@ def preceding_tokens(
             if obs["acts"][i] < threshold:
                 continue
             n_active += 1
-            seen = {norm_token(obs["tokens"][j]) for j in range(max(skip, i - window), i)}
+            # each token once, in text order: a set would order ties in `most_common` by string hash,
+            # which differs from process to process (an explanation must not depend on which one ran it)
+            seen = dict.fromkeys(norm_token(obs["tokens"][j]) for j in range(max(skip, i - window), i))
             counts.update(t for t in seen if t)
     return [(t, round(c / max(n_active, 1), 4)) for t, c in counts.most_common(limit)]
 

@@ -230,20 +230,25 @@ class ActivationStore:
         """Write a mined segment (token ids, and its sparse context maxima), then the state, then meta:
         meta names how many segments are trustworthy, so an interruption at any point resumes cleanly."""
         if segment is not None:
-            ids, ctx, feat, mx = segment
-            save_file(
-                {
-                    "token_ids": ids.to(torch.int32),
-                    "ctx": ctx.to(torch.int32),
-                    "feat": feat.to(torch.int32),
-                    "max": mx.to(torch.float16),
-                },
-                str(self.dir / f"segment_{meta['segments']:05d}.safetensors"),
-            )
+            self._save_segment(meta["segments"], *segment)
             meta = {**meta, "segments": meta["segments"] + 1}
         with atomic_path(self.dir / "state.safetensors") as tmp:
             save_file({**state, "top_acts": state["top_acts"].to(torch.float16)}, str(tmp))
         write_text(self.dir / "meta.json", json.dumps(meta, indent=2))
+
+    def _save_segment(self, number: int, ids, ctx, feat, mx) -> None:
+        """Write segment `number`: its contexts' token ids [N, T], and (context, feature, max) of every
+        pair where the feature fires. It counts once meta.json says so (`sage.store.shards` writes
+        shards' segments in any order and meta last)."""
+        save_file(
+            {
+                "token_ids": ids.to(torch.int32),
+                "ctx": ctx.to(torch.int32),
+                "feat": feat.to(torch.int32),
+                "max": mx.to(torch.float16),
+            },
+            str(self.dir / f"segment_{number:05d}.safetensors"),
+        )
 
     # -- queries ---------------------------------------------------------------------------------
     def _load(self) -> None:
