@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 from sage.batch import FEATURE_ERRORS, failure_record
 from sage.distributed.cluster import (
+    ActorPool,
     ClusterConfig,
     WorkerLost,
     WorkThreads,
@@ -47,7 +48,7 @@ class ExplainWorker:
             return failure_record(feature, exc)
 
 
-class RayExplainers:
+class RayExplainers(ActorPool):
     """A `sage.runs.FeatureExecutor` on Ray: `slots` = workers x concurrency features at once.
 
     open_session: builds a worker's session (picklable: e.g. `functools.partial(Session.open, ...,
@@ -106,13 +107,3 @@ class RayExplainers:
     def pids(self) -> list[int]:
         """Each worker's process id now (a restarted worker has a new one)."""
         return [w["pid"] for w in self._ray.get([a.ready.remote() for a in self.actors])]
-
-    def close(self) -> None:
-        for a in self.actors:
-            self._ray.kill(a)
-
-    def __enter__(self) -> RayExplainers:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()

@@ -28,6 +28,24 @@ class WorkerLost(SageError, RuntimeError):
     feature as failed and `--resume` tries it again; mining stops, and a re-run resumes it)."""
 
 
+class ActorPool:
+    """A pool of Ray actors (`self.actors`, started through `self._ray`) that a `with` block or
+    `close()` kills."""
+
+    actors: list
+    _ray: object
+
+    def close(self) -> None:
+        for a in self.actors:
+            self._ray.kill(a)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
 @dataclass(frozen=True)
 class ClusterConfig:
     """Where the workers run and how many there are."""

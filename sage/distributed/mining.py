@@ -20,6 +20,7 @@ from tqdm import tqdm
 
 from sage.data.corpus import Corpus
 from sage.distributed.cluster import (
+    ActorPool,
     ClusterConfig,
     WorkerLost,
     WorkThreads,
@@ -71,7 +72,7 @@ class MineWorker:
         shutil.rmtree(shards, ignore_errors=True)
 
 
-class RayMiners:
+class RayMiners(ActorPool):
     """A pool of Ray workers that mine shards of one subject and corpus; `mine` takes a store (of that
     subject and corpus) to a token budget. Use as a context manager, or call `close`.
 
@@ -158,13 +159,3 @@ class RayMiners:
             bar.close()
         ray.get([a.clear.remote(shards) for a in self.actors])
         return meta
-
-    def close(self) -> None:
-        for a in self.actors:
-            self._ray.kill(a)
-
-    def __enter__(self) -> RayMiners:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()

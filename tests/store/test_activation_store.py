@@ -3,20 +3,10 @@
 import pytest
 import torch
 
-from sage.data.corpus import from_paths
 from sage.model.engine import ActivationEngine
 from sage.store.activation_store import ActivationStore, StoreConfig
-from tests.fixtures import TEXTS
 
 CFG = StoreConfig(context_len=12, top_k=4, segment_contexts=6)
-
-
-@pytest.fixture()
-def corpus(tmp_path):
-    # distinct documents so that top contexts are unique
-    docs = [f"{t} Item {i} of the list." for i, t in enumerate(TEXTS * 3)]
-    (tmp_path / "c.txt").write_text("\n\n".join(docs))
-    return from_paths([tmp_path / "c.txt"])
 
 
 def brute_force(subject, corpus, feature):
