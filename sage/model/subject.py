@@ -167,7 +167,7 @@ class Subject:
                 stacklevel=2,
             )
         self.sink_id = sink_token_id(tokenizer)
-        #: ids -> display strings (`tokenizer.decode([id])`), decoded in bulk and cached
+        #: ids -> display strings (`tokenizer.decode([id])`), each decoded once and cached
         self.token_strings = TokenStrings(tokenizer)
         self._massive_norm: float | None = None
 
