@@ -109,6 +109,12 @@ class Context:
         }
 
 
+def load_state(folder: Path) -> MiningState:
+    """A store's saved statistics (`state.safetensors`), top-k activations back in float32."""
+    saved = load_file(str(folder / "state.safetensors"))
+    return MiningState(**{**saved, "top_acts": saved["top_acts"].float()})
+
+
 class ActivationStore:
     """Mined statistics for one (subject, corpus, context length)."""
 
@@ -175,12 +181,7 @@ class ActivationStore:
         }
         if meta.get("exhausted"):
             return
-        if meta["contexts"]:
-            saved = load_file(str(self.dir / "state.safetensors"))
-            saved["top_acts"] = saved["top_acts"].float()
-            state = MiningState(**saved).to(device)
-        else:
-            state = MiningState.empty(F, K, T, device)
+        state = load_state(self.dir).to(device) if meta["contexts"] else MiningState.empty(F, K, T, device)
         contexts = self.corpus.contexts(self.subject.tokenizer, self.subject.sink_id, T)
         for _ in range(meta["contexts"]):  # resume: skip what is already mined (tokenising is cheap)
             if next(contexts, None) is None:
@@ -222,7 +223,8 @@ class ActivationStore:
                 meta["segments"] += 1
             if pending is not None:
                 pending.result()
-            self._save(meta, {k: v.cpu() for k, v in state.sorted().tensors().items()})
+            if pending is None or meta["exhausted"]:  # else the last segment's save wrote just this
+                self._save(meta, {k: v.cpu() for k, v in state.sorted().tensors().items()})
         bar.close()
         self._loaded = False
 
@@ -247,8 +249,15 @@ class ActivationStore:
                 "feat": feat.to(torch.int32),
                 "max": mx.to(torch.float16),
             },
-            str(self.dir / f"segment_{number:05d}.safetensors"),
+            str(self._segment_path(number)),
         )
+
+    def _segment_path(self, number: int) -> Path:
+        return self.dir / f"segment_{number:05d}.safetensors"
+
+    def saved_segments(self) -> list[dict[str, torch.Tensor]]:
+        """The tensors of every segment meta.json counts (token_ids, ctx, feat, max), in order."""
+        return [load_file(str(self._segment_path(i))) for i in range(self.meta().get("segments", 0))]
 
     # -- queries ---------------------------------------------------------------------------------
     def _load(self) -> None:
@@ -260,7 +269,7 @@ class ActivationStore:
         st = load_file(str(self.dir / "state.safetensors"))
         self._top_vals, self._top_ids, self._top_acts = st["top_vals"], st["top_ids"], st["top_acts"]
         self._fire, self._sum, self._max = st["fire_count"], st["act_sum"], st["max_act"]
-        segs = [load_file(str(self.dir / f"segment_{i:05d}.safetensors")) for i in range(meta["segments"])]
+        segs = self.saved_segments()
         self._tokens = (
             torch.cat([s["token_ids"] for s in segs])
             if segs

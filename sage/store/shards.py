@@ -17,13 +17,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file
 
 from sage.data.corpus import Corpus
 from sage.io import cache_key
 from sage.model.engine_config import ENGINE
 from sage.model.subject import Subject
-from sage.store.activation_store import ActivationStore, StoreConfig
+from sage.store.activation_store import ActivationStore, StoreConfig, load_state
 from sage.store.mining import MiningState
 
 #: segments per shard when the corpus's length is unknown (no token budget): ~1M tokens at 64-token
@@ -150,7 +149,7 @@ def mine_shard(
 def read_shard(shard: ActivationStore, start: int, stop: int) -> Shard:
     meta = shard.meta()
     state = load_state(shard.dir)
-    segments = [load_file(str(shard.dir / f"segment_{i:05d}.safetensors")) for i in range(meta["segments"])]
+    segments = shard.saved_segments()
     return Shard(start, state, segments, meta["contexts"], meta["contexts"] < stop - start, meta)
 
 
@@ -202,12 +201,6 @@ class ShardMerger:
         self.store._save(meta, self.state.tensors())
         self.store._loaded = False
         return meta
-
-
-def load_state(folder: Path) -> MiningState:
-    """A store's saved statistics (`state.safetensors`), top-k activations back in float32."""
-    saved = load_file(str(folder / "state.safetensors"))
-    return MiningState(**{**saved, "top_acts": saved["top_acts"].float()})
 
 
 def shifted(state: MiningState, offset: int) -> MiningState:

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from sage.model.engine import ActivationEngine
-from sage.store.activation_store import ActivationStore
+from sage.store.activation_store import ActivationStore, load_state
 from sage.store.mining import MiningState
 from tests.store.test_activation_store import CFG
 
@@ -110,11 +110,8 @@ def test_store_mines_what_the_dense_implementation_mined(tiny_subject, corpus, t
     store.mine(progress=False)
     contexts = list(corpus.contexts(tiny_subject.tokenizer, tiny_subject.sink_id, CFG.context_len))
     ref = dense_reference(tiny_subject, contexts, CFG.top_k)
-    from safetensors.torch import load_file
 
-    saved = load_file(str(store.dir / "state.safetensors"))
-    saved["top_acts"] = saved["top_acts"].float()
-    state = MiningState(**saved)
+    state = load_state(store.dir)
     # the store keeps per-token values in fp16
     assert_same_mining(state, ref, all_acts(tiny_subject, contexts), torch.float16)
     for f in range(0, tiny_subject.d_sae, 11):

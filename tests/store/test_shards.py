@@ -34,7 +34,7 @@ def corpus(tmp_path):
 def contents(store: ActivationStore) -> dict:
     """Everything a store holds: its statistics, its segments' tensors (concatenated) and its counts."""
     meta = store.meta()
-    segs = [load_file(str(store.dir / f"segment_{i:05d}.safetensors")) for i in range(meta["segments"])]
+    segs = store.saved_segments()
     out = {k: v for k, v in load_file(str(store.dir / "state.safetensors")).items()}
     out.update({f"segment.{k}": torch.cat([s[k] for s in segs]) for k in segs[0]})
     out["meta"] = {k: meta[k] for k in ("contexts", "tokens", "segments", "exhausted", "corpus", "d_sae")}
