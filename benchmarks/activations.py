@@ -178,18 +178,17 @@ def main(argv=None) -> int:
     cpu = device == "cpu"
     peak = bf16_peak_flops() if cpu else float("nan")
     flops = engine_flops(subject, engine, lengths)
-    t_engine = time_engine(engine, texts, bs)
+    t_engine, c_engine = time_engine(engine, texts, bs)
     # the baseline wraps the same model object; its hooks are added only after the engine's timing
     hook = baseline_hook(subject.site)
     hooked = HookedProxyLM(subject.model, subject.tokenizer, hook_names=[hook]).eval()
     stop = subject.site.layer + 1
-    t_same, base_stopped = time_baseline(hooked, subject.sae, hook, stop, texts, bs, device)
+    (t_same, c_same), base_stopped = time_baseline(hooked, subject.sae, hook, stop, texts, bs, device)
     engine_dtype = str(subject.dtype).replace("torch.", "")
     subject.model.float()
-    t_fp32, _ = time_baseline(hooked, subject.sae, hook, stop, texts, bs, device)
+    (t_fp32, c_fp32), _ = time_baseline(hooked, subject.sae, hook, stop, texts, bs, device)
     if cpu:
         peak = max(peak, bf16_peak_flops())  # again after the runs: the better of the two
-    (t_engine, c_engine), (t_same, c_same), (t_fp32, c_fp32) = t_engine, t_same, t_fp32
 
     res = {
         "model": subject.model_id,

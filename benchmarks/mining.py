@@ -57,18 +57,18 @@ def main(argv=None) -> int:
     subject = subject_from(args)
     corpus = load_corpus(args.corpus)
     cfg = StoreConfig(max_tokens=args.tokens)
-    n_ctx = -(-args.tokens // (cfg.context_len - ENGINE.skip_positions))
+    body = cfg.context_len - ENGINE.skip_positions  # mined tokens per context
+    n_limit = -(-min(args.tokens, args.limit_tokens) // body)  # contexts the limit runs on
     contexts = list(
-        itertools.islice(corpus.contexts(subject.tokenizer, subject.sink_id, cfg.context_len), n_ctx)
+        itertools.islice(corpus.contexts(subject.tokenizer, subject.sink_id, cfg.context_len), n_limit)
     )
-    n_limit = -(-min(args.tokens, args.limit_tokens) // (cfg.context_len - ENGINE.skip_positions))
     with tempfile.TemporaryDirectory() as tmp:
         store = ActivationStore(subject, corpus, cfg, root=Path(tmp))
         bs = store.engine.batch_size
-        t_limit, c_limit = time_limit(store.engine, contexts[:n_limit], bs)
+        t_limit, c_limit = time_limit(store.engine, contexts, bs)
         t_mine, c_mine = timed(lambda: store.mine(args.tokens, progress=False), subject.device)
         mined = store.meta()["tokens"]
-    n_tok = (n_limit // bs) * bs * (cfg.context_len - ENGINE.skip_positions)
+    n_tok = (n_limit // bs) * bs * body  # time_limit runs whole batches only
     limit, limit_cpu = n_tok / t_limit, n_tok / c_limit  # tokens per second, per CPU second
     res = {
         "model": subject.model_id,

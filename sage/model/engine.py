@@ -184,9 +184,10 @@ class ActivationEngine:
         for start in range(0, len(order), self.batch_size):
             idx = order[start : start + self.batch_size]
             ids, mask = self.pad([seqs[i] for i in idx])
-            sparse, sinks = self.sparse_acts(ids, mask)
-            dense = None if feats is None else sparse.columns(feats).cpu()
-            sparse, sinks = (sparse.to("cpu") if feats is None else None), sinks.cpu()
+            acts, sinks = self.sparse_acts(ids, mask)
+            sinks = sinks.cpu()
+            # only what the caller asked for leaves the device: all features sparse, or a few dense
+            sparse, dense = (acts.to("cpu"), None) if feats is None else (None, acts.columns(feats).cpu())
             for row, i in enumerate(idx):
                 n = len(seqs[i])
                 results[i] = TokenActivations(

@@ -36,8 +36,7 @@ class EngineConfig:
 
     def __post_init__(self) -> None:
         require_ints(self, "batch_size", "accelerator_batch_size", "context_len", "top_k", "n_quantiles")
-        require_ints(self, "per_quantile")
-        require_ints(self, "n_random_negatives")
+        require_ints(self, "per_quantile", "n_random_negatives")
         require_ints(self, "skip_positions", minimum=0)
         require_range(self, "skip_positions", 0, self.context_len - 1)
         require_range(self, "max_norm_ratio", 1, open_low=True)

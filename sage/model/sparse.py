@@ -7,6 +7,7 @@ tensor code: no model, no I/O.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -68,14 +69,11 @@ def from_coo(coo: torch.Tensor) -> SparseActs:
     """A sparse COO tensor [..., d_sae] with the same number of stored entries in every position (what
     sae-lens's TopK activation returns with `use_sparse_activations`) -> SparseActs [..., k]."""
     coo = coo.coalesce()  # sorted by position, then feature: each position's k entries are contiguous
-    shape = coo.shape
-    n_pos = 1
-    for s in shape[:-1]:
-        n_pos *= s
-    k = coo.values().numel() // max(n_pos, 1)
-    if k * n_pos != coo.values().numel():
+    *lead, d_sae = coo.shape
+    n_pos, n = math.prod(lead), coo.values().numel()
+    k = n // max(n_pos, 1)
+    if k * n_pos != n:
         raise ValueError("positions hold different numbers of active features; use sparsify on dense")
-    lead = tuple(shape[:-1])
     return SparseActs(
-        coo.indices()[-1].reshape(*lead, k), coo.values().reshape(*lead, k).clamp_min(0.0), shape[-1]
+        coo.indices()[-1].reshape(*lead, k), coo.values().reshape(*lead, k).clamp_min(0.0), d_sae
     )

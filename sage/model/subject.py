@@ -179,7 +179,7 @@ class Subject:
             from sage.model.capture import HookCapture
 
             ids = self.tokenizer(_CALIBRATION, add_special_tokens=False, return_tensors="pt")["input_ids"]
-            ids = torch.cat([torch.tensor([[self.sink_id]]), ids], dim=1).to(self.device)
+            ids = torch.cat([torch.tensor([[self.sink_id]]), ids], dim=1)
             h = HookCapture(self.model, self.site)(ids)[0, ENGINE.skip_positions :].float()
             self._massive_norm = float(h.norm(dim=-1).median()) * ENGINE.max_norm_ratio
         return self._massive_norm
