@@ -35,7 +35,7 @@ from tqdm import tqdm
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from sage import config
-from sage.data.corpus import load_corpus
+from sage.data.corpus import Corpus, load_corpus
 from sage.data.sources import training_corpus
 from sage.errors import ConfigError, require_choice, require_ints, require_range
 from sage.io import atomic_path
@@ -119,11 +119,14 @@ def _load_model(cfg: TrainSaeConfig, device: str):
     return model, tok, sink_token_id(tok)
 
 
-def _training_contexts(tokenizer, sink_id: int, context_len: int, spec: str) -> Iterator[list[int]]:
-    """Contexts of the training corpus `spec` (`TrainSaeConfig.corpus`), repeated in further epochs
-    only if it runs out."""
+def _training_corpus(spec: str) -> Corpus:
+    """The training text of `TrainSaeConfig.corpus` (a bad spec or missing file fails here, before any
+    weights load)."""
+    return training_corpus("train") if spec == config.DEFAULT else load_corpus(spec)
 
-    corpus = training_corpus("train") if spec == config.DEFAULT else load_corpus(spec)
+
+def _training_contexts(corpus: Corpus, tokenizer, sink_id: int, context_len: int) -> Iterator[list[int]]:
+    """Contexts of `corpus`, repeated in further epochs only if it runs out."""
     epoch = 0
     while True:
         n = 0
@@ -142,6 +145,7 @@ def _training_contexts(tokenizer, sink_id: int, context_len: int, spec: str) -> 
 def cache_activations(cfg: TrainSaeConfig, work: Path, device: str | None = None) -> Path:
     """Phase 1. Returns the shard folder. Resumable: finished shards are skipped. Uses CUDA when present."""
     device = resolve_device(device)
+    corpus = _training_corpus(cfg.corpus)
     acts_dir = work / "acts"
     acts_dir.mkdir(parents=True, exist_ok=True)
     done = {p.name for p in acts_dir.glob("shard_*.safetensors")}
@@ -151,7 +155,7 @@ def cache_activations(cfg: TrainSaeConfig, work: Path, device: str | None = None
     site = resolve_hook(model, cfg.hook_name)
     capture = HookCapture(model, site)
     skip = ENGINE.skip_positions
-    contexts = _training_contexts(tok, sink_id, cfg.context_len, cfg.corpus)
+    contexts = _training_contexts(corpus, tok, sink_id, cfg.context_len)
     bar = tqdm(
         total=cfg.n_shards * cfg.tokens_per_shard, unit="tok", unit_scale=True, desc="caching activations"
     )
