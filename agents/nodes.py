@@ -23,6 +23,7 @@ from sage.errors import ExplainerError
 from sage.hypotheses import scoring as ev
 from sage.hypotheses.conclusion import conclude_from_evidence, failed_conclusion
 from sage.hypotheses.experiments import concept_probes, concept_test_summary
+from sage.hypotheses.predicates import norm_token
 from sage.hypotheses.records import new_hypothesis
 from sage.intervention.effects import EFFECTS
 from sage.intervention.output import judge, output_hypotheses, own_prompts, run_experiments
@@ -303,9 +304,12 @@ def design(rt: Runtime, state: AgentState) -> tuple[AgentState, str]:
             seen.add(p["text"])
             pending.append({**p, "source": "explainer"})
     concept = _concept_probes(rt, state, open_hyps, tested | seen, rnd)
-    # the concept tests come first: they are what can refute a named category
-    pending = (concept + pending)[:room] + _corpus_probes(rt, state, open_hyps, tested | seen)
-    pending = pending[: max(room, 0)]
+    # occurrence tests get a fixed share of the round; the concept tests come next: they are what can
+    # refute a named category
+    occurrences = _occurrence_probes(
+        rt, state, open_hyps, tested | seen, min(rt.settings.occurrence_probes, max(room, 0))
+    )
+    pending = (occurrences + concept + pending)[: max(room, 0)]
     for i, p in enumerate(pending):
         p["probe_id"] = f"R{rnd}P{i + 1}"
         p["round"] = rnd
@@ -333,37 +337,53 @@ def _concept_probes(
     return out
 
 
-def _corpus_probes(rt: Runtime, state: AgentState, hyps: list[Hypothesis], exclude_texts: set) -> list[Probe]:
-    """Corpus contexts that match a hypothesis's token set but were not among the seed examples."""
+def _occurrence_probes(
+    rt: Runtime, state: AgentState, hyps: list[Hypothesis], exclude_texts: set, room: int
+) -> list[Probe]:
+    """Occurrence tests: for the tokens of the open token-set hypotheses, corpus contexts that contain
+    the token and that no explainer saw, sampled for the token rather than for the feature. The seed
+    contexts were picked because the feature fired in them, so a token's activity there overstates
+    how reliably it fires; these samples measure it (`scoring.occurrence_stats`). Tokens with the
+    fewest tested occurrences go first, `occurrences_per_token` contexts each, `room` at most."""
+    s = rt.settings
     seed_ctx = state["seed"]
     seen_ids = [o["context_id"] for o in seed_ctx["top"] + seed_ctx["quantiles"] + seed_ctx["negatives"]]
-    tok = rt.subject.tokenizer
-    out = []
+    seen_ids += [o["context_id"] for o in seed_ctx.get("heldout", [])]
+    tested = ev.occurrence_stats(state.get("evidence", []), s.active_threshold)
+    owner: dict[str, str] = {}
     for h in hyps:
         pred = h.get("predicate") or {}
-        if pred.get("type") != "token_set":
-            continue
-        # the token as written, word-initial, capitalised, both: the last token id of each form
-        forms = [
-            form
-            for t in pred["tokens"]
-            for form in (t, " " + t.strip(), t.strip().capitalize(), " " + t.strip().capitalize())
-        ]
+        if pred.get("type") == "token_set":
+            for t in pred["tokens"][: s.occurrence_tokens]:
+                owner.setdefault(norm_token(t), h["id"])
+    order = sorted((t for t in owner if t), key=lambda t: tested.get(t, {}).get("n", 0))
+    tok = rt.subject.tokenizer
+    out: list[Probe] = []
+    for t in order:
+        if len(out) >= room:
+            break
+        # the word as written, word-initial, capitalised, both: the last token id of each form
+        forms = (t, " " + t, t.capitalize(), " " + t.capitalize())
         ids = sorted({i for form in forms for i in tok(form, add_special_tokens=False)["input_ids"][-1:]})
         found = rt.store.search(
-            ids, limit=rt.settings.corpus_probes_per_hypothesis, exclude=seen_ids, seed=state.get("round", 0)
+            ids, limit=4 * s.occurrences_per_token, exclude=seen_ids, seed=state.get("round", 0)
         )
+        taken = 0
         for text in rt.store.iter_texts(found):
-            if text not in exclude_texts:
-                out.append(
-                    {
-                        "hypothesis_id": h["id"],
-                        "text": text,
-                        "purpose": "positive",
-                        "expect": "high",
-                        "source": "corpus",
-                    }
-                )
+            if text in exclude_texts or taken == s.occurrences_per_token or len(out) >= room:
+                continue
+            exclude_texts = exclude_texts | {text}
+            taken += 1
+            out.append(
+                {
+                    "hypothesis_id": owner[t],
+                    "text": text,
+                    "purpose": "occurrence",
+                    "expect": "high",
+                    "source": "corpus",
+                    "token": t,
+                }
+            )
     return out
 
 
@@ -453,6 +473,8 @@ def analyze(rt: Runtime, state: AgentState) -> tuple[AgentState, str]:
     extra = {
         "token_stats": _top_token_stats(observations, s.active_threshold),
         "preceding": ev.preceding_tokens(observations, s.active_threshold),
+        "occurrences": ev.occurrence_stats(state["evidence"], s.active_threshold),
+        "occurrence_rule": {"min": s.min_occurrences},
         "max_refinements": s.max_refinements,
         "concept_tests": {
             h["id"]: concept_test_summary(h["id"], state["evidence"]) for h in hyps if h.get("concept")

@@ -36,8 +36,15 @@ class AgentConfig:
     n_negatives: int = 26
     #: MI-vocabulary words in the seed summary
     mi_words: int = 20
-    #: corpus contexts retrieved per token-set hypothesis as extra probes, each round
-    corpus_probes_per_hypothesis: int = 3
+    #: occurrence tests (agents.nodes._occurrence_probes): probe texts per round set aside for corpus
+    #: contexts sampled for a hypothesis's token rather than for the feature
+    occurrence_probes: int = 16
+    #: the first tokens of each token-set hypothesis that get occurrence tests (untested ones first)
+    occurrence_tokens: int = 16
+    #: contexts per token and round
+    occurrences_per_token: int = 2
+    #: occurrences a token needs before they, not the contexts seen so far, decide whether it stays
+    min_occurrences: int = 3
     #: how often the analysis may refine one hypothesis before it must decide
     max_refinements: int = 2
     #: probes of a hypothesis that must come out as predicted before it may be confirmed
@@ -58,7 +65,8 @@ class AgentConfig:
     def __post_init__(self) -> None:
         require_range(self, "active_threshold", 0, 1, open_low=True)
         require_ints(self, "n_top", "n_quantile_bins", "per_quantile", "n_negatives", "mi_words")
-        require_ints(self, "corpus_probes_per_hypothesis")
+        require_ints(self, "occurrence_tokens", "occurrences_per_token", "min_occurrences")
+        require_ints(self, "occurrence_probes", minimum=0)
         require_ints(self, "max_refinements", minimum=0)  # 0 = never refine
         require_ints(self, "min_confirm_tests", minimum=1)
         require_ints(self, "heldout_every", minimum=2)  # 1 would hold out everything

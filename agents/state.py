@@ -73,7 +73,7 @@ class Probe(TypedDict):
     #: the hypothesis it tests
     hypothesis_id: str
     text: str
-    #: "minimal_pair", "negative_control", "positive", ...
+    #: "minimal_pair", "negative_control", "occurrence", ...
     purpose: str
     #: "high" (should reach the active threshold) or "low" (should stay below it)
     expect: str
@@ -84,6 +84,8 @@ class Probe(TypedDict):
     round: int
     #: index of the probe it pairs with in the explainer's answer (minimal pairs), or None
     pair_of: NotRequired[int | None]
+    #: an occurrence test's token (normalised): the context was sampled because it contains it
+    token: NotRequired[str]
 
 
 class Observation(Probe):

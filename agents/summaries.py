@@ -88,6 +88,13 @@ def for_analyze(
 ) -> tuple[dict, dict]:
     hyps = state["hypotheses"]
     scores = [f"- {h['id']}: precision={h.get('precision')} recall={h.get('recall')}" for h in hyps]
+    occ = extra.get("occurrences") or {}
+    if occ:  # the explainer judges tokens by how they fire where they occur, not only where it fired
+        scores.append("Occurrence tests (unseen corpus contexts sampled because they contain the token):")
+        scores += [
+            f"- {t!r}: active at {o['active']}/{o['n']} occurrences, mean activation {o['mean']:.2f}"
+            for t, o in occ.items()
+        ]
     fields = {
         "feature": state["feature"],
         "hypotheses": "\n".join(map(hypothesis_line, hyps)),

@@ -67,6 +67,27 @@ def token_stats(observations: list[dict], threshold: float) -> dict[str, dict]:
     return dict(stats)
 
 
+def occurrence_stats(observations: list[dict], threshold: float) -> dict[str, dict]:
+    """Per tested token: how the feature responded where that token occurs in corpus contexts sampled
+    for it (observations carrying a `token`, the occurrence tests), not in contexts chosen because the
+    feature fired there. {token: {"n": occurrences, "active": at or above `threshold`, "mean":
+    mean normalised activation}}."""
+    stats: dict[str, dict] = {}
+    for obs in observations:
+        want = obs.get("token")
+        if not want:
+            continue
+        s = stats.setdefault(want, {"n": 0, "active": 0, "mean": 0.0})
+        for i in body(obs):
+            if norm_token(obs["tokens"][i]) == want:
+                s["n"] += 1
+                s["active"] += obs["acts"][i] >= threshold
+                s["mean"] += obs["acts"][i]
+    for s in stats.values():
+        s["mean"] = round(s["mean"] / s["n"], 4) if s["n"] else 0.0
+    return stats
+
+
 def trigger_tokens(
     observations: list[dict], threshold: float, coverage: float = 0.8, limit: int = 12
 ) -> list[tuple[str, float]]:

@@ -25,7 +25,7 @@ import sys
 
 from sage.hypotheses.conclusion import conclude_from_evidence, quote_tokens
 from sage.hypotheses.experiments import CONCEPT_AGREEMENT, NEUTRAL_FRAMES
-from sage.hypotheses.predicates import describe
+from sage.hypotheses.predicates import describe, norm_token
 from sage.lexicon.concepts import Concept, Taxonomy, shared_concept
 from sage.llm.base import Backend, LLMRequest, Usage
 from sage.model.positions import peak_position, skip_positions
@@ -42,6 +42,9 @@ STRUCTURAL_EXAMPLES = {
     "word_continuation": ("The unbelievable transformation continued.", "The big change went on."),
 }
 CONFIRM_PRECISION, CONFIRM_RECALL, REFUTE_F1 = 0.5, 0.5, 0.15
+#: without occurrence tests, a token stays in a refined set when it was active at this share of the
+#: positions seen so far
+SEEN_KEEP = 0.3
 
 
 #: `OfflineExplainer(taxonomy=AUTO)` loads WordNet when first needed
@@ -166,6 +169,9 @@ def _hypothesize(ctx: dict, tax: Taxonomy | None = None) -> dict:
                 "predicate": {"type": "preceded_by", "tokens": prev, "window": 2},
             }
         )
+    conj = _conjunction(triggers, preceding)
+    if conj:
+        hyps.append(conj)
     mi = [(w, 1.0) for w, _ in ctx.get("mi_words", [])[:20]]
     mi_concept = shared_concept(mi, tax) if tax and mi and not concept else None
     words = [w for w, _ in mi[:12]]
@@ -212,7 +218,35 @@ def _hypothesize(ctx: dict, tax: Taxonomy | None = None) -> dict:
                 "predicate": {"type": "structural", "property": "capitalized"},
             },
         )
-    return {"hypotheses": hyps[:6]}
+    content = [h for h in hyps if h["role"] != "control"][:5]
+    return {"hypotheses": content + [h for h in hyps if h["role"] == "control"]}
+
+
+#: a preceding token joins a conjunction when it comes just before at least this share of active positions
+CONJUNCTION_SHARE = 0.3
+
+
+def _conjunction(triggers: list, preceding: list) -> dict | None:
+    """ "Fires on <trigger> when <word> comes just before": the strongest trigger tokens in the context
+    that most often precedes the active positions. A token that fires only after certain words ('be'
+    after 'should') is named with its condition, so its occurrences elsewhere are not predicted."""
+    tokens = [t for t, _ in triggers[:4]]
+    before = [t for t, share in preceding if share >= CONJUNCTION_SHARE and t not in tokens][:3]
+    if not tokens or not before:
+        return None
+    return {
+        "text": f"Fires on {quote_tokens(tokens)} when {quote_tokens(before)} comes within the 2 tokens "
+        "before it (the word in that context, not the word alone).",
+        "kind": "contextual",
+        "role": "alternative",
+        "predicate": {
+            "type": "and",
+            "all": [
+                {"type": "token_set", "tokens": tokens},
+                {"type": "preceded_by", "tokens": before, "window": 2},
+            ],
+        },
+    }
 
 
 # -- one-shot baseline ------------------------------------------------------------------------------
@@ -321,7 +355,13 @@ def _analyze(ctx: dict) -> dict:
             status = "refuted" if f1 < 0.4 else "confirmed"
             updates.append({"hypothesis_id": h["id"], "status": status, "note": note + " (final decision)"})
         else:
-            new_pred = _refine(h["predicate"], stats, ctx.get("preceding", []))
+            new_pred = _refine(
+                h["predicate"],
+                stats,
+                ctx.get("preceding", []),
+                ctx.get("occurrences", {}),
+                ctx.get("occurrence_rule"),
+            )
             if new_pred == h["predicate"]:
                 updates.append(
                     {"hypothesis_id": h["id"], "status": "open", "note": note + "; nothing to refine"}
@@ -366,21 +406,36 @@ def _analyze_concept(h: dict, tests: dict, note: str) -> dict | None:
     }
 
 
-def _refine(pred: dict, stats: dict, preceding: list) -> dict:
-    """Keep the tokens that usually fire; add tokens carrying unexplained activation mass."""
+def _refine(
+    pred: dict, stats: dict, preceding: list, occurrences: dict | None = None, rule: dict | None = None
+) -> dict:
+    """Keep the tokens that usually fire; add tokens carrying unexplained activation mass.
+
+    Tokens with at least `rule["min"]` occurrence tests (contexts sampled because they contain the
+    token) are judged by their mean activation there (`reliable_tokens`). A token without them is
+    judged by its activity in the contexts seen so far (kept when active at >= `SEEN_KEEP` of them),
+    which overstates it: most of those contexts were chosen because the feature fired there. A
+    refinement never empties the set."""
     kind = pred.get("type")
     if kind == "token_set":
-        keep = [
-            t
-            for t in pred["tokens"]
-            if t.strip().lower() not in stats
-            or stats[t.strip().lower()]["active"] / max(stats[t.strip().lower()]["seen"], 1) >= 0.3
-        ]
+        # occurrence tests count once a token has rule["min"] of them (the loop's AgentConfig sets it)
+        tested = {t: o["mean"] for t, o in (occurrences or {}).items() if rule and o["n"] >= rule["min"]}
+        own = {norm_token(t) for t in pred["tokens"]} & tested.keys()
+        reliable = set(reliable_tokens({t: tested[t] for t in own}))
+
+        def kept(t: str) -> bool:
+            key = norm_token(t)
+            if key in tested:
+                return key in reliable
+            s = stats.get(key)
+            return s is None or s["active"] / max(s["seen"], 1) >= SEEN_KEEP
+
+        keep = [t for t in pred["tokens"] if kept(t)] or pred["tokens"][:1]
         have = {t.strip().lower() for t in keep}
         add = [
             t
             for t, s in stats.items()
-            if t not in have and s["active"] >= 2 and s["active"] / s["seen"] >= 0.5
+            if t not in have and s["active"] >= 2 and s["active"] / s["seen"] >= 0.5 and t not in tested
         ][:4]
         tokens = (keep + add)[:16]
         return {**pred, "tokens": tokens} if tokens else pred
@@ -388,6 +443,23 @@ def _refine(pred: dict, stats: dict, preceding: list) -> dict:
         strong = [t for t, share in preceding if share >= 0.2][:6]
         return {**pred, "tokens": strong} if strong and strong != pred["tokens"] else pred
     return pred
+
+
+def reliable_tokens(means: dict[str, float]) -> list[str]:
+    """The tokens worth naming, from their mean normalised activation where they occur (occurrence
+    tests), strongest first: each is kept while its mean is at least half the mean of those kept
+    before it. Why half: for a sparse feature, adding a group of positions whose mean activation is
+    mu_g to a mask whose positions average mu_1 raises the mask's Pearson r with the activations
+    about when mu_g > mu_1 / 2 (r ~ (mu_1 - mu_0) sqrt(p), p the mask's share of positions), and a
+    weak token also lowers the share of retrieved contexts that fire strongly."""
+    out: list[str] = []
+    total = 0.0
+    for t, m in sorted(means.items(), key=lambda kv: -kv[1]):
+        if out and m < 0.5 * total / len(out):
+            break
+        out.append(t)
+        total += m
+    return out
 
 
 def _restate(h: dict, pred: dict) -> str:

@@ -16,14 +16,13 @@ everywhere ignore it.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import torch
 
 from sage.model.capture import HookCapture
 from sage.model.engine_config import ENGINE
-from sage.model.sparse import SparseActs, from_coo, sparsify
+from sage.model.sparse import SparseActs, sparsify
 from sage.model.subject import Subject
 
 
@@ -63,23 +62,30 @@ class TokenActivations:
         }
 
 
-@contextmanager
-def _sparse_topk(sae):
-    """sae-lens's TopK activation returning a sparse COO tensor instead of a dense one, for the block.
+def _standard_topk(sae) -> int | None:
+    """k when `sae` is a sae-lens TopK SAE whose `encode` is sae-lens's own (not overridden), else None."""
+    from sae_lens.saes.topk_sae import TopK, TopKSAE
 
-    The flag lives on the shared SAE object: safe because every forward pass of a session holds
-    `Session.model_lock`, and a caller that finds it unset simply gets the dense tensor.
-    """
     fn = getattr(sae, "activation_fn", None)
-    if fn is None or not hasattr(fn, "use_sparse_activations"):
-        yield False
-        return
-    before = fn.use_sparse_activations
-    fn.use_sparse_activations = True
-    try:
-        yield True
-    finally:
-        fn.use_sparse_activations = before
+    return (
+        fn.k
+        if isinstance(sae, TopKSAE) and isinstance(fn, TopK) and type(sae).encode is TopKSAE.encode
+        else None
+    )
+
+
+def _topk_encode(sae, hidden: torch.Tensor, k: int) -> SparseActs:
+    """`TopKSAE.encode` step by step (the same input processing, hooks, pre-activations and decoder-norm
+    rescaling), keeping `topk`'s (indices, values) instead of scattering them into a dense or COO
+    [..., d_sae] tensor that would only be taken apart again. hidden: [..., d_in] -> SparseActs [..., k]."""
+    sae_in = sae.process_sae_in(hidden)
+    flat = sae_in.reshape(-1, sae_in.shape[-1])
+    pre = sae.hook_sae_acts_pre(torch.addmm(sae.b_enc, flat, sae.W_enc))
+    if sae.cfg.rescale_acts_by_decoder_norm:
+        pre = pre * sae.W_dec.norm(dim=-1)
+    values, indices = pre.topk(k, dim=-1, sorted=False)
+    lead = sae_in.shape[:-1]
+    return SparseActs(indices.reshape(*lead, k), values.relu().reshape(*lead, k), pre.shape[-1])
 
 
 class ActivationEngine:
@@ -104,16 +110,15 @@ class ActivationEngine:
     def encode_sparse(self, hidden: torch.Tensor) -> SparseActs:
         """The active features [..., k] of hook activations [..., d_in], on their device.
 
-        A TopK SAE hands back its k winners directly (sae-lens's sparse TopK output, no dense
-        [..., d_sae] tensor); any other SAE is encoded densely and cut to the most active features
-        any position has, which loses nothing.
+        A sae-lens TopK SAE yields its k winners straight from `topk` (`_topk_encode`), so no dense
+        [..., d_sae] tensor is built; any other SAE is encoded densely by sae-lens and cut to the most
+        active features any position has, which loses nothing.
         """
-        # sae-lens builds a valid COO tensor; its invariant checks would cost time on every batch
-        with _sparse_topk(self.subject.sae) as sparse_out, torch.sparse.check_sparse_tensor_invariants(False):
-            out = self.subject.sae.encode(hidden.float())
-        if sparse_out and out.is_sparse:
-            return from_coo(out)
-        return sparsify(out)
+        sae = self.subject.sae
+        k = _standard_topk(sae)
+        if k is not None:
+            return _topk_encode(sae, hidden.float(), k)
+        return sparsify(sae.encode(hidden.float()))
 
     @torch.no_grad()
     def feature_acts(

@@ -7,7 +7,6 @@ tensor code: no model, no I/O.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -63,17 +62,3 @@ def sparsify(dense: torch.Tensor, k: int | None = None) -> SparseActs:
         k = max(int((dense > 0).sum(dim=-1).max()) if dense.numel() else 0, 1)
     values, indices = dense.topk(min(k, dense.shape[-1]), dim=-1, sorted=False)
     return SparseActs(indices, values.clamp_min(0.0), dense.shape[-1])
-
-
-def from_coo(coo: torch.Tensor) -> SparseActs:
-    """A sparse COO tensor [..., d_sae] with the same number of stored entries in every position (what
-    sae-lens's TopK activation returns with `use_sparse_activations`) -> SparseActs [..., k]."""
-    coo = coo.coalesce()  # sorted by position, then feature: each position's k entries are contiguous
-    *lead, d_sae = coo.shape
-    n_pos, n = math.prod(lead), coo.values().numel()
-    k = n // max(n_pos, 1)
-    if k * n_pos != n:
-        raise ValueError("positions hold different numbers of active features; use sparsify on dense")
-    return SparseActs(
-        coo.indices()[-1].reshape(*lead, k), coo.values().reshape(*lead, k).clamp_min(0.0), d_sae
-    )

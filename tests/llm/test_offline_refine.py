@@ -1,0 +1,52 @@
+"""The offline explainer's refinement by occurrence tests, and its conjunction hypothesis (no model)."""
+
+from sage.hypotheses.predicates import predicate_mask
+from sage.llm.offline import _hypothesize, _refine, reliable_tokens
+
+
+def test_reliable_tokens_stop_at_the_first_one_below_half_the_running_mean():
+    means = {"financial": 0.8, "tax": 0.45, "politics": 0.3, "the": 0.05}
+    # 0.45 >= 0.8 / 2, then 0.3 < (0.8 + 0.45) / 2 / 2 ... = 0.3125: politics and everything after go
+    assert reliable_tokens(means) == ["financial", "tax"]
+    assert reliable_tokens({"only": 0.01}) == ["only"]
+    assert reliable_tokens({}) == []
+
+
+def test_refine_drops_tokens_that_fire_weakly_where_they_occur_and_keeps_untested_ones():
+    pred = {"type": "token_set", "tokens": [" financial", " tax", " politics", " fiscal"]}
+    seen = {  # in the contexts seen so far every token looks active: they were chosen for it
+        "financial": {"seen": 4, "active": 4, "mass": 3.0},
+        "tax": {"seen": 3, "active": 3, "mass": 2.0},
+        "politics": {"seen": 3, "active": 3, "mass": 1.5},
+        "fiscal": {"seen": 2, "active": 2, "mass": 1.0},
+    }
+    occ = {
+        "financial": {"n": 4, "active": 4, "mean": 0.8},
+        "tax": {"n": 4, "active": 3, "mean": 0.5},
+        "politics": {"n": 4, "active": 1, "mean": 0.1},
+        "fiscal": {"n": 1, "active": 0, "mean": 0.0},  # too few occurrences to judge
+    }
+    got = _refine(pred, seen, [], occ, {"min": 2})
+    assert got["tokens"] == [" financial", " tax", " fiscal"]
+
+
+def test_refine_never_empties_a_token_set():
+    pred = {"type": "token_set", "tokens": [" be"]}
+    got = _refine(pred, {"be": {"seen": 10, "active": 1, "mass": 0.3}}, [], {}, {"min": 2})
+    assert got["tokens"] == [" be"]
+
+
+def test_a_word_that_fires_after_a_context_word_gets_a_conjunction_hypothesis():
+    ctx = {
+        "trigger_tokens": [[" be", 0.9]],
+        "preceding": [[" should", 0.7], [" not", 0.1]],
+        "structure": {},
+        "mi_words": [],
+        "frequency": 0.01,
+    }
+    hyps = _hypothesize(ctx, None)["hypotheses"]
+    conj = [h for h in hyps if (h.get("predicate") or {}).get("type") == "and"]
+    assert len(conj) == 1 and "' should'" in conj[0]["text"]
+    mask = predicate_mask(conj[0]["predicate"], ["<s>", " you", " should", " be", " fine", " to", " be"])
+    assert mask == [False, False, False, True, False, False, False]
+    assert hyps[-1]["role"] == "control" and len(hyps) <= 6
