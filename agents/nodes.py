@@ -122,11 +122,13 @@ def _observations(state: AgentState) -> list[dict]:
     return seed["top"] + seed["quantiles"] + seed["negatives"] + state.get("evidence", [])
 
 
-def _heldout_f1(pred: dict | None, state: AgentState, threshold: float) -> float | None:
-    """F1 of `pred` on the seed contexts held out of the loop (None without a predicate or without
-    held-out contexts)."""
+def _heldout(pred: dict | None, state: AgentState, threshold: float) -> tuple[float | None, float | None]:
+    """(Pearson r, F1) of `pred` on the seed contexts held out of the loop (None, None without a
+    predicate or without held-out contexts)."""
     held = state["seed"].get("heldout", [])
-    return ev.predicate_scores(pred, held, threshold)["f1"] if held else None
+    if pred is None or not held:
+        return None, None
+    return ev.predicate_r(pred, held), ev.predicate_scores(pred, held, threshold)["f1"]
 
 
 def _score(
@@ -137,9 +139,16 @@ def _score(
     out = []
     for h in hyps:
         s = ev.predicate_scores(h.get("predicate"), observations, threshold)
-        held = _heldout_f1(h.get("predicate"), state, threshold)
+        r, f1 = _heldout(h.get("predicate"), state, threshold)
         out.append(
-            {**h, "precision": s["precision"], "recall": s["recall"], "f1": s["f1"], "heldout_f1": held}
+            {
+                **h,
+                "precision": s["precision"],
+                "recall": s["recall"],
+                "f1": s["f1"],
+                "heldout_r": r,
+                "heldout_f1": f1,
+            }
         )
     return out
 
@@ -337,10 +346,22 @@ def _concept_probes(
     return out
 
 
+def _token_ids(tok, word: str) -> list[int]:
+    """The ids of the single tokens that read as `word` (normalised): as written, word-initial,
+    capitalised, both. A form the tokenizer splits is no occurrence of the token."""
+    out = set()
+    for form in (word, " " + word, word.capitalize(), " " + word.capitalize()):
+        ids = tok(form, add_special_tokens=False)["input_ids"]
+        if len(ids) == 1 and norm_token(tok.decode(ids)) == word:
+            out.add(ids[0])
+    return sorted(out)
+
+
 def _occurrence_probes(
     rt: Runtime, state: AgentState, hyps: list[Hypothesis], exclude_texts: set, room: int
 ) -> list[Probe]:
-    """Occurrence tests: for the tokens of the open token-set hypotheses, corpus contexts that contain
+    """Occurrence tests: for the tokens of the open token-set hypotheses (and of conjunctions), corpus
+    contexts that contain
     the token and that no explainer saw, sampled for the token rather than for the feature. The seed
     contexts were picked because the feature fired in them, so a token's activity there overstates
     how reliably it fires; these samples measure it (`scoring.occurrence_stats`). Tokens with the
@@ -353,8 +374,14 @@ def _occurrence_probes(
     owner: dict[str, str] = {}
     for h in hyps:
         pred = h.get("predicate") or {}
-        if pred.get("type") == "token_set":
-            for t in pred["tokens"][: s.occurrence_tokens]:
+        # a conjunction's words are tested too: whether they fire without its condition is its test
+        sets = (
+            [pred]
+            if pred.get("type") == "token_set"
+            else [p for p in pred.get("all", []) if p.get("type") == "token_set"]
+        )
+        for part in sets:
+            for t in part["tokens"][: s.occurrence_tokens]:
                 owner.setdefault(norm_token(t), h["id"])
     order = sorted((t for t in owner if t), key=lambda t: tested.get(t, {}).get("n", 0))
     tok = rt.subject.tokenizer
@@ -362,9 +389,9 @@ def _occurrence_probes(
     for t in order:
         if len(out) >= room:
             break
-        # the word as written, word-initial, capitalised, both: the last token id of each form
-        forms = (t, " " + t, t.capitalize(), " " + t.capitalize())
-        ids = sorted({i for form in forms for i in tok(form, add_special_tokens=False)["input_ids"][-1:]})
+        ids = _token_ids(tok, t)
+        if not ids:
+            continue
         found = rt.store.search(
             ids, limit=4 * s.occurrences_per_token, exclude=seen_ids, seed=state.get("round", 0)
         )
@@ -474,6 +501,11 @@ def analyze(rt: Runtime, state: AgentState) -> tuple[AgentState, str]:
         "token_stats": _top_token_stats(observations, s.active_threshold),
         "preceding": ev.preceding_tokens(observations, s.active_threshold),
         "occurrences": ev.occurrence_stats(state["evidence"], s.active_threshold),
+        "conjunction_tests": {
+            h["id"]: split
+            for h in hyps
+            if (split := ev.conjunction_split(h.get("predicate"), state["evidence"], s.active_threshold))
+        },
         "occurrence_rule": {"min": s.min_occurrences},
         "max_refinements": s.max_refinements,
         "concept_tests": {
@@ -485,9 +517,9 @@ def analyze(rt: Runtime, state: AgentState) -> tuple[AgentState, str]:
     by_id = {h["id"]: dict(h) for h in hyps}
 
     def generalisation(pred: dict | None) -> tuple:
-        held = _heldout_f1(pred, state, s.active_threshold)
+        r, f1 = _heldout(pred, state, s.active_threshold)
         probed = ev.predicate_scores(pred, state.get("evidence", []), s.active_threshold)["f1"]
-        return (-1.0 if held is None else held, probed or 0.0)
+        return (-1.0 if r is None else r, -1.0 if f1 is None else f1, probed or 0.0)
 
     for u in (data or {}).get("updates", []):
         h = by_id.get(u["hypothesis_id"])
@@ -536,10 +568,10 @@ def apply_update(
     - "refined" rewrites the text (and predicate) at most `s.max_refinements` times; an update past
       the cap leaves the hypothesis open with its current text, and the history says so.
     - a refined predicate is kept only when it generalises better: `generalisation(predicate)` is
-      (F1 on the held-out seed contexts, F1 on the probes), compared in that order, so the held-out F1
-      decides and the experiments break its ties (dropping a category member whose probe stayed
-      silent rarely changes the held-out F1). Otherwise the hypothesis keeps its best predicate so far
-      and stays open.
+      (Pearson r with the activations on the held-out seed contexts, F1 there, F1 on the probes),
+      compared in that order, so the held-out data decide and the experiments break their ties
+      (dropping a category member whose probe stayed silent rarely changes the held-out scores).
+      Otherwise the hypothesis keeps its best predicate so far and stays open.
     """
     h = dict(h)
     status, note = u["status"], u["note"]
@@ -590,7 +622,7 @@ def apply_update(
             status = "open"
             entry.update(
                 status="open",
-                note=f"{note} [refinement rejected: (held-out F1, probe F1) {_pair(before)} -> "
+                note=f"{note} [refinement rejected: (held-out r, held-out F1, probe F1) {_pair(before)} -> "
                 f"{_pair(after)}; kept the better predicate]",
             )
         else:

@@ -29,6 +29,8 @@ def mark(obs: SeedContext | Observation) -> str:
 
 def hypothesis_line(h: Hypothesis) -> str:
     score = "" if h.get("f1") is None else f" precision={h['precision']:.2f} recall={h['recall']:.2f}"
+    if h.get("heldout_r") is not None:
+        score += f" held-out r={h['heldout_r']:.2f}"
     if h.get("heldout_f1") is not None:
         score += f" held-out F1={h['heldout_f1']:.2f}"
     tags = f"{h['kind']}, {h['role']}, {h['status']}{score}"
@@ -95,6 +97,12 @@ def for_analyze(
             f"- {t!r}: active at {o['active']}/{o['n']} occurrences, mean activation {o['mean']:.2f}"
             for t, o in occ.items()
         ]
+    for hid, split in (extra.get("conjunction_tests") or {}).items():
+        (n_with, a_with), (n_without, a_without) = split["with"], split["without"]
+        scores.append(
+            f"- {hid}, occurrences of its words: active at {a_with}/{n_with} with its condition, "
+            f"{a_without}/{n_without} without it"
+        )
     fields = {
         "feature": state["feature"],
         "hypotheses": "\n".join(map(hypothesis_line, hyps)),

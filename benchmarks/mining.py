@@ -1,11 +1,14 @@
 """Tokens/s of `ActivationStore.mine` against its limit, the early-exit forward + SAE encode on the same
 contexts and device, measured in one run.
 
-Limit: for batches of the mined contexts (the first `--limit-tokens` of them), the forward up to the
-hook and `sae.encode` of the hook activations, with nothing copied off the device and no
+Limit: for batches of the mined contexts (the first `--limit-tokens` of them), the eager forward up
+to the hook and the engine's encode of the hook activations (`encode_sparse`, the fastest encode it
+has), with nothing copied off the device and no
 bookkeeping: what the device computes for mining. Mining: `ActivationStore.mine` from an empty store
 in a temporary folder (so the shared store under $SAGE_HOME is never touched), with its saves, its
-progress bar off and everything it keeps. CUDA is synchronised before every clock read. On a
+progress bar off and everything it keeps, twice: as `sage mine` runs it (key `ratio`) and with
+`--compile` (its blocks compiled after the first batches, `sage.model.compiled`; key
+`compiled_ratio`). CUDA is synchronised before every clock read. On a
 shared CPU, wall time depends on what else runs; `cpu_ratio` compares tokens per CPU second of this
 process instead (meaningful for a CPU run only).
 
@@ -36,8 +39,8 @@ def time_limit(engine, contexts: list[list[int]], batch_size: int) -> tuple[floa
     device = engine.subject.device
     batches = [torch.tensor(contexts[i : i + batch_size]) for i in range(0, len(contexts), batch_size)]
     batches = [b for b in batches if len(b) == batch_size]  # whole batches only, as mining runs them
-    engine.encode(engine.hidden(batches[0]))
-    return timed(lambda: [engine.encode(engine.hidden(ids)) for ids in batches], device)
+    engine.encode_sparse(engine.hidden(batches[0]))
+    return timed(lambda: [engine.encode_sparse(engine.hidden(ids)) for ids in batches], device)
 
 
 def main(argv=None) -> int:
@@ -68,6 +71,8 @@ def main(argv=None) -> int:
         t_limit, c_limit = time_limit(store.engine, contexts, bs)
         t_mine, c_mine = timed(lambda: store.mine(args.tokens, progress=False), subject.device)
         mined = store.meta()["tokens"]
+        comp = ActivationStore(subject, corpus, cfg, root=Path(tmp) / "compiled")
+        t_comp, c_comp = timed(lambda: comp.mine(args.tokens, progress=False, compile=True), subject.device)
     n_tok = (n_limit // bs) * bs * body  # time_limit runs whole batches only
     limit, limit_cpu = n_tok / t_limit, n_tok / c_limit  # tokens per second, per CPU second
     res = {
@@ -83,6 +88,9 @@ def main(argv=None) -> int:
         "mining_tokens_per_s": round(mined / t_mine, 1),
         "ratio": round((mined / t_mine) / limit, 3),
         "cpu_ratio": round((mined / c_mine) / limit_cpu, 3),
+        "compiled_mining_tokens_per_s": round(mined / t_comp, 1),
+        "compiled_ratio": round((mined / t_comp) / limit, 3),
+        "compiled_cpu_ratio": round((mined / c_comp) / limit_cpu, 3),
     }
     if args.json:
         print(json.dumps(res, indent=2))
@@ -93,8 +101,12 @@ def main(argv=None) -> int:
     )
     print(f"  limit (early-exit forward + encode): {res['limit_tokens_per_s']:>10.1f} tokens/s")
     print(f"  sage mine (ActivationStore.mine):    {res['mining_tokens_per_s']:>10.1f} tokens/s")
-    print(f"  ratio (mining / limit):              {res['ratio']:.2f}")
-    print(f"  same, per CPU second of this process: {res['cpu_ratio']:.2f}")
+    print(f"  sage mine --compile:                 {res['compiled_mining_tokens_per_s']:>10.1f} tokens/s")
+    print(f"  ratio (mining / limit):              {res['ratio']:.2f} ({res['compiled_ratio']:.2f} compiled)")
+    print(
+        f"  same, per CPU second of this process: {res['cpu_ratio']:.2f} "
+        f"({res['compiled_cpu_ratio']:.2f} compiled)"
+    )
     return 0
 
 

@@ -248,6 +248,7 @@ def explanation_record(
             "text": e["text"],
             "purpose": e["purpose"],
             "source": e.get("source", ""),
+            "token": e.get("token"),
             "max_activation": e["max_activation"],
             "normalized": e["normalized"],
             "max_token": e["max_token"],
@@ -273,6 +274,7 @@ def explanation_record(
         "status",
         "precision",
         "recall",
+        "heldout_r",
         "heldout_f1",
         "history",
     )

@@ -22,6 +22,12 @@ def add_parser(sub) -> None:
         default=None,
         help="stop after this many tokens (default: whole corpus); a larger value later extends the store",
     )
+    p.add_argument(
+        "--compile",
+        action="store_true",
+        help="after the first batches, run the blocks before the hook through torch.compile "
+        "(sage.model.compiled; on 2 CPU cores no faster, docs/performance.md)",
+    )
     p.add_argument("--json", action="store_true")
     add_ray_args(p)
     p.set_defaults(func=run)
@@ -34,7 +40,7 @@ def run(args) -> int:
     cluster = cluster_from(args)
     if cluster is None:
         store = ActivationStore(subject_from(args), load_corpus(args.corpus))
-        store.mine(args.tokens)
+        store.mine(args.tokens, compile=args.compile)
     else:
         from functools import partial
 

@@ -93,10 +93,15 @@ def conclude_from_evidence(ctx: dict, dead: bool = False) -> Conclusion:
     if dead or not ctx.get("hypotheses"):
         base = DEAD if dead else UNEXPLAINED
         return {**base, "labels": list(base["labels"]), "best_hypothesis_ids": []}
-    # confirmed first, then by what generalises: F1 on the held-out seed contexts before in-loop F1
+    # confirmed first, then by what generalises: r and F1 on the held-out seed contexts before in-loop F1
     ranked = sorted(
         [h for h in ctx["hypotheses"] if h.get("f1") is not None and h.get("role") != "control"],
-        key=lambda h: (h["status"] == "confirmed", h.get("heldout_f1") or 0.0, h["f1"]),
+        key=lambda h: (
+            h["status"] == "confirmed",
+            h.get("heldout_r") or 0.0,
+            h.get("heldout_f1") or 0.0,
+            h["f1"],
+        ),
         reverse=True,
     )
     if not ranked:

@@ -50,7 +50,9 @@ class Hypothesis(TypedDict):
     precision: NotRequired[float | None]
     recall: NotRequired[float | None]
     f1: NotRequired[float | None]
-    #: F1 of the predicate on the seed contexts held out of the loop (refinements must raise it)
+    #: Pearson r of the predicate's mask with the activations on the seed contexts held out of the loop
+    #: (what refinements must raise first), and its F1 there
+    heldout_r: NotRequired[float | None]
     heldout_f1: NotRequired[float | None]
 
 

@@ -52,6 +52,52 @@ def predicate_scores(pred: dict | None, observations: list[dict], threshold: flo
     }
 
 
+def conjunction_split(pred: dict | None, observations: list[dict], threshold: float) -> dict | None:
+    """How a conjunction {"type": "and", "all": [token_set, condition, ...]} fared in the occurrence
+    tests (observations carrying a `token`): at the positions where its token set holds, how often the
+    feature was active with the rest of the conjunction holding and without it.
+    {"with": [positions, active], "without": [positions, active]}; None for any other predicate."""
+    if not pred or pred.get("type") != "and":
+        return None
+    words = [p for p in pred["all"] if p.get("type") == "token_set"]
+    if len(words) != 1:
+        return None
+    out = {"with": [0, 0], "without": [0, 0]}
+    for obs in observations:
+        if not obs.get("token"):
+            continue
+        word, whole = predicate_mask(words[0], obs["tokens"]), predicate_mask(pred, obs["tokens"])
+        for i in body(obs):
+            if word[i]:
+                side = out["with" if whole[i] else "without"]
+                side[0] += 1
+                side[1] += obs["acts"][i] >= threshold
+    return out
+
+
+def predicate_r(pred: dict | None, observations: list[dict]) -> float | None:
+    """Pearson r, pooled over every read position, between `pred`'s mask (1 where it holds) and the
+    normalised activations: what the predictive scorers measure on held-out contexts. None without a
+    predicate or positions; 0.0 when either side is constant (a mask that never or always holds
+    predicts nothing)."""
+    if pred is None:
+        return None
+    xs, ys = [], []
+    for obs in observations:
+        mask = predicate_mask(pred, obs["tokens"])
+        for i in body(obs):
+            xs.append(1.0 if mask[i] else 0.0)
+            ys.append(float(obs["acts"][i]))
+    n = len(xs)
+    if n == 0:
+        return None
+    mx, my = sum(xs) / n, sum(ys) / n
+    sxy = sum((x - mx) * (y - my) for x, y in zip(xs, ys))
+    sxx = sum((x - mx) ** 2 for x in xs)
+    syy = sum((y - my) ** 2 for y in ys)
+    return round(sxy / (sxx * syy) ** 0.5, 4) if sxx > 0 and syy > 0 else 0.0
+
+
 def token_stats(observations: list[dict], threshold: float) -> dict[str, dict]:
     """Per normalised token: how often seen, how often active, and its activation mass."""
     stats: dict[str, dict] = defaultdict(lambda: {"seen": 0, "active": 0, "mass": 0.0})

@@ -224,13 +224,17 @@ def _hypothesize(ctx: dict, tax: Taxonomy | None = None) -> dict:
 
 #: a preceding token joins a conjunction when it comes just before at least this share of active positions
 CONJUNCTION_SHARE = 0.3
+#: a trigger token joins a conjunction when it carries at least this share of the activation mass
+CONJUNCTION_TOKEN_SHARE = 0.2
 
 
 def _conjunction(triggers: list, preceding: list) -> dict | None:
     """ "Fires on <trigger> when <word> comes just before": the strongest trigger tokens in the context
     that most often precedes the active positions. A token that fires only after certain words ('be'
     after 'should') is named with its condition, so its occurrences elsewhere are not predicted."""
-    tokens = [t for t, _ in triggers[:4]]
+    # the dominant trigger tokens only: a weak token in the set would hide, in the occurrence tests,
+    # whether the strong one needs the condition
+    tokens = [t for t, share in triggers if share >= CONJUNCTION_TOKEN_SHARE][:2]
     before = [t for t, share in preceding if share >= CONJUNCTION_SHARE and t not in tokens][:3]
     if not tokens or not before:
         return None
@@ -343,6 +347,18 @@ def _analyze(ctx: dict) -> dict:
             updates.append({"hypothesis_id": h["id"], "status": "open", "note": "no predicate to check"})
             continue
         note = f"precision {p:.2f}, recall {r:.2f}; {agree}/{len(own)} of its probes matched expectations"
+        split = ctx.get("conjunction_tests", {}).get(h["id"])
+        if split and _condition_not_needed(split):
+            n, active = split["without"]
+            updates.append(
+                {
+                    "hypothesis_id": h["id"],
+                    "status": "refuted",
+                    "note": f"{note}; its words fire without its condition too ({active}/{n} such "
+                    "occurrences were active): the condition adds nothing",
+                }
+            )
+            continue
         tests = ctx.get("concept_tests", {}).get(h["id"])
         if h.get("concept") and tests and tests["members_tested"]:
             update = _analyze_concept(h, tests, note)
@@ -377,6 +393,20 @@ def _analyze(ctx: dict) -> dict:
                     }
                 )
     return {"updates": updates}
+
+
+#: a conjunction is refuted when its words fire without its condition at least this share of the
+#: rate with it, over at least CONJUNCTION_MIN occurrences without it
+CONJUNCTION_NOT_NEEDED, CONJUNCTION_MIN = 0.5, 3
+
+
+def _condition_not_needed(split: dict) -> bool:
+    """Whether occurrence tests show a conjunction's words firing as readily without its condition."""
+    (n_with, a_with), (n_without, a_without) = split["with"], split["without"]
+    if n_without < CONJUNCTION_MIN:
+        return False
+    rate_with = a_with / n_with if n_with else 1.0
+    return a_without / n_without >= CONJUNCTION_NOT_NEEDED * rate_with
 
 
 def _analyze_concept(h: dict, tests: dict, note: str) -> dict | None:
@@ -447,19 +477,16 @@ def _refine(
 
 def reliable_tokens(means: dict[str, float]) -> list[str]:
     """The tokens worth naming, from their mean normalised activation where they occur (occurrence
-    tests), strongest first: each is kept while its mean is at least half the mean of those kept
-    before it. Why half: for a sparse feature, adding a group of positions whose mean activation is
-    mu_g to a mask whose positions average mu_1 raises the mask's Pearson r with the activations
-    about when mu_g > mu_1 / 2 (r ~ (mu_1 - mu_0) sqrt(p), p the mask's share of positions), and a
-    weak token also lowers the share of retrieved contexts that fire strongly."""
-    out: list[str] = []
-    total = 0.0
-    for t, m in sorted(means.items(), key=lambda kv: -kv[1]):
-        if out and m < 0.5 * total / len(out):
-            break
-        out.append(t)
-        total += m
-    return out
+    tests), strongest first: those whose mean is at least half the strongest token's. Why half: for a
+    sparse feature, adding positions whose mean activation is mu_g to a mask whose positions average
+    mu_1 raises the mask's Pearson r with the activations about when mu_g > mu_1 / 2 (r ~ (mu_1 - mu_0)
+    sqrt(p), p the mask's share of positions); measured against the strongest token rather than the
+    mask's average, the rule also keeps out the weak, frequent tokens that lower the share of
+    retrieved contexts that fire strongly. The held-out gate then keeps the result only when r rises."""
+    if not means:
+        return []
+    top = max(means.values())
+    return [t for t, m in sorted(means.items(), key=lambda kv: -kv[1]) if m >= 0.5 * top]
 
 
 def _restate(h: dict, pred: dict) -> str:

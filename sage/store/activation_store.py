@@ -18,6 +18,7 @@ import shutil
 import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +30,7 @@ from sage import config
 from sage.data.corpus import Corpus, load_corpus
 from sage.errors import ConfigError, require_ints
 from sage.io import atomic_path, cache_key, write_text
+from sage.model.compiled import compiled_forward
 from sage.model.engine import ActivationEngine
 from sage.model.engine_config import ENGINE
 from sage.model.positions import peak_position
@@ -156,12 +158,13 @@ class ActivationStore:
         return max_tokens is not None and m["tokens"] >= max_tokens
 
     # -- mining ----------------------------------------------------------------------------------
-    def mine(self, max_tokens: int | None = None, progress: bool = True) -> None:
+    def mine(self, max_tokens: int | None = None, progress: bool = True, compile: bool = False) -> None:
         """Run the corpus through the subject (resuming / extending saved work) until `max_tokens`
         non-sink tokens are mined or the corpus ends.
 
         Statistics are reduced on the subject's device (`sage.store.mining.MiningState`); each saved
-        segment is written by a background thread while the next one is mined.
+        segment is written by a background thread while the next one is mined. With `compile`, a long
+        job's forward switches to compiled decoder blocks (`sage.model.compiled`).
         """
         self.dir.mkdir(parents=True, exist_ok=True)
         F, K, T = self.subject.d_sae, self.cfg.top_k, self.cfg.context_len
@@ -196,7 +199,8 @@ class ActivationStore:
             disable=not progress,
         )
         bs = self.engine.batch_size
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sage-store-writer") as writer:
+        fast = compiled_forward(self.subject.model, self.subject.site) if compile else nullcontext()
+        with fast, ThreadPoolExecutor(max_workers=1, thread_name_prefix="sage-store-writer") as writer:
             pending = None
             while meta["tokens"] < limit:
                 segment = [c for _, c in zip(range(self.cfg.segment_contexts), contexts)]

@@ -103,6 +103,18 @@ def test_every_evidence_activation_comes_from_the_model(explanation, session, fe
         assert bool(ev["supports"]) != bool(ev["refutes"])
 
 
+def test_occurrence_tests_sample_unseen_corpus_contexts_that_hold_their_token(explanation):
+    data = explanation[0].to_dict()
+    tests = [x for x in data["evidence"] if x["purpose"] == "occurrence"]
+    assert tests, "the loop ran no occurrence test"
+    for x in tests:
+        assert x["source"] == "corpus" and x["token"]
+        assert x["token"] in {t.strip().lower() for t in x["tokens"][1:]}  # the context holds its token
+    # a probe is never a context the seed showed the explainer (those were chosen for the feature)
+    others = {x["text"] for x in data["evidence"] if x["purpose"] != "occurrence"}
+    assert not others & {x["text"] for x in tests}
+
+
 def test_offline_explainer_is_deterministic(explanation, session, feature):
     again = explain(feature, session=session, max_rounds=3).to_dict()
     first = explanation[0].to_dict()

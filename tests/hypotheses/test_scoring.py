@@ -19,3 +19,34 @@ def test_occurrence_stats_read_only_the_tested_token_in_contexts_sampled_for_it(
     got = occurrence_stats([sampled, chosen], threshold=0.25)
     # both case forms count, the strong " the" beside them does not
     assert got == {"tax": {"n": 2, "active": 1, "mean": 0.3}}
+
+
+def test_predicate_r_is_pearson_r_of_the_mask_with_the_activations():
+    from sage.hypotheses.scoring import predicate_r
+
+    pred = {"type": "token_set", "tokens": ["tax"]}
+    obs = [{"tokens": ["<s>", " tax", " the", " tax", " a"], "acts": [9.0, 1.0, 0.0, 0.5, 0.0]}]
+    # positions 1..4 (the sink is never read): mask 1,0,1,0 against 1,0,.5,0
+    assert predicate_r(pred, obs) == round(0.75 / (1.0 * 0.6875) ** 0.5, 4)
+    assert predicate_r({"type": "token_set", "tokens": ["never"]}, obs) == 0.0  # a constant mask
+    assert predicate_r(None, obs) is None
+
+
+def test_conjunction_split_counts_occurrences_with_and_without_the_condition():
+    from sage.hypotheses.scoring import conjunction_split
+
+    pred = {
+        "type": "and",
+        "all": [
+            {"type": "token_set", "tokens": ["be"]},
+            {"type": "preceded_by", "tokens": ["should"], "window": 2},
+        ],
+    }
+    sampled = {
+        "token": "be",
+        "tokens": ["<s>", " should", " be", " to", " be", " be"],
+        "acts": [0, 0, 0.9, 0, 0.0, 0.4],
+    }
+    assert conjunction_split(pred, [sampled], 0.25) == {"with": [1, 1], "without": [2, 1]}
+    assert conjunction_split(pred, [{**sampled, "token": None}], 0.25) == {"with": [0, 0], "without": [0, 0]}
+    assert conjunction_split({"type": "token_set", "tokens": ["be"]}, [sampled], 0.25) is None

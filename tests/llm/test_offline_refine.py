@@ -4,9 +4,8 @@ from sage.hypotheses.predicates import predicate_mask
 from sage.llm.offline import _hypothesize, _refine, reliable_tokens
 
 
-def test_reliable_tokens_stop_at_the_first_one_below_half_the_running_mean():
-    means = {"financial": 0.8, "tax": 0.45, "politics": 0.3, "the": 0.05}
-    # 0.45 >= 0.8 / 2, then 0.3 < (0.8 + 0.45) / 2 / 2 ... = 0.3125: politics and everything after go
+def test_reliable_tokens_are_those_at_least_half_as_strong_as_the_strongest():
+    means = {"tax": 0.45, "financial": 0.8, "politics": 0.3, "the": 0.05}
     assert reliable_tokens(means) == ["financial", "tax"]
     assert reliable_tokens({"only": 0.01}) == ["only"]
     assert reliable_tokens({}) == []
@@ -50,3 +49,36 @@ def test_a_word_that_fires_after_a_context_word_gets_a_conjunction_hypothesis():
     mask = predicate_mask(conj[0]["predicate"], ["<s>", " you", " should", " be", " fine", " to", " be"])
     assert mask == [False, False, False, True, False, False, False]
     assert hyps[-1]["role"] == "control" and len(hyps) <= 6
+
+
+def _conj_ctx(split):
+    h = {
+        "id": "H3",
+        "status": "open",
+        "kind": "contextual",
+        "text": "Fires on 'be' after 'should'",
+        "predicate": {
+            "type": "and",
+            "all": [
+                {"type": "token_set", "tokens": ["be"]},
+                {"type": "preceded_by", "tokens": ["should"], "window": 2},
+            ],
+        },
+        "precision": 0.9,
+        "recall": 0.6,
+        "f1": 0.72,
+    }
+    return {"hypotheses": [h], "results": [], "conjunction_tests": {"H3": split}}
+
+
+def test_a_conjunction_whose_words_fire_without_the_condition_is_refuted():
+    from sage.llm.offline import _analyze
+
+    (u,) = _analyze(_conj_ctx({"with": [4, 4], "without": [6, 5]}))["updates"]
+    assert u["status"] == "refuted" and "5/6" in u["note"]
+    # silent without the condition: the conjunction stands (the generic rules decide)
+    (u,) = _analyze(_conj_ctx({"with": [4, 4], "without": [6, 0]}))["updates"]
+    assert u["status"] != "refuted"
+    # too few occurrences without it to tell
+    (u,) = _analyze(_conj_ctx({"with": [4, 4], "without": [2, 2]}))["updates"]
+    assert u["status"] != "refuted"

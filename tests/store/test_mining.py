@@ -128,3 +128,48 @@ def test_shards_merged_equal_one_pass_exactly(tiny_subject, corpus):
     three, _ = mine_sparse(tiny_subject, contexts, CFG.top_k, 3)
     for name, x in one.tensors().items():
         torch.testing.assert_close(x, three.tensors()[name], msg=name)
+
+
+def test_a_compiled_forward_mines_what_the_eager_one_mines(tiny_subject, corpus, tmp_path, monkeypatch):
+    import sage.model.compiled as compiled
+
+    monkeypatch.setattr(compiled, "COMPILE_AFTER", 1)  # the fixture corpus is short: compile at batch 2
+    ran, real = [], torch.compile
+
+    def counting(fn, **kw):
+        twin = real(fn, **kw)
+
+        def run(*a, **k):
+            ran.append(1)
+            return twin(*a, **k)
+
+        return run
+
+    monkeypatch.setattr(torch, "compile", counting)
+    store = ActivationStore(tiny_subject, corpus, CFG, root=tmp_path / "s")
+    store.mine(progress=False, compile=True)
+    assert ran, "no batch ran the compiled blocks"
+    blocks = compiled.compiled_layers(tiny_subject.model, tiny_subject.site)
+    assert all("forward" not in b.__dict__ for b in blocks)  # the eager forwards are back
+    contexts = list(corpus.contexts(tiny_subject.tokenizer, tiny_subject.sink_id, CFG.context_len))
+    ref = dense_reference(tiny_subject, contexts, CFG.top_k)
+    assert_same_mining(load_state(store.dir), ref, all_acts(tiny_subject, contexts), torch.float16, tol=2e-3)
+
+
+def test_mining_goes_on_eagerly_when_compiling_fails(tiny_subject, corpus, tmp_path, monkeypatch, capsys):
+    import sage.model.compiled as compiled
+
+    def broken(fn, **kw):
+        def run(*a, **k):
+            raise RuntimeError("no C++ compiler")
+
+        return run
+
+    monkeypatch.setattr(compiled, "COMPILE_AFTER", 1)
+    monkeypatch.setattr(torch, "compile", broken)
+    store = ActivationStore(tiny_subject, corpus, CFG, root=tmp_path / "s")
+    store.mine(progress=False, compile=True)
+    assert "torch.compile failed, running eagerly" in capsys.readouterr().err
+    contexts = list(corpus.contexts(tiny_subject.tokenizer, tiny_subject.sink_id, CFG.context_len))
+    ref = dense_reference(tiny_subject, contexts, CFG.top_k)
+    assert_same_mining(load_state(store.dir), ref, all_acts(tiny_subject, contexts), torch.float16)
