@@ -98,10 +98,11 @@ def for_analyze(
             for t, o in occ.items()
         ]
     for hid, split in (extra.get("conjunction_tests") or {}).items():
-        (n_with, a_with), (n_without, a_without) = split["with"], split["without"]
+        (n_with, a_with, s_with), (n_without, a_without, s_without) = split["with"], split["without"]
         scores.append(
-            f"- {hid}, occurrences of its words: active at {a_with}/{n_with} with its condition, "
-            f"{a_without}/{n_without} without it"
+            f"- {hid}, occurrences of its words: active at {a_with}/{n_with} with its condition "
+            f"(mean {s_with / max(n_with, 1):.2f}), {a_without}/{n_without} without it "
+            f"(mean {s_without / max(n_without, 1):.2f})"
         )
     fields = {
         "feature": state["feature"],

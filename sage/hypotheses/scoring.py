@@ -55,14 +55,15 @@ def predicate_scores(pred: dict | None, observations: list[dict], threshold: flo
 def conjunction_split(pred: dict | None, observations: list[dict], threshold: float) -> dict | None:
     """How a conjunction {"type": "and", "all": [token_set, condition, ...]} fared in the occurrence
     tests (observations carrying a `token`): at the positions where its token set holds, how often the
-    feature was active with the rest of the conjunction holding and without it.
-    {"with": [positions, active], "without": [positions, active]}; None for any other predicate."""
+    feature was active with the rest of the conjunction holding and without it, and its summed
+    normalised activation there. {"with": [positions, active, sum], "without": [...]}; None for any
+    other predicate."""
     if not pred or pred.get("type") != "and":
         return None
     words = [p for p in pred["all"] if p.get("type") == "token_set"]
     if len(words) != 1:
         return None
-    out = {"with": [0, 0], "without": [0, 0]}
+    out = {"with": [0, 0, 0.0], "without": [0, 0, 0.0]}
     for obs in observations:
         if not obs.get("token"):
             continue
@@ -72,6 +73,7 @@ def conjunction_split(pred: dict | None, observations: list[dict], threshold: fl
                 side = out["with" if whole[i] else "without"]
                 side[0] += 1
                 side[1] += obs["acts"][i] >= threshold
+                side[2] += obs["acts"][i]
     return out
 
 

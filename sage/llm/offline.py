@@ -349,13 +349,14 @@ def _analyze(ctx: dict) -> dict:
         note = f"precision {p:.2f}, recall {r:.2f}; {agree}/{len(own)} of its probes matched expectations"
         split = ctx.get("conjunction_tests", {}).get(h["id"])
         if split and _condition_not_needed(split):
-            n, active = split["without"]
+            (n_with, _, sum_with), (n, active, total) = split["with"], split["without"]
             updates.append(
                 {
                     "hypothesis_id": h["id"],
                     "status": "refuted",
-                    "note": f"{note}; its words fire without its condition too ({active}/{n} such "
-                    "occurrences were active): the condition adds nothing",
+                    "note": f"{note}; its words fire without its condition about as strongly (mean "
+                    f"{total / n:.2f} over {n} occurrences, {active} active, against "
+                    f"{sum_with / max(n_with, 1):.2f} with it): the condition adds nothing",
                 }
             )
             continue
@@ -365,9 +366,26 @@ def _analyze(ctx: dict) -> dict:
             if update is not None:
                 updates.append(update)
                 continue
-        if p >= CONFIRM_PRECISION and r >= CONFIRM_RECALL and agree >= 0.66 * len(own):
+        weak = _weak_tokens(h["predicate"], ctx.get("occurrences"), ctx.get("occurrence_rule"))
+        capped = h.get("refinements", 0) >= ctx.get("max_refinements", 2)
+        # the loop rejected the last refinement (it did not generalise): judge what is there instead
+        rejected = any("refinement rejected" in (e.get("note") or "") for e in h.get("history", [])[-1:])
+        if weak and not capped and not rejected:  # before any verdict: confirmed, they would stay
+            pruned = [t for t in h["predicate"]["tokens"] if norm_token(t) not in weak]
+            pred = {**h["predicate"], "tokens": pruned or h["predicate"]["tokens"][:1]}
+            updates.append(
+                {
+                    "hypothesis_id": h["id"],
+                    "status": "refined",
+                    "new_predicate": pred,
+                    "new_text": _restate(h, pred),
+                    "note": f"{note}; dropped tokens that are weak where they occur (occurrence tests): "
+                    f"{quote_tokens(sorted(weak))}",
+                }
+            )
+        elif p >= CONFIRM_PRECISION and r >= CONFIRM_RECALL and agree >= 0.66 * len(own):
             updates.append({"hypothesis_id": h["id"], "status": "confirmed", "note": note})
-        elif f1 < REFUTE_F1 or h.get("refinements", 0) >= ctx.get("max_refinements", 2):
+        elif f1 < REFUTE_F1 or capped:
             status = "refuted" if f1 < 0.4 else "confirmed"
             updates.append({"hypothesis_id": h["id"], "status": status, "note": note + " (final decision)"})
         else:
@@ -395,18 +413,19 @@ def _analyze(ctx: dict) -> dict:
     return {"updates": updates}
 
 
-#: a conjunction is refuted when its words fire without its condition at least this share of the
-#: rate with it, over at least CONJUNCTION_MIN occurrences without it
+#: a conjunction is refuted when its words fire without its condition at least this share as strongly
+#: (mean normalised activation) as with it, over at least CONJUNCTION_MIN occurrences without it
 CONJUNCTION_NOT_NEEDED, CONJUNCTION_MIN = 0.5, 3
 
 
 def _condition_not_needed(split: dict) -> bool:
-    """Whether occurrence tests show a conjunction's words firing as readily without its condition."""
-    (n_with, a_with), (n_without, a_without) = split["with"], split["without"]
-    if n_without < CONJUNCTION_MIN:
-        return False
-    rate_with = a_with / n_with if n_with else 1.0
-    return a_without / n_without >= CONJUNCTION_NOT_NEEDED * rate_with
+    """Whether occurrence tests show a conjunction's words firing about as strongly without its
+    condition: by mean activation, not by how often they pass the activity threshold, since a word
+    can be weakly active everywhere and strong only in its context ('thing' after 'one')."""
+    (n_with, _, sum_with), (n_without, _, sum_without) = split["with"], split["without"]
+    if n_without < CONJUNCTION_MIN or n_with == 0:
+        return n_without >= CONJUNCTION_MIN and n_with == 0 and sum_without > 0
+    return sum_without / n_without >= CONJUNCTION_NOT_NEEDED * (sum_with / n_with)
 
 
 def _analyze_concept(h: dict, tests: dict, note: str) -> dict | None:
@@ -436,27 +455,36 @@ def _analyze_concept(h: dict, tests: dict, note: str) -> dict | None:
     }
 
 
+def _weak_tokens(pred: dict, occurrences: dict | None, rule: dict | None) -> set[str]:
+    """The (normalised) tokens of a token-set predicate that its occurrence tests show to be weak: at
+    least `rule["min"]` tested occurrences, and a mean activation there under half the strongest
+    tested token's (`reliable_tokens`). Empty for other predicates or without tests."""
+    if pred.get("type") != "token_set" or not occurrences or not rule:
+        return set()
+    own = {norm_token(t) for t in pred["tokens"]}
+    tested = {t: o["mean"] for t, o in occurrences.items() if t in own and o["n"] >= rule["min"]}
+    return set(tested) - set(reliable_tokens(tested))
+
+
 def _refine(
     pred: dict, stats: dict, preceding: list, occurrences: dict | None = None, rule: dict | None = None
 ) -> dict:
     """Keep the tokens that usually fire; add tokens carrying unexplained activation mass.
 
     Tokens with at least `rule["min"]` occurrence tests (contexts sampled because they contain the
-    token) are judged by their mean activation there (`reliable_tokens`). A token without them is
+    token) are judged by their mean activation there (`_weak_tokens`). A token without them is
     judged by its activity in the contexts seen so far (kept when active at >= `SEEN_KEEP` of them),
     which overstates it: most of those contexts were chosen because the feature fired there. A
     refinement never empties the set."""
     kind = pred.get("type")
     if kind == "token_set":
-        # occurrence tests count once a token has rule["min"] of them (the loop's AgentConfig sets it)
-        tested = {t: o["mean"] for t, o in (occurrences or {}).items() if rule and o["n"] >= rule["min"]}
-        own = {norm_token(t) for t in pred["tokens"]} & tested.keys()
-        reliable = set(reliable_tokens({t: tested[t] for t in own}))
+        weak = _weak_tokens(pred, occurrences, rule)
+        tested = {t for t, o in (occurrences or {}).items() if rule and o["n"] >= rule["min"]}
 
         def kept(t: str) -> bool:
             key = norm_token(t)
             if key in tested:
-                return key in reliable
+                return key not in weak
             s = stats.get(key)
             return s is None or s["active"] / max(s["seen"], 1) >= SEEN_KEEP
 

@@ -47,6 +47,7 @@ def test_conjunction_split_counts_occurrences_with_and_without_the_condition():
         "tokens": ["<s>", " should", " be", " to", " be", " be"],
         "acts": [0, 0, 0.9, 0, 0.0, 0.4],
     }
-    assert conjunction_split(pred, [sampled], 0.25) == {"with": [1, 1], "without": [2, 1]}
-    assert conjunction_split(pred, [{**sampled, "token": None}], 0.25) == {"with": [0, 0], "without": [0, 0]}
+    assert conjunction_split(pred, [sampled], 0.25) == {"with": [1, 1, 0.9], "without": [2, 1, 0.4]}
+    empty = {"with": [0, 0, 0.0], "without": [0, 0, 0.0]}
+    assert conjunction_split(pred, [{**sampled, "token": None}], 0.25) == empty
     assert conjunction_split({"type": "token_set", "tokens": ["be"]}, [sampled], 0.25) is None

@@ -74,11 +74,39 @@ def _conj_ctx(split):
 def test_a_conjunction_whose_words_fire_without_the_condition_is_refuted():
     from sage.llm.offline import _analyze
 
-    (u,) = _analyze(_conj_ctx({"with": [4, 4], "without": [6, 5]}))["updates"]
-    assert u["status"] == "refuted" and "5/6" in u["note"]
-    # silent without the condition: the conjunction stands (the generic rules decide)
-    (u,) = _analyze(_conj_ctx({"with": [4, 4], "without": [6, 0]}))["updates"]
+    (u,) = _analyze(_conj_ctx({"with": [4, 4, 3.2], "without": [6, 5, 3.0]}))["updates"]
+    assert u["status"] == "refuted" and "over 6 occurrences" in u["note"]
+    # weakly active without the condition, strong with it ('thing' after 'one'): the conjunction stands
+    (u,) = _analyze(_conj_ctx({"with": [4, 4, 3.2], "without": [6, 4, 1.5]}))["updates"]
     assert u["status"] != "refuted"
     # too few occurrences without it to tell
-    (u,) = _analyze(_conj_ctx({"with": [4, 4], "without": [2, 2]}))["updates"]
+    (u,) = _analyze(_conj_ctx({"with": [4, 4, 3.2], "without": [2, 2, 1.6]}))["updates"]
     assert u["status"] != "refuted"
+
+
+def _lexical(history=()):
+    return {
+        "id": "H1",
+        "status": "open",
+        "kind": "lexical",
+        "text": "Fires on 'universal', 'al'",
+        "predicate": {"type": "token_set", "tokens": ["universal", "al"]},
+        "precision": 0.9,
+        "recall": 0.9,
+        "f1": 0.9,
+        "history": list(history),
+    }
+
+
+def test_weak_tokens_are_dropped_before_a_hypothesis_can_be_confirmed():
+    from sage.llm.offline import _analyze
+
+    occ = {"universal": {"n": 4, "active": 4, "mean": 0.9}, "al": {"n": 30, "active": 1, "mean": 0.02}}
+    ctx = {"hypotheses": [_lexical()], "results": [], "occurrences": occ, "occurrence_rule": {"min": 3}}
+    (u,) = _analyze(ctx)["updates"]
+    assert u["status"] == "refined" and u["new_predicate"]["tokens"] == ["universal"]
+    # once the loop has rejected that refinement (held-out r fell), the hypothesis is judged as it is
+    rejected = {"round": 1, "status": "open", "note": "... [refinement rejected: (held-out r, ...)]"}
+    ctx["hypotheses"] = [_lexical([rejected])]
+    (u,) = _analyze(ctx)["updates"]
+    assert u["status"] == "confirmed"
