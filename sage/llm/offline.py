@@ -304,7 +304,7 @@ def _design(ctx: dict) -> dict:
                 a = add(hid, frame.format(t=t), "minimal_pair", "high")
                 if a is not None:
                     add(hid, frame.format(t=FILLERS[(j + rnd) % len(FILLERS)]), "minimal_pair", "low", a)
-        elif kind == "preceded_by":
+        elif kind in ("preceded_by", "and"):  # the trigger in its context, then without that context
             for ex in ctx.get("top", [])[:2]:
                 toks, acts = ex["tokens"], ex["acts"]
                 pos = peak_position(acts, skip)
