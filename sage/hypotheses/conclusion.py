@@ -64,6 +64,18 @@ def _subsumed(h: Hypothesis, by: Hypothesis) -> bool:
     return bool(mine) and len(mine & theirs) >= 0.5 * len(mine)
 
 
+def _concept_first(ranked: list[Hypothesis]) -> list[Hypothesis]:
+    """`ranked` with a confirmed concept moved ahead of the word list it covers: the category passed
+    the stronger test (its unseen members fired, its near misses did not), and on held-out contexts a
+    word list and the category it belongs to score nearly alike, so the held-out ranking alone
+    would often name the list."""
+    concept = next((h for h in ranked if h.get("concept") and h["status"] == "confirmed"), None)
+    top = ranked[0]
+    if concept is None or top is concept or top.get("concept") or not _subsumed(top, concept):
+        return ranked
+    return [concept, *(h for h in ranked if h is not concept)]
+
+
 def concept_sentence(h: Hypothesis, tests: dict | None) -> str:
     """What a concept hypothesis claims and how its tests came out, in words a scorer can use: the
     category, the position (on the word), seen and unseen members, near misses."""
@@ -106,6 +118,7 @@ def conclude_from_evidence(ctx: dict, dead: bool = False) -> Conclusion:
     )
     if not ranked:
         ranked = ctx["hypotheses"]
+    ranked = _concept_first(ranked)
     best = [ranked[0]]
     for h in ranked[1:]:  # a second, confirmed, different hypothesis makes the feature polysemantic
         distinct = h["kind"] != best[0]["kind"] and not _subsumed(h, best[0])

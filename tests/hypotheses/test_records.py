@@ -71,3 +71,22 @@ def test_dead_conclusion_is_a_fresh_dict(dead):
     assert conclude_from_evidence({"hypotheses": []}, dead=dead)["labels"] == (
         ["dead feature"] if dead else ["unexplained feature"]
     )
+
+
+def test_a_confirmed_concept_is_named_ahead_of_the_word_list_it_covers():
+    words = {"type": "token_set", "tokens": ["dog", "bat", "pigs"]}
+    members = {"type": "token_set", "tokens": ["dog", "bat", "pigs", "mouse", "lion"]}
+    lexical = {**new_hypothesis("H2", "x", "lexical", "alternative", words), "status": "confirmed"}
+    concept = {
+        **new_hypothesis("H1", "y", "semantic", "primary", members),
+        "status": "confirmed",
+        "concept": {"name": "placental (a kind of mammal)", "members": ["mouse", "lion"], "non_members": []},
+    }
+    scores = {"precision": 0.9, "recall": 0.8, "f1": 0.85, "heldout_f1": 0.8}
+    hyps = [{**lexical, **scores, "heldout_r": 0.7}, {**concept, **scores, "heldout_r": 0.6}]
+    c = conclude_from_evidence({"hypotheses": hyps, "top": [], "strongest_probe": None, "n_probes": 0})
+    assert c["best_hypothesis_ids"][0] == "H1"
+    # an open (untested) concept does not jump the queue
+    hyps[1] = {**hyps[1], "status": "open"}
+    c = conclude_from_evidence({"hypotheses": hyps, "top": [], "strongest_probe": None, "n_probes": 0})
+    assert c["best_hypothesis_ids"][0] == "H2"
