@@ -366,7 +366,13 @@ def _analyze(ctx: dict) -> dict:
             if update is not None:
                 updates.append(update)
                 continue
-        weak = _weak_tokens(h["predicate"], ctx.get("occurrences"), ctx.get("occurrence_rule"))
+        # a concept is tested as a category (unseen members, near misses; _analyze_concept drops the
+        # members that stayed silent): pruning its list by occurrences would turn it into a word list
+        weak = (
+            set()
+            if h.get("concept")
+            else _weak_tokens(h["predicate"], ctx.get("occurrences"), ctx.get("occurrence_rule"))
+        )
         capped = h.get("refinements", 0) >= ctx.get("max_refinements", 2)
         # the loop rejected the last refinement (it did not generalise): judge what is there instead
         rejected = any("refinement rejected" in (e.get("note") or "") for e in h.get("history", [])[-1:])
