@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 from sage.cli.common import (
     add_corpus_arg,
     add_ray_args,
@@ -37,6 +39,12 @@ def run(args) -> int:
     from sage.data.corpus import load_corpus
     from sage.store.activation_store import ActivationStore
 
+    if args.ray is not None and args.compile:
+        print(
+            "sage mine: --compile runs in one process; Ray workers mine eagerly (drop one of the two)",
+            file=sys.stderr,
+        )
+        return 2
     cluster = cluster_from(args)
     if cluster is None:
         store = ActivationStore(subject_from(args), load_corpus(args.corpus))
