@@ -1,6 +1,6 @@
 """`sage mine` argument rules that need no model."""
 
-from sage import cli
+from sage.cli import app as cli
 
 
 def test_compile_and_ray_together_are_refused_before_anything_loads(monkeypatch, capsys, sage_home):
