@@ -509,7 +509,9 @@ def analyze(rt: Runtime, state: AgentState) -> tuple[AgentState, str]:
         "occurrence_rule": {"min": s.min_occurrences},
         "max_refinements": s.max_refinements,
         "concept_tests": {
-            h["id"]: concept_test_summary(h["id"], state["evidence"]) for h in hyps if h.get("concept")
+            h["id"]: concept_test_summary(h["id"], state["evidence"], h["concept"])
+            for h in hyps
+            if h.get("concept")
         },
     }
     fields, context = summaries.for_analyze({**state, "hypotheses": hyps}, new, s.active_threshold, extra)
@@ -585,7 +587,7 @@ def apply_update(
     }
     if status == "confirmed":
         n = consistent_tests(h["id"], evidence)
-        tests = concept_test_summary(h["id"], evidence) if h.get("concept") else None
+        tests = concept_test_summary(h["id"], evidence, h["concept"]) if h.get("concept") else None
         if n < s.min_confirm_tests:
             status = "open"
             entry.update(
@@ -629,6 +631,8 @@ def apply_update(
             h["text"] = u.get("new_text") or h["text"]
             if "new_predicate" in u:
                 h["predicate"] = u["new_predicate"]
+            if u.get("new_concept") and h.get("concept"):
+                h["concept"] = u["new_concept"]
             h["refinements"] = h.get("refinements", 0) + 1
             entry["text"] = h["text"]
     h["status"] = status

@@ -135,7 +135,7 @@ def for_conclude(state: AgentState) -> tuple[dict, dict]:
     context = {
         "hypotheses": state["hypotheses"],
         "concept_tests": {
-            h["id"]: concept_test_summary(h["id"], state.get("evidence", []))
+            h["id"]: concept_test_summary(h["id"], state.get("evidence", []), h["concept"])
             for h in state["hypotheses"]
             if h.get("concept")
         },

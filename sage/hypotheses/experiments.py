@@ -96,10 +96,15 @@ def concept_probes(
     return out
 
 
-def concept_test_summary(hypothesis_id: str, evidence: Sequence[dict]) -> dict:
+def concept_test_summary(hypothesis_id: str, evidence: Sequence[dict], concept: dict | None = None) -> dict:
     """How the concept tests of one hypothesis came out: counts of unseen-member probes that fired and
-    near-miss probes that stayed silent, and whether that supports the concept."""
+    near-miss probes that stayed silent, and whether that supports the concept. With `concept`, only
+    the tests of its own members and near misses count (a concept broadened after its near misses
+    fired is judged on its new words: the old near misses may be its members now)."""
     own = [e for e in evidence if e.get("hypothesis_id") == hypothesis_id]
+    if concept is not None:
+        words = {*concept.get("members", []), *concept.get("non_members", [])}
+        own = [e for e in own if e.get("word") is None or e["word"] in words]
     members = [e for e in own if e.get("purpose") == MEMBER]
     misses = [e for e in own if e.get("purpose") == NEAR_MISS]
     fired = sum(bool(e["agrees"]) for e in members)
@@ -118,4 +123,6 @@ def concept_test_summary(hypothesis_id: str, evidence: Sequence[dict]) -> dict:
         "supported": supported,
         "fired": [e.get("word", e.get("text", "")) for e in members if e["agrees"]],
         "silent": [e.get("word", e.get("text", "")) for e in members if not e["agrees"]],
+        # near misses that fired: evidence that the feature's category is wider than the one named
+        "near_misses_fired": [e.get("word", e.get("text", "")) for e in misses if not e["agrees"]],
     }

@@ -175,7 +175,26 @@ def shared_concept(
     near = [c for c in eligible if cover[c] >= (1 - settings.cover_slack) * top]
     lowest = [c for c in near if not any(c in tax.ancestors(o) for o in near if o != c)]
     best = max(lowest, key=lambda c: (cover[c], tax.depth(c), c))
+    return concept_at(best, words, tax, settings)
+
+
+def concept_at(
+    category: str, words: Sequence[tuple[str, float]], tax: Taxonomy, settings: ConceptSettings = CONCEPT
+) -> Concept:
+    """The concept `category` as `words` ((token, weight) pairs) see it: the words it covers and their
+    share of the mass, unseen members to test (near the seen words first) and near misses."""
+    total = sum(max(w, 0.0) for _, w in words) or 1.0
+    known: list[tuple[str, float, set[str]]] = []
+    seen: set[str] = set()
+    for token, weight in words:
+        w = _clean(token)
+        if w is None or w in seen:
+            continue
+        seen.add(w)
+        known.append((w, max(weight, 0.0), _categories(w, tax, settings)))
+    best = category
     covered = tuple(w for w, _, cats in known if best in cats)
+    share = sum(wt for _, wt, cats in known if best in cats) / total
     parents = tax.parents(best)
     seen_cats = [cats for _, _, cats in known if best in cats]
     base = tax.depth(best)
@@ -202,10 +221,22 @@ def shared_concept(
         name=tax.name(best),
         parent=tax.name(parents[0]) if parents else None,
         covered=covered,
-        share=round(cover[best] / total, 4),
+        share=round(share, 4),
         unseen=tuple(unseen[: settings.n_unseen]),
         near_misses=near_misses(best, tax, exclude=seen, n=settings.n_near_misses),
     )
+
+
+def broader_concept(
+    category: str, words: Sequence[tuple[str, float]], tax: Taxonomy, settings: ConceptSettings = CONCEPT
+) -> Concept | None:
+    """The parent of `category` as a concept of `words` (`concept_at`), for a concept whose near misses
+    fired: the feature's category is wider than the one named. None at the top of the taxonomy, or
+    when the parent is too general to name (near the root, or on the list of vague names)."""
+    for parent in tax.parents(category):
+        if tax.depth(parent) >= settings.min_depth and tax.name(parent) not in TOO_GENERAL:
+            return concept_at(parent, words, tax, settings)
+    return None
 
 
 def _categories(word: str, tax: Taxonomy, settings: ConceptSettings) -> set[str]:

@@ -26,7 +26,7 @@ import sys
 from sage.hypotheses.conclusion import conclude_from_evidence, quote_tokens
 from sage.hypotheses.experiments import CONCEPT_AGREEMENT, NEUTRAL_FRAMES
 from sage.hypotheses.predicates import describe, norm_token
-from sage.lexicon.concepts import Concept, Taxonomy, shared_concept
+from sage.lexicon.concepts import Concept, Taxonomy, broader_concept, shared_concept
 from sage.llm.base import Backend, LLMRequest, Usage
 from sage.model.positions import peak_position, skip_positions
 
@@ -83,9 +83,10 @@ class OfflineExplainer(Backend):
     ) -> tuple[dict, Usage]:
         if req.task == "hypothesize":
             return _hypothesize(req.context, self.taxonomy()), Usage()
+        if req.task == "analyze":
+            return _analyze(req.context, self.taxonomy()), Usage()
         handlers = {
             "design": _design,
-            "analyze": _analyze,
             "conclude": _conclude,
             "one_shot": _one_shot,
         }
@@ -122,7 +123,12 @@ def _concept_hypothesis(c: Concept, triggers: list, role: str) -> dict:
         "kind": "semantic",
         "role": role,
         "predicate": {"type": "token_set", "tokens": list(c.covered) + unseen + extra},
-        "concept": {"name": concept_name(c), "members": unseen, "non_members": list(c.near_misses)},
+        "concept": {
+            "name": concept_name(c),
+            "category": c.category,
+            "members": unseen,
+            "non_members": list(c.near_misses),
+        },
     }
 
 
@@ -333,7 +339,7 @@ def _design(ctx: dict) -> dict:
 
 
 # -- analyze ----------------------------------------------------------------------------------------
-def _analyze(ctx: dict) -> dict:
+def _analyze(ctx: dict, tax: Taxonomy | None = None) -> dict:
     updates = []
     stats = ctx.get("token_stats", {})
     results = ctx.get("results", [])
@@ -362,7 +368,7 @@ def _analyze(ctx: dict) -> dict:
             continue
         tests = ctx.get("concept_tests", {}).get(h["id"])
         if h.get("concept") and tests and tests["members_tested"]:
-            update = _analyze_concept(h, tests, note)
+            update = _analyze_concept(h, tests, note, tax)
             if update is not None:
                 updates.append(update)
                 continue
@@ -434,10 +440,11 @@ def _condition_not_needed(split: dict) -> bool:
     return sum_without / n_without >= CONJUNCTION_NOT_NEEDED * (sum_with / n_with)
 
 
-def _analyze_concept(h: dict, tests: dict, note: str) -> dict | None:
+def _analyze_concept(h: dict, tests: dict, note: str, tax: Taxonomy | None = None) -> dict | None:
     """A concept hypothesis after its concept tests: refuted when its unseen members stay silent (the
-    feature knows the words it was seen with, not the category); refined to the members that fired
-    when only some did; None (the generic rules decide) when the tests support it."""
+    feature knows the words it was seen with, not the category); broadened to the parent category when
+    its members fire and so do its near misses (the feature's category is wider); refined to the
+    members that fired when only some did; None (the generic rules decide) when the tests support it."""
     fired, tested = tests["members_fired"], tests["members_tested"]
     note = (
         f"{note}; concept tests: {fired}/{tested} unseen members fired, "
@@ -445,6 +452,9 @@ def _analyze_concept(h: dict, tests: dict, note: str) -> dict | None:
     )
     if tested >= 2 and fired < (1 - CONCEPT_AGREEMENT) * tested:
         return {"hypothesis_id": h["id"], "status": "refuted", "note": note + " (not the category)"}
+    broader = _broaden(h, tests, tax)
+    if broader is not None:
+        return {**broader, "note": f"{note}; the near misses fire too: {broader['note']}"}
     if tests["supported"] or not tests["silent"]:
         return None
     silent = {w.strip().lower() for w in tests["silent"]}
@@ -521,6 +531,40 @@ def reliable_tokens(means: dict[str, float]) -> list[str]:
         return []
     top = max(means.values())
     return [t for t, m in sorted(means.items(), key=lambda kv: -kv[1]) if m >= 0.5 * top]
+
+
+def _broaden(h: dict, tests: dict, tax: Taxonomy | None) -> dict | None:
+    """The update that names the parent category, when the members fired (>= CONCEPT_AGREEMENT of
+    them) and the near misses did not stay silent (< CONCEPT_AGREEMENT of at least 2); None otherwise,
+    or without a taxonomy or a parent worth naming."""
+    c = h["concept"]
+    members_ok = tests["members_fired"] >= CONCEPT_AGREEMENT * max(tests["members_tested"], 1)
+    misses_fire = (
+        tests["near_misses_tested"] >= 2
+        and tests["near_misses_silent"] < CONCEPT_AGREEMENT * tests["near_misses_tested"]
+    )
+    if tax is None or not c.get("category") or not (members_ok and misses_fire):
+        return None
+    # what the feature is known to fire on: the words it was seen with, and the members and near misses
+    # that fired in the tests (untested members were only predictions)
+    untested = set(c["members"]) - set(tests["fired"])
+    # (a near miss that names an ancestor, "mammal" for "placental", is not a member to test around)
+    above = tax.ancestors(c["category"])
+    fired_misses = [w for w in tests["near_misses_fired"] if not set(tax.senses(w)[:1]) & above]
+    words = [t for t in h["predicate"]["tokens"] if t not in untested] + fired_misses
+    seen = [(t, 1.0) for t in dict.fromkeys(words)]
+    wider = broader_concept(c["category"], seen, tax)
+    if wider is None or not wider.unseen:
+        return None
+    new = _concept_hypothesis(wider, seen, h["role"])
+    return {
+        "hypothesis_id": h["id"],
+        "status": "refined",
+        "new_predicate": new["predicate"],
+        "new_text": new["text"],
+        "new_concept": new["concept"],
+        "note": f"broadened from {c['name']!r} to {new['concept']['name']!r}",
+    }
 
 
 def _restate(h: dict, pred: dict) -> str:
