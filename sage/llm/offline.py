@@ -551,12 +551,13 @@ def _broaden(h: dict, tests: dict, tax: Taxonomy | None) -> dict | None:
     # (a near miss that names an ancestor, "mammal" for "placental", is not a member to test around)
     above = tax.ancestors(c["category"])
     fired_misses = [w for w in tests["near_misses_fired"] if not set(tax.senses(w)[:1]) & above]
-    words = [t for t in h["predicate"]["tokens"] if t not in untested] + fired_misses
-    seen = [(t, 1.0) for t in dict.fromkeys(words)]
+    kept = [(t, 1.0) for t in h["predicate"]["tokens"] if t not in untested]
+    seen = [(t, 1.0) for t in dict.fromkeys([t for t, _ in kept] + fired_misses)]
     wider = broader_concept(c["category"], seen, tax)
     if wider is None or not wider.unseen:
         return None
-    new = _concept_hypothesis(wider, seen, h["role"])
+    # "also on" words come from what the hypothesis already named, not from near misses outside it
+    new = _concept_hypothesis(wider, kept, h["role"])
     return {
         "hypothesis_id": h["id"],
         "status": "refined",

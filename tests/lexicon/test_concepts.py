@@ -102,3 +102,15 @@ def test_no_concept_from_too_few_words_sub_word_mass_or_too_general_categories()
     pieces = [("blue", 0.1), ("green", 0.1), ("red", 0.1), ("ly", 0.4), ("ing", 0.3)]
     assert shared_concept(pieces, T) is None  # the category carries 30% of the activation mass
     assert shared_concept([("table", 1), ("blue", 1), ("mother", 1), ("round", 1)], T) is None
+
+
+def test_a_broader_concept_is_the_parent_category_seen_from_the_same_words():
+    from sage.lexicon.concepts import broader_concept
+
+    words = [(" blue", 0.4), (" green", 0.3), (" red", 0.3)]
+    wider = broader_concept("chromatic", words, T)
+    assert wider.category == "color" and wider.covered == ("blue", "green", "red")
+    assert "white" in wider.unseen and "gray" in wider.unseen  # achromatic colours are members now
+    assert set(wider.near_misses) <= {"round", "square"}
+    # above a category too general to name there is nothing to broaden to
+    assert broader_concept("visual_property", words, T) is None

@@ -61,3 +61,36 @@ def test_members_whose_probes_stayed_silent_are_dropped_from_the_predicate():
     assert update["status"] == "refined"
     assert "gold" in h["predicate"]["tokens"] and "gold" not in update["new_predicate"]["tokens"]
     assert "blue" in update["new_predicate"]["tokens"]
+
+
+def test_a_concept_whose_near_misses_fire_too_is_broadened_to_its_parent():
+    from sage.llm.offline import _analyze
+
+    h = _hypothesize({**CTX, "trigger_tokens": [[" blue", 0.4], [" green", 0.3], [" red", 0.3]]}, Tiny())[
+        "hypotheses"
+    ][0]
+    assert h["concept"]["category"] == "chromatic"
+    h = {**h, "id": "H1", "status": "open", "precision": 0.8, "recall": 0.7, "f1": 0.75, "refinements": 0}
+    tests = {
+        "members_tested": 2,
+        "members_fired": 2,
+        "near_misses_tested": 2,
+        "near_misses_silent": 0,
+        "supported": False,
+        "fired": ["pink", "gold"],
+        "silent": [],
+        "near_misses_fired": ["white", "round"],
+    }
+    ctx = {"hypotheses": [h], "results": [], "concept_tests": {"H1": tests}}
+    (u,) = _analyze(ctx, Tiny())["updates"]
+    assert u["status"] == "refined" and u["new_concept"]["category"] == "color"
+    tokens = {t.strip() for t in u["new_predicate"]["tokens"]}
+    # what fired stays (the members, the near miss that is a colour), the unseen colour joins, and the
+    # near miss that is no colour does not
+    assert {"pink", "gold", "white", "gray"} <= tokens and "round" not in tokens
+    assert u["new_concept"]["members"] == ["gray"]
+    assert "broadened from 'chromatic" in u["note"]
+    # near misses that stayed silent: nothing to broaden (the generic rules decide)
+    quiet = {**tests, "near_misses_silent": 2, "near_misses_fired": [], "supported": True}
+    (u,) = _analyze({**ctx, "concept_tests": {"H1": quiet}}, Tiny())["updates"]
+    assert u["status"] != "refined" or "new_concept" not in u
