@@ -128,6 +128,23 @@ def _clean(word: str) -> str | None:
     return w if len(w) >= 2 and w.isalpha() else None
 
 
+def _read_words(
+    words: Sequence[tuple[str, float]], tax: Taxonomy, settings: ConceptSettings
+) -> tuple[float, list[tuple[str, float, set[str]]]]:
+    """(total mass of `words`, [(word, weight, its categories)] for each distinct cleaned word, in
+    order): sub-word pieces and punctuation count towards the total only."""
+    total = sum(max(w, 0.0) for _, w in words) or 1.0
+    read: list[tuple[str, float, set[str]]] = []
+    seen: set[str] = set()
+    for token, weight in words:
+        w = _clean(token)
+        if w is None or w in seen:
+            continue
+        seen.add(w)
+        read.append((w, max(weight, 0.0), _categories(w, tax, settings)))
+    return total, read
+
+
 def shared_concept(
     words: Sequence[tuple[str, float]], tax: Taxonomy, settings: ConceptSettings = CONCEPT
 ) -> Concept | None:
@@ -136,17 +153,8 @@ def shared_concept(
     words: (token, weight) pairs, e.g. trigger tokens with their share of the activation mass;
     tokens that are not words (sub-word pieces, punctuation) count towards the total mass only.
     """
-    total = sum(max(w, 0.0) for _, w in words) or 1.0
-    known: list[tuple[str, float, set[str]]] = []
-    seen: set[str] = set()
-    for token, weight in words:
-        w = _clean(token)
-        if w is None or w in seen:
-            continue
-        seen.add(w)
-        cats = _categories(w, tax, settings)
-        if cats:
-            known.append((w, max(weight, 0.0), cats))
+    total, read = _read_words(words, tax, settings)
+    known = [k for k in read if k[2]]
     if len(known) < settings.min_words:
         return None
     known_mass = sum(wt for _, wt, _ in known) or 1.0
@@ -183,15 +191,8 @@ def concept_at(
 ) -> Concept:
     """The concept `category` as `words` ((token, weight) pairs) see it: the words it covers and their
     share of the mass, unseen members to test (near the seen words first) and near misses."""
-    total = sum(max(w, 0.0) for _, w in words) or 1.0
-    known: list[tuple[str, float, set[str]]] = []
-    seen: set[str] = set()
-    for token, weight in words:
-        w = _clean(token)
-        if w is None or w in seen:
-            continue
-        seen.add(w)
-        known.append((w, max(weight, 0.0), _categories(w, tax, settings)))
+    total, known = _read_words(words, tax, settings)
+    seen = {w for w, _, _ in known}
     best = category
     covered = tuple(w for w, _, cats in known if best in cats)
     share = sum(wt for _, wt, cats in known if best in cats) / total
