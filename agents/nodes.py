@@ -24,7 +24,7 @@ from sage.hypotheses import scoring as ev
 from sage.hypotheses.conclusion import conclude_from_evidence, failed_conclusion
 from sage.hypotheses.experiments import concept_probes, concept_test_summary
 from sage.hypotheses.predicates import norm_token
-from sage.hypotheses.records import new_hypothesis
+from sage.hypotheses.records import REFINEMENT_REJECTED, new_hypothesis
 from sage.intervention.effects import EFFECTS
 from sage.intervention.output import judge, output_hypotheses, own_prompts, run_experiments
 from sage.llm.base import LLMRequest
@@ -361,11 +361,11 @@ def _occurrence_probes(
     rt: Runtime, state: AgentState, hyps: list[Hypothesis], exclude_texts: set, room: int
 ) -> list[Probe]:
     """Occurrence tests: for the tokens of the open token-set hypotheses (and of conjunctions), corpus
-    contexts that contain
-    the token and that no explainer saw, sampled for the token rather than for the feature. The seed
-    contexts were picked because the feature fired in them, so a token's activity there overstates
-    how reliably it fires; these samples measure it (`scoring.occurrence_stats`). Tokens with the
-    fewest tested occurrences go first, `occurrences_per_token` contexts each, `room` at most."""
+    contexts that contain the token and that no explainer saw, sampled for the token rather than for
+    the feature. The seed contexts were picked because the feature fired in them, so a token's
+    activity there overstates how reliably it fires; these samples measure it
+    (`scoring.occurrence_stats`). Tokens with the fewest tested occurrences go first,
+    `occurrences_per_token` contexts each, `room` at most."""
     s = rt.settings
     seed_ctx = state["seed"]
     seen_ids = [o["context_id"] for o in seed_ctx["top"] + seed_ctx["quantiles"] + seed_ctx["negatives"]]
@@ -385,6 +385,7 @@ def _occurrence_probes(
                 owner.setdefault(norm_token(t), h["id"])
     order = sorted((t for t in owner if t), key=lambda t: tested.get(t, {}).get("n", 0))
     tok = rt.subject.tokenizer
+    used = set(exclude_texts)
     out: list[Probe] = []
     for t in order:
         if len(out) >= room:
@@ -397,9 +398,11 @@ def _occurrence_probes(
         )
         taken = 0
         for text in rt.store.iter_texts(found):
-            if text in exclude_texts or taken == s.occurrences_per_token or len(out) >= room:
+            if taken == s.occurrences_per_token or len(out) >= room:
+                break  # iter_texts decodes lazily: stop before decoding contexts that cannot be used
+            if text in used:
                 continue
-            exclude_texts = exclude_texts | {text}
+            used.add(text)
             taken += 1
             out.append(
                 {
@@ -624,7 +627,7 @@ def apply_update(
             status = "open"
             entry.update(
                 status="open",
-                note=f"{note} [refinement rejected: (held-out r, held-out F1, probe F1) {_pair(before)} -> "
+                note=f"{note} [{REFINEMENT_REJECTED}: (held-out r, held-out F1, probe F1) {_pair(before)} -> "
                 f"{_pair(after)}; kept the better predicate]",
             )
         else:

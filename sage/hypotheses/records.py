@@ -26,6 +26,11 @@ class HistoryEntry(TypedDict):
     recall: NotRequired[float | None]
 
 
+#: what the loop writes into a history entry's note when it rejects a refinement that did not
+#: generalise (agents.nodes.apply_update); an explainer reads it to judge the hypothesis as it stands
+REFINEMENT_REJECTED = "refinement rejected"
+
+
 class Hypothesis(TypedDict):
     """A hypothesis about where a feature fires, with its machine-checked scores."""
 

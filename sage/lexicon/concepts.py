@@ -193,20 +193,19 @@ def concept_at(
     share of the mass, unseen members to test (near the seen words first) and near misses."""
     total, known = _read_words(words, tax, settings)
     seen = {w for w, _, _ in known}
-    best = category
-    covered = tuple(w for w, _, cats in known if best in cats)
-    share = sum(wt for _, wt, cats in known if best in cats) / total
-    parents = tax.parents(best)
-    seen_cats = [cats for _, _, cats in known if best in cats]
-    base = tax.depth(best)
+    covered = tuple(w for w, _, cats in known if category in cats)
+    share = sum(wt for _, wt, cats in known if category in cats) / total
+    parents = tax.parents(category)
+    seen_cats = [cats for _, _, cats in known if category in cats]
+    base = tax.depth(category)
     # a member is proposed when its dominant sense is in the category ("wine" is a colour only in its
     # third sense) and is neither a seen word's sense nor a kind of one ("mama" for "mother" tests
     # nothing new)
     seen_senses = {s for w, _, _ in known for s in tax.senses(w)[: settings.max_senses]}
     candidates = [
         m
-        for m in tax.members(best)[: settings.member_pool]
-        if m not in seen and best in (lineage := _lineage(m, tax)) and not seen_senses & lineage
+        for m in tax.members(category)[: settings.member_pool]
+        if m not in seen and category in (lineage := _lineage(m, tax)) and not seen_senses & lineage
     ]
     # Members near a seen word come first, taken in turn from each seen word's neighbourhood (commonest
     # first within one), so a feature that knows "dog" and "cat" is tested on "puppy" and "kitten"
@@ -218,13 +217,13 @@ def concept_at(
         (groups[who] if depth > base else rest).append(m)
     unseen = [m for row in zip_longest(*(groups[k] for k in sorted(groups))) for m in row if m] + rest
     return Concept(
-        category=best,
-        name=tax.name(best),
+        category=category,
+        name=tax.name(category),
         parent=tax.name(parents[0]) if parents else None,
         covered=covered,
         share=round(share, 4),
         unseen=tuple(unseen[: settings.n_unseen]),
-        near_misses=near_misses(best, tax, exclude=seen, n=settings.n_near_misses),
+        near_misses=near_misses(category, tax, exclude=seen, n=settings.n_near_misses),
     )
 
 

@@ -26,6 +26,7 @@ import sys
 from sage.hypotheses.conclusion import conclude_from_evidence, quote_tokens
 from sage.hypotheses.experiments import CONCEPT_AGREEMENT, NEUTRAL_FRAMES
 from sage.hypotheses.predicates import describe, norm_token
+from sage.hypotheses.records import REFINEMENT_REJECTED
 from sage.lexicon.concepts import Concept, Taxonomy, broader_concept, shared_concept
 from sage.llm.base import Backend, LLMRequest, Usage
 from sage.model.positions import peak_position, skip_positions
@@ -381,7 +382,7 @@ def _analyze(ctx: dict, tax: Taxonomy | None = None) -> dict:
         )
         capped = h.get("refinements", 0) >= ctx.get("max_refinements", 2)
         # the loop rejected the last refinement (it did not generalise): judge what is there instead
-        rejected = any("refinement rejected" in (e.get("note") or "") for e in h.get("history", [])[-1:])
+        rejected = any(REFINEMENT_REJECTED in (e.get("note") or "") for e in h.get("history", [])[-1:])
         if weak and not capped and not rejected:  # before any verdict: confirmed, they would stay
             pruned = [t for t in h["predicate"]["tokens"] if norm_token(t) not in weak]
             pred = {**h["predicate"], "tokens": pruned or h["predicate"]["tokens"][:1]}
@@ -435,8 +436,10 @@ def _condition_not_needed(split: dict) -> bool:
     condition: by mean activation, not by how often they pass the activity threshold, since a word
     can be weakly active everywhere and strong only in its context ('thing' after 'one')."""
     (n_with, _, sum_with), (n_without, _, sum_without) = split["with"], split["without"]
-    if n_without < CONJUNCTION_MIN or n_with == 0:
-        return n_without >= CONJUNCTION_MIN and n_with == 0 and sum_without > 0
+    if n_without < CONJUNCTION_MIN:
+        return False
+    if n_with == 0:  # never seen with its condition: it fires without it, if at all
+        return sum_without > 0
     return sum_without / n_without >= CONJUNCTION_NOT_NEEDED * (sum_with / n_with)
 
 

@@ -29,8 +29,9 @@ COMPILE_AFTER = 20
 def compiled_layers(model: nn.Module, site: HookSite) -> list[nn.Module]:
     """The decoder blocks whose whole forward runs before the hook reads its activations: every block
     below the hook's, and the hook's own block when the hook reads that block's output."""
-    layers = model.get_submodule(layout_for(model.config.model_type).layers)
-    whole = site.module_name == f"{layout_for(model.config.model_type).layers}.{site.layer}"
+    prefix = layout_for(model.config.model_type).layers
+    layers = model.get_submodule(prefix)
+    whole = site.module_name == f"{prefix}.{site.layer}"
     last = site.layer + 1 if whole and site.read == "output" else site.layer
     return list(layers[:last])
 
