@@ -41,8 +41,9 @@ class AgentConfig:
     occurrence_probes: int = 16
     #: the first tokens of each token-set hypothesis that get occurrence tests (untested ones first)
     occurrence_tokens: int = 16
-    #: contexts per token and round
-    occurrences_per_token: int = 2
+    #: contexts per token and round: as many as a verdict needs (`min_occurrences`), so a token set
+    #: confirmed in its first round has already been pruned of tokens that are weak where they occur
+    occurrences_per_token: int = 3
     #: occurrences a token needs before they, not the contexts seen so far, decide whether it stays
     min_occurrences: int = 3
     #: how often the analysis may refine one hypothesis before it must decide

@@ -195,3 +195,20 @@ def test_transcript_cost_counts_every_earlier_message_again():
     ]
     # call 1: 10 + 5 + 2; call 2: 10 + (5 + 2) + 7 + 3
     assert transcript_cost(calls) == 17 + 27
+
+
+def test_a_token_gets_a_verdicts_worth_of_occurrence_tests_in_its_first_round(explanation):
+    """A token set confirmed in round 1 must already have been pruned of tokens that are weak where
+    they occur, so round 1 samples as many contexts per token as a verdict needs."""
+    from collections import Counter
+
+    from agents.runtime import AgentConfig
+
+    s = AgentConfig()
+    assert s.occurrences_per_token >= s.min_occurrences
+    first = Counter(
+        x["token"]
+        for x in explanation[0].to_dict()["evidence"]
+        if x["purpose"] == "occurrence" and x["round"] == 1
+    )
+    assert first and max(first.values()) == s.occurrences_per_token
