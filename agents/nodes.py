@@ -201,9 +201,7 @@ def seed(rt: Runtime, state: AgentState) -> tuple[AgentState, str]:
             for c in rt.store.quantile_samples(f, s.n_quantile_bins, s.per_quantile, exclude_top=s.n_top)
         ]
         neg = [_obs(c, stats.max_activation) for c in rt.store.random_negatives(f, s.n_negatives)]
-    (top, top_h), (quant, quant_h), (neg, neg_h) = (
-        split_heldout(c, s.heldout_every) for c in (top, quant, neg)
-    )
+    (quant, quant_h), (neg, neg_h) = (split_heldout(c, s.heldout_every) for c in (quant, neg))
     observed = top + quant
     seed_data = {
         "max_activation": stats.max_activation,
@@ -212,7 +210,7 @@ def seed(rt: Runtime, state: AgentState) -> tuple[AgentState, str]:
         "top": top,
         "quantiles": quant,
         "negatives": neg,
-        "heldout": top_h + quant_h + neg_h,
+        "heldout": quant_h + neg_h,
         "mi_words": _mi_words(rt, f),
         "trigger_tokens": ev.trigger_tokens(observed, s.active_threshold),
         # a longer tail, for naming what the active words share: the strongest word alone often
@@ -225,7 +223,7 @@ def seed(rt: Runtime, state: AgentState) -> tuple[AgentState, str]:
     msg = (
         f"seed: max act {stats.max_activation:.3f}, "
         f"{len(top)} top / {len(quant)} quantile / {len(neg)} negative contexts "
-        f"(+{len(top_h) + len(quant_h) + len(neg_h)} held out of the loop)"
+        f"(+{len(quant_h) + len(neg_h)} held out of the loop)"
     )
     return {
         "seed": seed_data,

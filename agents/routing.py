@@ -28,7 +28,7 @@ class BudgetConfig:
     #: LLM spend in US dollars (0 = no paid call at all)
     max_usd: float = 1.00
     #: probe texts per round at most
-    probes_per_round: int = 24
+    probes_per_round: int = 32
 
     def __post_init__(self) -> None:
         require_ints(self, "max_rounds", "max_probes", "max_llm_tokens", "probes_per_round")

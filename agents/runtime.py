@@ -28,17 +28,18 @@ class AgentConfig:
     n_top: int = 16
     #: activation-quantile bins the seed node samples below the top contexts
     n_quantile_bins: int = 5
-    #: contexts sampled per quantile bin
-    per_quantile: int = 2
+    #: contexts sampled per quantile bin: 4, as the evaluation samples (sage.evaluation.data), so the
+    #: held-out gate below has the activation bins the scorers measure on, not only the top contexts
+    per_quantile: int = 4
     #: Random contexts where the feature does not fire (negative controls). As many as the top and
-    #: quantile contexts together (16 + 5 x 2), so the pool hypotheses are scored on is balanced and
+    #: quantile contexts together (16 + 5 x 4), so the pool hypotheses are scored on is balanced and
     #: a broad predicate cannot earn its precision from a handful of negatives.
-    n_negatives: int = 26
+    n_negatives: int = 36
     #: MI-vocabulary words in the seed summary
     mi_words: int = 20
     #: occurrence tests (agents.nodes._occurrence_probes): probe texts per round set aside for corpus
     #: contexts sampled for a hypothesis's token rather than for the feature
-    occurrence_probes: int = 16
+    occurrence_probes: int = 24
     #: the first tokens of each token-set hypothesis that get occurrence tests (untested ones first)
     occurrence_tokens: int = 16
     #: contexts per token and round: as many as a verdict needs (`min_occurrences`), so a token set
@@ -50,9 +51,11 @@ class AgentConfig:
     max_refinements: int = 2
     #: probes of a hypothesis that must come out as predicted before it may be confirmed
     min_confirm_tests: int = 2
-    #: every k-th top / quantile / negative seed context is held out of the loop: the explainer never
-    #: sees it and hypotheses are not scored on it, and a refinement is kept only when it raises the
-    #: predicate's F1 there (so refinements must generalise, not fit the contexts they were made from)
+    #: every k-th quantile / negative seed context is held out of the loop: the explainer never sees
+    #: it and hypotheses are not scored on it, and a refinement is kept only when it raises the
+    #: predicate's held-out r there (so refinements must generalise, not fit the contexts they were
+    #: made from). The top contexts all stay in the loop: no scorer measures on them (the evaluation
+    #: excludes the top contexts), and held out they made the gate favour the peak tokens alone.
     heldout_every: int = 3
     #: (unseen member, near miss) probe pairs per concept hypothesis and round
     concept_pairs: int = 2

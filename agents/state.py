@@ -49,8 +49,8 @@ class SeedSummary(TypedDict):
     top: list[SeedContext]
     quantiles: list[SeedContext]
     negatives: list[SeedContext]
-    #: every `heldout_every`-th top / quantile / negative context, kept out of the loop (the explainer
-    #: never sees them); refinements must raise the predicate's F1 on them
+    #: every `heldout_every`-th quantile / negative context, kept out of the loop (the explainer never
+    #: sees them); refinements must raise the predicate's held-out r on them
     heldout: list[SeedContext]
     #: [word, MI score] pairs, best first
     mi_words: list[list]
