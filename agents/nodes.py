@@ -202,6 +202,9 @@ def seed(rt: Runtime, state: AgentState) -> tuple[AgentState, str]:
         ]
         neg = [_obs(c, stats.max_activation) for c in rt.store.random_negatives(f, s.n_negatives)]
     (quant, quant_h), (neg, neg_h) = (split_heldout(c, s.heldout_every) for c in (quant, neg))
+    top_h: list = []
+    if sum(max(c["acts"], default=0.0) >= s.active_threshold for c in quant_h) < s.heldout_min_activating:
+        top, top_h = split_heldout(top, s.heldout_every)
     observed = top + quant
     seed_data = {
         "max_activation": stats.max_activation,
@@ -210,7 +213,7 @@ def seed(rt: Runtime, state: AgentState) -> tuple[AgentState, str]:
         "top": top,
         "quantiles": quant,
         "negatives": neg,
-        "heldout": quant_h + neg_h,
+        "heldout": top_h + quant_h + neg_h,
         "mi_words": _mi_words(rt, f),
         "trigger_tokens": ev.trigger_tokens(observed, s.active_threshold),
         # a longer tail, for naming what the active words share: the strongest word alone often
@@ -223,7 +226,7 @@ def seed(rt: Runtime, state: AgentState) -> tuple[AgentState, str]:
     msg = (
         f"seed: max act {stats.max_activation:.3f}, "
         f"{len(top)} top / {len(quant)} quantile / {len(neg)} negative contexts "
-        f"(+{len(quant_h) + len(neg_h)} held out of the loop)"
+        f"(+{len(top_h) + len(quant_h) + len(neg_h)} held out of the loop)"
     )
     return {
         "seed": seed_data,

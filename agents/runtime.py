@@ -57,6 +57,10 @@ class AgentConfig:
     #: made from). The top contexts all stay in the loop: no scorer measures on them (the evaluation
     #: excludes the top contexts), and held out they made the gate favour the peak tokens alone.
     heldout_every: int = 3
+    #: when fewer than this many held-out quantile contexts are active (max >= `active_threshold`), as
+    #: for a feature whose lower bins hold only faint, scattered activity, held-out r is ~0 for every
+    #: predicate and no refinement can pass: the top contexts are then held out the same way
+    heldout_min_activating: int = 3
     #: (unseen member, near miss) probe pairs per concept hypothesis and round
     concept_pairs: int = 2
     #: tokens per output hypothesis (top MI words, top / bottom logit-lens tokens; sage.intervention.output)
@@ -74,6 +78,7 @@ class AgentConfig:
         require_ints(self, "max_refinements", minimum=0)  # 0 = never refine
         require_ints(self, "min_confirm_tests", minimum=1)
         require_ints(self, "heldout_every", minimum=2)  # 1 would hold out everything
+        require_ints(self, "heldout_min_activating", minimum=0)
         require_ints(self, "concept_pairs", minimum=0)
         require_ints(self, "output_tokens", "output_contexts")
         require_ints(self, "output_continuations", minimum=0)
