@@ -524,8 +524,10 @@ def analyze(rt: Runtime, state: AgentState) -> tuple[AgentState, str]:
 
     def generalisation(pred: dict | None) -> tuple:
         r, f1 = _heldout(pred, state, s.active_threshold)
-        probed = ev.predicate_scores(pred, state.get("evidence", []), s.active_threshold)["f1"]
-        return (-1.0 if r is None else r, -1.0 if f1 is None else f1, probed or 0.0)
+        evidence = state.get("evidence", [])
+        probed = ev.predicate_scores(pred, evidence, s.active_threshold)["f1"]
+        probed_r = ev.predicate_r(pred, evidence)
+        return (-1.0 if r is None else r, -1.0 if f1 is None else f1, probed or 0.0, probed_r or 0.0)
 
     for u in (data or {}).get("updates", []):
         h = by_id.get(u["hypothesis_id"])
@@ -574,9 +576,10 @@ def apply_update(
     - "refined" rewrites the text (and predicate) at most `s.max_refinements` times; an update past
       the cap leaves the hypothesis open with its current text, and the history says so.
     - a refined predicate is kept only when it generalises better: `generalisation(predicate)` is
-      (Pearson r with the activations on the held-out seed contexts, F1 there, F1 on the probes),
-      compared in that order, so the held-out data decide and the experiments break their ties
-      (dropping a category member whose probe stayed silent rarely changes the held-out scores).
+      (Pearson r with the activations on the held-out seed contexts, F1 there, F1 on the probes, r
+      on the probes), compared in that order, so the held-out data decide and the experiments break
+      their ties (dropping a category member whose probe stayed silent rarely changes the held-out
+      scores; moving a token to the weak tier changes no mask, so only the graded r can see it).
       Otherwise the hypothesis keeps its best predicate so far and stays open.
     """
     h = dict(h)
@@ -628,8 +631,8 @@ def apply_update(
             status = "open"
             entry.update(
                 status="open",
-                note=f"{note} [{REFINEMENT_REJECTED}: (held-out r, held-out F1, probe F1) {_pair(before)} -> "
-                f"{_pair(after)}; kept the better predicate]",
+                note=f"{note} [{REFINEMENT_REJECTED}: (held-out r, held-out F1, probe F1, probe r) "
+                f"{_pair(before)} -> {_pair(after)}; kept the better predicate]",
             )
         else:
             h["text"] = u.get("new_text") or h["text"]

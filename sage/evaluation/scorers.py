@@ -32,7 +32,7 @@ import prompts
 from sage.errors import require_ints, require_range
 from sage.evaluation.data import FuzzItem, HeldOut, body_tokens, highlight
 from sage.evaluation.metrics import SIMULATION_MAX, digit_expected_value
-from sage.hypotheses.predicates import body_mask, norm_token, predicate_mask
+from sage.hypotheses.predicates import body_mask, norm_token, predicate_mask, predicate_values, strong_part
 from sage.intervention.output import output_summary
 from sage.llm import make_backend
 from sage.llm.base import LLMRequest
@@ -143,7 +143,10 @@ class OfflineScorer(Scorer):
         return [predicate_mask(pred, c.tokens)[skip:] for c in contexts]
 
     def predict(self, expl, contexts):
-        return [[float(m) for m in mask] for mask in self._masks(expl, contexts)]
+        """1 where the predicate holds, `WEAK_VALUE` where it holds only on tokens it names as weak."""
+        pred = self._predicate(expl)
+        skip = ENGINE.skip_positions
+        return [predicate_values(pred, c.tokens)[skip:] for c in contexts]
 
     def detect(self, expl, contexts):
         return [any(mask) for mask in self._masks(expl, contexts)]
@@ -209,9 +212,11 @@ class OfflineScorer(Scorer):
         return None
 
     def generate(self, expl, held, n):  # noqa: ARG002  (Scorer interface)
-        """Up to `n` corpus snippets where the predicate holds: each cut from a context (never one the
-        explainer saw or the scoring data) around its first matching token."""
-        pred = self._predicate(expl)
+        """Up to `n` corpus snippets where the predicate's strong tier holds (`strong_part`: a token
+        set's `weak` tokens are left out, as a reader asked for text on which the feature fires would
+        leave out what the explanation calls weak): each cut from a context (never one the explainer
+        saw or the scoring data) around its first matching token."""
+        pred = strong_part(self._predicate(expl))
         s = self.settings
         ids = self.trigger_ids(pred)
         if ids is None:

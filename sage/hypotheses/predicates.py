@@ -4,8 +4,9 @@ A predicate is a JSON object (schema: `prompts/schemas/predicate.json`) evaluate
 per token of a tokenised text; the same evaluator serves the offline explainer,
 the agent's analysis and the offline scorer. Types:
 
-- `{"type": "token_set", "tokens": [...], "case_sensitive": false}`: the token
-  (leading space stripped) is one of `tokens`.
+- `{"type": "token_set", "tokens": [...], "weak": [...], "case_sensitive": false}`: the token
+  (leading space stripped) is one of `tokens` (where the feature fires strongly) or of the optional
+  `weak` (where it fires, but more weakly). `predicate_values` grades the two; a mask holds on both.
 - `{"type": "regex", "pattern": "..."}`: the token matches (re.search).
 - `{"type": "preceded_by", "tokens": [...], "window": 3}`: one of `tokens` occurs
   among the previous `window` tokens.
@@ -13,6 +14,11 @@ the agent's analysis and the offline scorer. Types:
 - `{"type": "and", "all": [...]}`, `{"type": "or", "any": [...]}`, `{"type": "not", "arg": {...}}`.
 
 The first `ENGINE.skip_positions` positions (the attention sink) are never a match.
+
+Why a weak tier: a feature often fires hard on a few tokens and softly on more. One flat list must
+choose between naming only the peaks (which misses the soft positions) and naming everything (which
+says the soft tokens fire as hard as the peaks). A graded list says both, as a careful reader would:
+"fires on 'well'; more weakly on 'good', 'fine'".
 """
 
 from __future__ import annotations
@@ -40,6 +46,10 @@ def norm_token(tok: str, case_sensitive: bool = False) -> str:
     return t if case_sensitive else t.lower()
 
 
+#: the activation `predicate_values` predicts where only a `weak` token matches, the strong tier's being 1
+WEAK_VALUE = 0.5
+
+
 def predicate_mask(pred: dict, tokens: Sequence[str]) -> list[bool]:
     """Evaluate `pred` at every position of `tokens` ([T] -> [T]); the sink positions are always False."""
     out = _eval(pred, list(tokens))
@@ -54,6 +64,33 @@ def body_mask(pred: dict, tokens: Sequence[str]) -> list[bool]:
     return predicate_mask(pred, [""] * skip + list(tokens))[skip:]
 
 
+def predicate_values(pred: dict, tokens: Sequence[str]) -> list[float]:
+    """The activation `pred` predicts at every position of `tokens` ([T] -> [T], in [0, 1]): 1 where it
+    holds on its strong tier, `WEAK_VALUE` where it holds only through a token set's `weak` tokens, 0
+    elsewhere and on the sink. Equals the mask (1/0) for a predicate without weak tokens."""
+    strong = predicate_mask(strong_part(pred), tokens)
+    full = predicate_mask(pred, tokens)
+    return [1.0 if s else WEAK_VALUE if f else 0.0 for s, f in zip(strong, full)]
+
+
+def strong_part(pred: dict) -> dict:
+    """`pred` without the `weak` tiers of its token sets: where the explanation says the feature fires
+    strongly. A token set inside a `not` keeps its weak tokens (dropping them would widen the `not`)."""
+    kind = pred.get("type")
+    if kind == "token_set" and pred.get("weak"):
+        return {k: v for k, v in pred.items() if k != "weak"}
+    if kind == "and":
+        return {**pred, "all": [strong_part(p) for p in pred["all"]]}
+    if kind == "or":
+        return {**pred, "any": [strong_part(p) for p in pred["any"]]}
+    return pred
+
+
+def has_weak(pred: dict | None) -> bool:
+    """Whether `pred` names weak tokens anywhere (outside a `not`)."""
+    return bool(pred) and strong_part(pred) != pred
+
+
 def _clear_sink(mask: list[bool]) -> None:
     """Set the sink positions (the first `skip_positions()`) of `mask` to False, in place."""
     skip = min(skip_positions(), len(mask))
@@ -65,7 +102,7 @@ def _eval(pred: dict, toks: list[str]) -> list[bool]:
     n = len(toks)
     if kind == "token_set":
         cs = bool(pred.get("case_sensitive", False))
-        allowed = {norm_token(t, cs) for t in pred.get("tokens", [])}
+        allowed = {norm_token(t, cs) for t in [*pred.get("tokens", []), *pred.get("weak", [])]}
         return [norm_token(t, cs) in allowed and norm_token(t, cs) != "" for t in toks]
     if kind == "regex":
         rx = re.compile(pred["pattern"])
@@ -97,7 +134,12 @@ def describe(pred: dict) -> str:
     if kind == "token_set":
         toks = [repr(t) for t in pred.get("tokens", [])[:8]]
         more = "" if len(pred.get("tokens", [])) <= 8 else f" (+{len(pred['tokens']) - 8} more)"
-        return f"the token is one of {', '.join(toks)}{more}"
+        out = f"the token is one of {', '.join(toks)}{more}"
+        weak = pred.get("weak", [])
+        if weak:
+            extra = "" if len(weak) <= 8 else f" (+{len(weak) - 8} more)"
+            out += f" (more weakly: {', '.join(repr(t) for t in weak[:8])}{extra})"
+        return out
     if kind == "regex":
         return f"the token matches /{pred['pattern']}/"
     if kind == "preceded_by":

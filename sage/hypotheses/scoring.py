@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 
-from sage.hypotheses.predicates import STRUCTURAL, norm_token, predicate_mask
+from sage.hypotheses.predicates import STRUCTURAL, norm_token, predicate_mask, predicate_values
 from sage.model.positions import skip_positions
 
 
@@ -78,17 +78,17 @@ def conjunction_split(pred: dict | None, observations: list[dict], threshold: fl
 
 
 def predicate_r(pred: dict | None, observations: list[dict]) -> float | None:
-    """Pearson r, pooled over every read position, between `pred`'s mask (1 where it holds) and the
-    normalised activations: what the predictive scorers measure on held-out contexts. None without a
-    predicate or positions; 0.0 when either side is constant (a mask that never or always holds
-    predicts nothing)."""
+    """Pearson r, pooled over every read position, between `pred`'s predicted values
+    (`predicate_values`: 1 where it holds, less on its weak tokens) and the normalised activations:
+    what the offline predictive scorer measures on held-out contexts. None without a predicate or
+    positions; 0.0 when either side is constant (a mask that never or always holds predicts nothing)."""
     if pred is None:
         return None
     xs, ys = [], []
     for obs in observations:
-        mask = predicate_mask(pred, obs["tokens"])
+        values = predicate_values(pred, obs["tokens"])
         for i in body(obs):
-            xs.append(1.0 if mask[i] else 0.0)
+            xs.append(values[i])
             ys.append(float(obs["acts"][i]))
     n = len(xs)
     if n == 0:

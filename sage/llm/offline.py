@@ -25,7 +25,7 @@ import sys
 
 from sage.hypotheses.conclusion import conclude_from_evidence, quote_tokens
 from sage.hypotheses.experiments import CONCEPT_AGREEMENT, NEUTRAL_FRAMES
-from sage.hypotheses.predicates import describe, norm_token
+from sage.hypotheses.predicates import WEAK_VALUE, describe, norm_token
 from sage.hypotheses.records import REFINEMENT_REJECTED
 from sage.lexicon.concepts import Concept, Taxonomy, broader_concept, shared_concept
 from sage.llm.base import Backend, LLMRequest, Usage
@@ -375,25 +375,27 @@ def _analyze(ctx: dict, tax: Taxonomy | None = None) -> dict:
                 continue
         # a concept is tested as a category (unseen members, near misses; _analyze_concept drops the
         # members that stayed silent): pruning its list by occurrences would turn it into a word list
-        weak = (
-            set()
+        last = (h.get("history") or [{}])[-1].get("note") or ""
+        # the loop rejected the last refinement (it did not generalise): judge what is there instead,
+        # unless it dropped tokens: then they fire somewhat where the held-out data look, and the
+        # milder step, keeping them in the weak tier, is put to the gate once
+        rejected = REFINEMENT_REJECTED in last
+        milder = rejected and DROPPED in last
+        tiered = (
+            h["predicate"]
             if h.get("concept")
-            else _weak_tokens(h["predicate"], ctx.get("occurrences"), ctx.get("occurrence_rule"))
+            else _tiered(h["predicate"], ctx.get("occurrences"), ctx.get("occurrence_rule"), drop=not milder)
         )
+        rejected = rejected and not milder
         capped = h.get("refinements", 0) >= ctx.get("max_refinements", 2)
-        # the loop rejected the last refinement (it did not generalise): judge what is there instead
-        rejected = any(REFINEMENT_REJECTED in (e.get("note") or "") for e in h.get("history", [])[-1:])
-        if weak and not capped and not rejected:  # before any verdict: confirmed, they would stay
-            pruned = [t for t in h["predicate"]["tokens"] if norm_token(t) not in weak]
-            pred = {**h["predicate"], "tokens": pruned or h["predicate"]["tokens"][:1]}
+        if tiered != h["predicate"] and not capped and not rejected:  # before any verdict
             updates.append(
                 {
                     "hypothesis_id": h["id"],
                     "status": "refined",
-                    "new_predicate": pred,
-                    "new_text": _restate(h, pred),
-                    "note": f"{note}; dropped tokens that are weak where they occur (occurrence tests): "
-                    f"{quote_tokens(sorted(weak))}",
+                    "new_predicate": tiered,
+                    "new_text": _restate(h, tiered),
+                    "note": f"{note}; {_tier_note(h['predicate'], tiered)}",
                 }
             )
         elif p >= CONFIRM_PRECISION and r >= CONFIRM_RECALL and agree >= 0.66 * len(own):
@@ -474,15 +476,51 @@ def _analyze_concept(h: dict, tests: dict, note: str, tax: Taxonomy | None = Non
     }
 
 
-def _weak_tokens(pred: dict, occurrences: dict | None, rule: dict | None) -> set[str]:
-    """The (normalised) tokens of a token-set predicate that its occurrence tests show to be weak: at
-    least `rule["min"]` tested occurrences, and a mean activation there under half the strongest
-    tested token's (`reliable_tokens`). Empty for other predicates or without tests."""
+#: a tested token weak where it occurs (`reliable_tokens` leaves it out) stays in the token set's `weak`
+#: tier when its mean activation there is at least this share of the strongest tested token's, or the
+#: feature is active at at least `WEAK_ACTIVE_SHARE` of its occurrences; else it is dropped. Why
+#: WEAK_VALUE / 2: positions predicted at v (the strong tier's at 1) raise a sparse mask's Pearson r
+#: about when their mean activation exceeds v / 2 of the strong tier's (the rule of `reliable_tokens`
+#: at v = 1).
+WEAK_MEAN_SHARE = WEAK_VALUE / 2
+WEAK_ACTIVE_SHARE = 0.5
+
+
+def _tiered(pred: dict, occurrences: dict | None, rule: dict | None, drop: bool = True) -> dict:
+    """A token-set predicate with its tested tokens (at least `rule["min"]` occurrence tests) sorted
+    into tiers by how the feature responds where they occur: strong (`reliable_tokens` of all its
+    tested tokens, in `tokens`), weak (`WEAK_MEAN_SHARE`, `WEAK_ACTIVE_SHARE`; in `weak`) and the
+    rest (dropped; with `drop` False, weak too). Untested tokens keep their tier. `pred` itself for other
+    predicates or without tests; the strong tier is never emptied."""
     if pred.get("type") != "token_set" or not occurrences or not rule:
-        return set()
-    own = {norm_token(t) for t in pred["tokens"]}
-    tested = {t: o["mean"] for t, o in occurrences.items() if t in own and o["n"] >= rule["min"]}
-    return set(tested) - set(reliable_tokens(tested))
+        return pred
+    weak_in = pred.get("weak", [])
+    own = [*pred["tokens"], *weak_in]
+    tested = {
+        norm_token(t): occurrences[norm_token(t)]
+        for t in own
+        if norm_token(t) in occurrences and occurrences[norm_token(t)]["n"] >= rule["min"]
+    }
+    if not tested:
+        return pred
+    strong = set(reliable_tokens({t: o["mean"] for t, o in tested.items()}))
+    top = max(o["mean"] for o in tested.values())
+
+    def tier(t: str, default: str) -> str:
+        key = norm_token(t)
+        if key not in tested:
+            return default
+        if key in strong:
+            return "strong"
+        o = tested[key]
+        usual = o["active"] >= WEAK_ACTIVE_SHARE * o["n"]
+        return "weak" if usual or o["mean"] >= WEAK_MEAN_SHARE * top or not drop else "drop"
+
+    tiers = [(t, tier(t, "strong")) for t in pred["tokens"]] + [(t, tier(t, "weak")) for t in weak_in]
+    tokens = [t for t, k in tiers if k == "strong"] or pred["tokens"][:1]
+    weak = [t for t, k in tiers if k == "weak" and t not in tokens]
+    out = {k: v for k, v in pred.items() if k != "weak"}
+    return {**out, "tokens": tokens, **({"weak": weak} if weak else {})}
 
 
 def _refine(
@@ -491,24 +529,24 @@ def _refine(
     """Keep the tokens that usually fire; add tokens carrying unexplained activation mass.
 
     Tokens with at least `rule["min"]` occurrence tests (contexts sampled because they contain the
-    token) are judged by their mean activation there (`_weak_tokens`). A token without them is
-    judged by its activity in the contexts seen so far (kept when active at >= `SEEN_KEEP` of them),
-    which overstates it: most of those contexts were chosen because the feature fired there. A
-    refinement never empties the set."""
+    token) are sorted into strong, weak and dropped by their activation there (`_tiered`). A token
+    without them is judged by its activity in the contexts seen so far (kept when active at >=
+    `SEEN_KEEP` of them), which overstates it: most of those contexts were chosen because the feature
+    fired there. A refinement never empties the strong tier."""
     kind = pred.get("type")
     if kind == "token_set":
-        weak = _weak_tokens(pred, occurrences, rule)
+        pred = _tiered(pred, occurrences, rule)
         tested = {t for t, o in (occurrences or {}).items() if rule and o["n"] >= rule["min"]}
 
         def kept(t: str) -> bool:
             key = norm_token(t)
             if key in tested:
-                return key not in weak
+                return True  # `_tiered` has judged it
             s = stats.get(key)
             return s is None or s["active"] / max(s["seen"], 1) >= SEEN_KEEP
 
         keep = [t for t in pred["tokens"] if kept(t)] or pred["tokens"][:1]
-        have = {t.strip().lower() for t in keep}
+        have = {norm_token(t) for t in [*keep, *pred.get("weak", [])]}
         add = [
             t
             for t, s in stats.items()
@@ -520,6 +558,28 @@ def _refine(
         strong = [t for t, share in preceding if share >= 0.2][:6]
         return {**pred, "tokens": strong} if strong and strong != pred["tokens"] else pred
     return pred
+
+
+DROPPED = "dropped tokens that are weak and mostly silent where they occur"
+
+
+def _tier_note(before: dict, after: dict) -> str:
+    """What `_tiered` changed, in words, for a hypothesis's history."""
+    norm = {norm_token(t) for t in [*after["tokens"], *after.get("weak", [])]}
+    was_weak = {norm_token(t) for t in before.get("weak", [])}
+    demoted = [t for t in after.get("weak", []) if norm_token(t) not in was_weak]
+    promoted = [t for t in after["tokens"] if norm_token(t) in was_weak]
+    dropped = [t for t in [*before["tokens"], *before.get("weak", [])] if norm_token(t) not in norm]
+    parts = [
+        f"{what} (occurrence tests): {quote_tokens(toks)}"
+        for what, toks in (
+            (DROPPED, dropped),
+            ("moved to the weak tier tokens that fire, but weakly, where they occur", demoted),
+            ("moved to the strong tier", promoted),
+        )
+        if toks
+    ]
+    return "; ".join(parts)
 
 
 def reliable_tokens(means: dict[str, float]) -> list[str]:

@@ -235,6 +235,14 @@ def test_empty_activation_is_not_computed(store):
     assert "boom" in failed["failures"]["predictive"] and failed["metrics"]["predictive_r_pooled"] == 0.0
 
 
+def test_offline_prediction_grades_a_weak_tier_and_detection_counts_it():
+    scorer = OfflineScorer(store=None)
+    expl = _expl({**CAT, "weak": ["dog"]})
+    pred = scorer.predict(expl, [NEGATIVES[0], ACTIVATING[0]])
+    assert pred == [[0.0, 0.5, 0.0, 0.0, 0.0], [0.0, 1.0, 0.0, 0.0, 0.0, 1.0, 0.0]]
+    assert scorer.detect(expl, NEGATIVES) == [True, False, False]
+
+
 def test_offline_generation_retrieves_unseen_matching_contexts(store):
     scorer = OfflineScorer(store)
     f = _firing(store, 1)[0]
@@ -249,6 +257,9 @@ def test_offline_generation_retrieves_unseen_matching_contexts(store):
     }
     assert all(any(t in u for u in unseen) for t in texts)  # each is cut from a context no one saw
     assert scorer.trigger_ids({"type": "not", "arg": CAT}) is None
+    # what the explanation calls weak is not what a reader would write to make the feature fire
+    tiered = {**CAT, "weak": ["the", "a"]}
+    assert scorer.generate(_expl(tiered), held, 5) == texts
     preceded = scorer.trigger_ids({"type": "preceded_by", "tokens": ["cat"], "window": 2})
     assert preceded == scorer.trigger_ids(CAT)
     rec = score_explanation(

@@ -30,6 +30,13 @@ def test_predicate_r_is_pearson_r_of_the_mask_with_the_activations():
     assert predicate_r(pred, obs) == round(0.75 / (1.0 * 0.6875) ** 0.5, 4)
     assert predicate_r({"type": "token_set", "tokens": ["never"]}, obs) == 0.0  # a constant mask
     assert predicate_r(None, obs) is None
+    # a weak tier predicts half: 'the' at .5 against its 0 lowers r below the strong-only mask's
+    tiered = {"type": "token_set", "tokens": ["tax"], "weak": ["the"]}
+    xs, ys = [1.0, 0.5, 1.0, 0.0], [1.0, 0.0, 0.5, 0.0]
+    mx, my = sum(xs) / 4, sum(ys) / 4
+    sxy = sum((x - mx) * (y - my) for x, y in zip(xs, ys))
+    want = sxy / (sum((x - mx) ** 2 for x in xs) * sum((y - my) ** 2 for y in ys)) ** 0.5
+    assert predicate_r(tiered, obs) == round(want, 4) < predicate_r(pred, obs)
 
 
 def test_conjunction_split_counts_occurrences_with_and_without_the_condition():

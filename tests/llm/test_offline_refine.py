@@ -110,3 +110,49 @@ def test_weak_tokens_are_dropped_before_a_hypothesis_can_be_confirmed():
     ctx["hypotheses"] = [_lexical([rejected])]
     (u,) = _analyze(ctx)["updates"]
     assert u["status"] == "confirmed"
+
+
+def test_occurrence_tests_sort_a_token_set_into_strong_weak_and_dropped_tokens():
+    from sage.llm.offline import _analyze
+
+    occ = {
+        "universal": {"n": 4, "active": 4, "mean": 0.9},
+        "al": {"n": 30, "active": 10, "mean": 0.3},  # a third of the strongest's mean: weak tier
+        "uni": {"n": 4, "active": 3, "mean": 0.15},  # active in most occurrences, if weakly: weak tier
+        "versal": {"n": 5, "active": 1, "mean": 0.05},  # mostly silent: dropped
+    }
+    h = {**_lexical(), "predicate": {"type": "token_set", "tokens": ["universal", "al", "uni", "versal"]}}
+    ctx = {"hypotheses": [h], "results": [], "occurrences": occ, "occurrence_rule": {"min": 3}}
+    (u,) = _analyze(ctx)["updates"]
+    assert u["status"] == "refined"
+    assert u["new_predicate"] == {"type": "token_set", "tokens": ["universal"], "weak": ["al", "uni"]}
+    assert "'versal'" in u["note"] and "weak tier" in u["note"]
+    # a weak token that proves strong is promoted, and a settled set is not refined again
+    occ["al"] = {"n": 30, "active": 28, "mean": 0.8}
+    ctx["hypotheses"] = [{**h, "predicate": u["new_predicate"]}]
+    (u,) = _analyze(ctx)["updates"]
+    assert u["new_predicate"] == {"type": "token_set", "tokens": ["universal", "al"], "weak": ["uni"]}
+    ctx["hypotheses"] = [{**h, "predicate": u["new_predicate"]}]
+    (u,) = _analyze(ctx)["updates"]
+    assert u["status"] != "refined"
+
+
+def test_a_rejected_drop_is_retried_once_as_a_move_to_the_weak_tier():
+    from sage.llm.offline import _analyze
+
+    occ = {"its": {"n": 6, "active": 6, "mean": 0.8}, "'s": {"n": 6, "active": 1, "mean": 0.1}}
+    h = {**_lexical(), "predicate": {"type": "token_set", "tokens": ["its", "'s"]}}
+    ctx = {"hypotheses": [h], "results": [], "occurrences": occ, "occurrence_rule": {"min": 3}}
+    (u,) = _analyze(ctx)["updates"]
+    assert u["new_predicate"] == {"type": "token_set", "tokens": ["its"]}
+    # the gate rejects the drop (held-out F1 fell): the milder step keeps "'s" as weak
+    rejected = {"round": 1, "status": "open", "note": u["note"] + " [refinement rejected: ...]"}
+    ctx["hypotheses"] = [{**h, "history": [rejected]}]
+    (u,) = _analyze(ctx)["updates"]
+    assert u["status"] == "refined"
+    assert u["new_predicate"] == {"type": "token_set", "tokens": ["its"], "weak": ["'s"]}
+    # and when that is rejected too, the hypothesis is judged as it is
+    rejected = {"round": 2, "status": "open", "note": u["note"] + " [refinement rejected: ...]"}
+    ctx["hypotheses"] = [{**h, "history": [rejected]}]
+    (u,) = _analyze(ctx)["updates"]
+    assert u["status"] != "refined"
