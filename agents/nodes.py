@@ -577,9 +577,10 @@ def apply_update(
       the cap leaves the hypothesis open with its current text, and the history says so.
     - a refined predicate is kept only when it generalises better: `generalisation(predicate)` is
       (Pearson r with the activations on the held-out seed contexts, F1 there, F1 on the probes, r
-      on the probes), compared in that order, so the held-out data decide and the experiments break
-      their ties (dropping a category member whose probe stayed silent rarely changes the held-out
-      scores; moving a token to the weak tier changes no mask, so only the graded r can see it).
+      on the probes), compared in that order (held-out r within `heldout_r_tie` counts as equal), so
+      the held-out data decide and the experiments break their ties (dropping a category member
+      whose probe stayed silent rarely changes the held-out scores; moving a token to the weak tier
+      changes no mask, so only the graded r can see it).
       Otherwise the hypothesis keeps its best predicate so far and stays open.
     """
     h = dict(h)
@@ -627,7 +628,7 @@ def apply_update(
             entry.update(
                 status="open", note=f"{note} [refinement cap {s.max_refinements} reached: kept open]"
             )
-        elif checked and not after > before:
+        elif checked and not generalises_better(after, before, s.heldout_r_tie):
             status = "open"
             entry.update(
                 status="open",
@@ -645,6 +646,14 @@ def apply_update(
     h["status"] = status
     h["history"] = [*h["history"], entry]
     return h
+
+
+def generalises_better(after: tuple, before: tuple, r_tie: float) -> bool:
+    """Whether `generalisation` scores `after` beat `before`: compared key by key, held-out r first,
+    with held-out r values within `r_tie` of each other counting as equal."""
+    if abs(after[0] - before[0]) > r_tie:
+        return after[0] > before[0]
+    return after[1:] > before[1:]
 
 
 def _pair(scores: tuple) -> str:

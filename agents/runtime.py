@@ -61,6 +61,10 @@ class AgentConfig:
     #: for a feature whose lower bins hold only faint, scattered activity, held-out r is ~0 for every
     #: predicate and no refinement can pass: the top contexts are then held out the same way
     heldout_min_activating: int = 3
+    #: held-out r values of two predicates closer than this are a tie, decided by the gate's next keys
+    #: (F1 there, then the probes): a few dozen held-out contexts cannot tell such a difference from
+    #: noise, and a token moved to the weak tier moves r by about this much while the probes measure it
+    heldout_r_tie: float = 0.01
     #: (unseen member, near miss) probe pairs per concept hypothesis and round
     concept_pairs: int = 2
     #: tokens per output hypothesis (top MI words, top / bottom logit-lens tokens; sage.intervention.output)
@@ -79,6 +83,7 @@ class AgentConfig:
         require_ints(self, "min_confirm_tests", minimum=1)
         require_ints(self, "heldout_every", minimum=2)  # 1 would hold out everything
         require_ints(self, "heldout_min_activating", minimum=0)
+        require_range(self, "heldout_r_tie", 0, 1)
         require_ints(self, "concept_pairs", minimum=0)
         require_ints(self, "output_tokens", "output_contexts")
         require_ints(self, "output_continuations", minimum=0)

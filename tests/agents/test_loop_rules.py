@@ -109,6 +109,12 @@ def test_a_refinement_is_kept_only_when_it_generalises_better():
 
     better = apply_update(_h(), _refine_to(["ly", "ally"]), 1, [], S, prefers_two)
     assert better["status"] == "refined" and better["predicate"]["tokens"] == ["ly", "ally"]
+    # held-out r within `heldout_r_tie` is a tie, which the next keys (here the probes') decide
+    from agents.nodes import generalises_better
+
+    assert generalises_better((0.905, 0.5, 0.5, 0.9), (0.91, 0.5, 0.5, 0.8), r_tie=0.01)
+    assert not generalises_better((0.89, 0.5, 0.5, 0.9), (0.91, 0.5, 0.5, 0.8), r_tie=0.01)
+    assert not generalises_better((0.905, 0.5, 0.5, 0.9), (0.91, 0.5, 0.5, 0.8), r_tie=0.0)
     # a reworded text over the same predicate is no new claim: kept without a check
     reworded = {**_refine_to(["ly"]), "new_text": "fires on the adverb suffix 'ly'"}
     kept = apply_update(_h(), reworded, 1, [], S, generalisation)
