@@ -68,8 +68,11 @@ def predicate_values(pred: dict, tokens: Sequence[str]) -> list[float]:
     """The activation `pred` predicts at every position of `tokens` ([T] -> [T], in [0, 1]): 1 where it
     holds on its strong tier, `WEAK_VALUE` where it holds only through a token set's `weak` tokens, 0
     elsewhere and on the sink. Equals the mask (1/0) for a predicate without weak tokens."""
-    strong = predicate_mask(strong_part(pred), tokens)
     full = predicate_mask(pred, tokens)
+    strong_pred = strong_part(pred)
+    if strong_pred == pred:  # no weak tier: the mask is the prediction (one evaluation, not two)
+        return [float(f) for f in full]
+    strong = predicate_mask(strong_pred, tokens)
     return [1.0 if s else WEAK_VALUE if f else 0.0 for s, f in zip(strong, full)]
 
 
@@ -84,11 +87,6 @@ def strong_part(pred: dict) -> dict:
     if kind == "or":
         return {**pred, "any": [strong_part(p) for p in pred["any"]]}
     return pred
-
-
-def has_weak(pred: dict | None) -> bool:
-    """Whether `pred` names weak tokens anywhere (outside a `not`)."""
-    return bool(pred) and strong_part(pred) != pred
 
 
 def _clear_sink(mask: list[bool]) -> None:

@@ -373,22 +373,21 @@ def _analyze(ctx: dict, tax: Taxonomy | None = None) -> dict:
             if update is not None:
                 updates.append(update)
                 continue
-        # a concept is tested as a category (unseen members, near misses; _analyze_concept drops the
-        # members that stayed silent): pruning its list by occurrences would turn it into a word list
-        last = (h.get("history") or [{}])[-1].get("note") or ""
         # the loop rejected the last refinement (it did not generalise): judge what is there instead,
         # unless it dropped tokens: then they fire somewhat where the held-out data look, and the
         # milder step, keeping them in the weak tier, is put to the gate once
+        last = (h.get("history") or [{}])[-1].get("note") or ""
         rejected = REFINEMENT_REJECTED in last
         milder = rejected and DROPPED in last
+        # a concept is tested as a category (unseen members, near misses; _analyze_concept drops the
+        # members that stayed silent): pruning its list by occurrences would turn it into a word list
         tiered = (
             h["predicate"]
             if h.get("concept")
             else _tiered(h["predicate"], ctx.get("occurrences"), ctx.get("occurrence_rule"), drop=not milder)
         )
-        rejected = rejected and not milder
         capped = h.get("refinements", 0) >= ctx.get("max_refinements", 2)
-        if tiered != h["predicate"] and not capped and not rejected:  # before any verdict
+        if tiered != h["predicate"] and not capped and (milder or not rejected):  # before any verdict
             updates.append(
                 {
                     "hypothesis_id": h["id"],
@@ -497,9 +496,9 @@ def _tiered(pred: dict, occurrences: dict | None, rule: dict | None, drop: bool 
     weak_in = pred.get("weak", [])
     own = [*pred["tokens"], *weak_in]
     tested = {
-        norm_token(t): occurrences[norm_token(t)]
-        for t in own
-        if norm_token(t) in occurrences and occurrences[norm_token(t)]["n"] >= rule["min"]
+        k: occurrences[k]
+        for k in map(norm_token, own)
+        if k in occurrences and occurrences[k]["n"] >= rule["min"]
     }
     if not tested:
         return pred
