@@ -18,6 +18,7 @@ import prompts
 from agents import summaries
 from agents.routing import DECIDED, budget_exhausted, review_decision
 from agents.runtime import Runtime
+from agents.seed_draw import draw_seed
 from agents.state import AgentState, Hypothesis, Observation, Probe, SeedContext, Usage, empty_usage
 from sage.errors import ExplainerError
 from sage.hypotheses import scoring as ev
@@ -195,13 +196,13 @@ def seed(rt: Runtime, state: AgentState) -> tuple[AgentState, str]:
             f"feature {f} never fires on the corpus",
         )
     with rt.model_lock:
-        top = [_obs(c, stats.max_activation) for c in rt.store.top(f, s.n_top)]
-        quant = [
-            _obs(c, stats.max_activation)
-            for c in rt.store.quantile_samples(f, s.n_quantile_bins, s.per_quantile, exclude_top=s.n_top)
-        ]
-        neg = [_obs(c, stats.max_activation) for c in rt.store.random_negatives(f, s.n_negatives)]
+        drawn = draw_seed(rt.store, f, s)
+    top, quant, neg, gate_q, gate_neg = (
+        [_obs(c, stats.max_activation) for c in group]
+        for group in (drawn.top, drawn.quantiles, drawn.negatives, drawn.gate_quantiles, drawn.gate_negatives)
+    )
     (quant, quant_h), (neg, neg_h) = (split_heldout(c, s.heldout_every) for c in (quant, neg))
+    quant_h, neg_h = quant_h + gate_q, neg_h + gate_neg
     top_h: list = []
     if sum(max(c["acts"], default=0.0) >= s.active_threshold for c in quant_h) < s.heldout_min_activating:
         top, top_h = split_heldout(top, s.heldout_every)
@@ -524,10 +525,17 @@ def analyze(rt: Runtime, state: AgentState) -> tuple[AgentState, str]:
 
     def generalisation(pred: dict | None) -> tuple:
         r, f1 = _heldout(pred, state, s.active_threshold)
+        detect = ev.context_detection(pred, state["seed"].get("heldout", []))
         evidence = state.get("evidence", [])
         probed = ev.predicate_scores(pred, evidence, s.active_threshold)["f1"]
         probed_r = ev.predicate_r(pred, evidence)
-        return (-1.0 if r is None else r, -1.0 if f1 is None else f1, probed or 0.0, probed_r or 0.0)
+        return (
+            -1.0 if r is None else r,
+            -1.0 if detect is None else detect,
+            -1.0 if f1 is None else f1,
+            probed or 0.0,
+            probed_r or 0.0,
+        )
 
     for u in (data or {}).get("updates", []):
         h = by_id.get(u["hypothesis_id"])
@@ -576,11 +584,13 @@ def apply_update(
     - "refined" rewrites the text (and predicate) at most `s.max_refinements` times; an update past
       the cap leaves the hypothesis open with its current text, and the history says so.
     - a refined predicate is kept only when it generalises better: `generalisation(predicate)` is
-      (Pearson r with the activations on the held-out seed contexts, F1 there, F1 on the probes, r
-      on the probes), compared in that order (held-out r within `heldout_r_tie` counts as equal), so
-      the held-out data decide and the experiments break their ties (dropping a category member
-      whose probe stayed silent rarely changes the held-out scores; moving a token to the weak tier
-      changes no mask, so only the graded r can see it).
+      (Pearson r with the activations on the held-out seed contexts, balanced accuracy of detecting
+      the firing ones there, F1 there, F1 on the probes, r on the probes), compared as
+      `generalises_better` says: held-out detection may not fall beyond `heldout_detection_tie`,
+      held-out r decides beyond `heldout_r_tie`, then the rest in order, so the held-out data decide
+      and the experiments break their ties (dropping a category member whose probe stayed silent
+      rarely changes the held-out scores; moving a token to the weak tier changes no mask, so only
+      the graded r can see it).
       Otherwise the hypothesis keeps its best predicate so far and stays open.
     """
     h = dict(h)
@@ -628,11 +638,12 @@ def apply_update(
             entry.update(
                 status="open", note=f"{note} [refinement cap {s.max_refinements} reached: kept open]"
             )
-        elif checked and not generalises_better(after, before, s.heldout_r_tie):
+        elif checked and not generalises_better(after, before, s.heldout_r_tie, s.heldout_detection_tie):
             status = "open"
             entry.update(
                 status="open",
-                note=f"{note} [{REFINEMENT_REJECTED}: (held-out r, held-out F1, probe F1, probe r) "
+                note=f"{note} [{REFINEMENT_REJECTED}: (held-out r, held-out detection, held-out F1, "
+                f"probe F1, probe r) "
                 f"{_pair(before)} -> {_pair(after)}; kept the better predicate]",
             )
         else:
@@ -648,12 +659,20 @@ def apply_update(
     return h
 
 
-def generalises_better(after: tuple, before: tuple, r_tie: float) -> bool:
-    """Whether `generalisation` scores `after` beat `before`: compared key by key, held-out r first,
-    with held-out r values within `r_tie` of each other counting as equal."""
-    if abs(after[0] - before[0]) > r_tie:
-        return after[0] > before[0]
-    return after[1:] > before[1:]
+def generalises_better(after: tuple, before: tuple, r_tie: float, detection_tie: float) -> bool:
+    """Whether `generalisation` scores `after` beat `before`. Both keys of the held-out data must
+    hold: held-out detection (balanced accuracy over contexts, the second key) may not fall by more
+    than `detection_tie`, and held-out r (the first) decides when it moved by more than `r_tie`;
+    otherwise the keys after r decide, in order, with detection within `detection_tie` counting as
+    equal."""
+    (r_a, d_a, *rest_a), (r_b, d_b, *rest_b) = after, before
+    if d_a < d_b - detection_tie:
+        return False
+    if abs(r_a - r_b) > r_tie:
+        return r_a > r_b
+    if abs(d_a - d_b) > detection_tie:
+        return d_a > d_b
+    return tuple(rest_a) > tuple(rest_b)
 
 
 def _pair(scores: tuple) -> str:

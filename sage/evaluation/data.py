@@ -4,10 +4,12 @@ Held-out discipline: the explainers (the SAGE agent and the one-shot baseline) s
 the feature's seed contexts: `store.top(f, n_top)`, `store.quantile_samples(f,
 n_quantile_bins, per_quantile, exclude_top=n_top)` (seed 0) and
 `store.random_negatives(f, n_negatives)` (seed 0), with the counts of
-`agents.runtime.AgentConfig`, plus whatever corpus contexts the agent used as
-probes (their texts are in the explanation's evidence). Scoring data excludes all
-of them, and also the top-`exclude_top` contexts (SAGE's rule), and is sampled with
-its own fixed seed:
+`agents.runtime.AgentConfig`; the agent's held-out gate also decides on
+`gate_per_quantile` more per bin and `gate_negatives` more negatives
+(`agents.seed_draw`); plus whatever corpus contexts the agent used as probes (their
+texts are in the explanation's evidence). Scoring data excludes all of them, and
+also the top-`exclude_top` contexts (SAGE's rule), and is sampled with its own
+fixed seed:
 
 - activating: `per_quantile` random firing contexts from each of `n_quantiles`
   equal-width bins of the context maximum (lowest bin first);
@@ -25,6 +27,7 @@ from dataclasses import dataclass
 import torch
 
 from agents.runtime import AgentConfig
+from agents.seed_draw import draw_seed
 from sage.errors import require_ints, require_range
 from sage.model.engine_config import ENGINE
 from sage.store.math import quantile_bins
@@ -88,15 +91,9 @@ class FuzzItem:
 
 
 def explainer_seen_ids(store, feature: int, settings=None) -> frozenset[int]:
-    """Ids of the seed contexts the explainers are shown for `feature` (see the module docstring)."""
-    s = settings or AgentConfig()
-    ids = {c.context_id for c in store.top(feature, s.n_top)}
-    ids |= {
-        c.context_id
-        for c in store.quantile_samples(feature, s.n_quantile_bins, s.per_quantile, exclude_top=s.n_top)
-    }
-    ids |= {c.context_id for c in store.random_negatives(feature, s.n_negatives)}
-    return frozenset(ids)
+    """Ids of the seed contexts the explainers are shown for `feature`, and of those the loop's
+    held-out gate decides on (see the module docstring)."""
+    return draw_seed(store, feature, settings or AgentConfig()).ids()
 
 
 def evidence_texts(explanations: Iterable[dict]) -> frozenset[str]:
@@ -117,7 +114,7 @@ def held_out(
     texts = frozenset(exclude_texts)
     activating = _activating(store, feature, seen, texts, settings)
     # a few extra: some may be the explainer's own negatives or contexts it probed
-    spare = AgentConfig().n_negatives + 4
+    spare = AgentConfig().n_negatives + AgentConfig().gate_negatives + 4
     negatives = [
         c
         for c in store.random_negatives(feature, settings.n_negatives + spare, seed=settings.seed)

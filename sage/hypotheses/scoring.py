@@ -100,6 +100,26 @@ def predicate_r(pred: dict | None, observations: list[dict]) -> float | None:
     return round(sxy / (sxx * syy) ** 0.5, 4) if sxx > 0 and syy > 0 else 0.0
 
 
+def context_detection(pred: dict | None, observations: list[dict]) -> float | None:
+    """Balanced accuracy of `pred` as a detector of the contexts where the feature fires: a context is
+    predicted to fire when the predicate holds (on any tier) at one of its read positions, and fires
+    when one of its read activations is above 0. What the offline detection scorer measures on held-out
+    activating and non-activating contexts. None without a predicate or unless both kinds occur."""
+    if pred is None:
+        return None
+    hits = [0, 0]  # per class (silent, firing): contexts the predicate called right
+    sizes = [0, 0]
+    for obs in observations:
+        mask = predicate_mask(pred, obs["tokens"])
+        fires = any(obs["acts"][i] > 0 for i in body(obs))
+        said = any(mask[i] for i in body(obs))
+        sizes[fires] += 1
+        hits[fires] += said == fires
+    if not all(sizes):
+        return None
+    return round((hits[0] / sizes[0] + hits[1] / sizes[1]) / 2, 4)
+
+
 def token_stats(observations: list[dict], threshold: float) -> dict[str, dict]:
     """Per normalised token: how often seen, how often active, and its activation mass."""
     stats: dict[str, dict] = defaultdict(lambda: {"seen": 0, "active": 0, "mass": 0.0})

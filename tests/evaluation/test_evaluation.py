@@ -127,6 +127,32 @@ class CatEngine:
 
 
 # -- held-out discipline ------------------------------------------------------------------------------
+def test_the_gate_draw_extends_the_seed_and_is_excluded_from_scoring(store):
+    from dataclasses import replace
+
+    from agents.runtime import AgentConfig
+    from agents.seed_draw import draw_seed
+
+    def ids(contexts):
+        return [c.context_id for c in contexts]
+
+    s = AgentConfig(per_quantile=2, n_negatives=4, gate_per_quantile=2, gate_negatives=3)
+    for f in _firing(store):
+        plain = draw_seed(store, f, replace(s, gate_per_quantile=0, gate_negatives=0))
+        drawn = draw_seed(store, f, s)
+        # the explainer's seed contexts are the same with or without the gate's extras
+        assert ids(drawn.quantiles) == ids(plain.quantiles) and ids(drawn.negatives) == ids(plain.negatives)
+        assert not plain.gate_quantiles and not plain.gate_negatives
+        seen = set(ids(drawn.top) + ids(drawn.quantiles) + ids(drawn.negatives))
+        gate = set(ids(drawn.gate_quantiles) + ids(drawn.gate_negatives))
+        assert gate and not gate & seen
+        assert all(c.max_act > 0 for c in drawn.gate_quantiles)
+        assert all(c.max_act == 0 for c in drawn.gate_negatives) and len(drawn.gate_negatives) <= 3
+        per_bin = [c.quantile for c in drawn.quantiles + drawn.gate_quantiles]
+        assert all(per_bin.count(b) <= 4 for b in set(per_bin))
+        assert explainer_seen_ids(store, f, s) == seen | gate
+
+
 def test_held_out_excludes_everything_the_explainer_saw(store, session):
     from sage.runs import explain
 

@@ -39,6 +39,22 @@ def test_predicate_r_is_pearson_r_of_the_mask_with_the_activations():
     assert predicate_r(tiered, obs) == round(want, 4) < predicate_r(pred, obs)
 
 
+def test_context_detection_is_balanced_accuracy_over_contexts():
+    from sage.hypotheses.scoring import context_detection
+
+    def ctx(words, acts):
+        return {"tokens": ["<s>", *words], "acts": [5.0, *acts]}  # the sink's activation is never read
+
+    firing = [ctx([" tax", " a"], [0.9, 0]), ctx([" the", " levy"], [0, 0.1]), ctx([" a"], [0.2])]
+    silent = [ctx([" tax", " b"], [0, 0]), ctx([" c"], [0])]
+    pred = {"type": "token_set", "tokens": ["tax"]}
+    # firing: 1 of 3 detected; silent: 1 of 2 left alone
+    assert context_detection(pred, firing + silent) == round((1 / 3 + 1 / 2) / 2, 4)
+    # a weak-tier token counts: detection reads the whole mask, as the offline detection scorer does
+    assert context_detection({**pred, "weak": ["levy"]}, firing + silent) == round((2 / 3 + 1 / 2) / 2, 4)
+    assert context_detection(pred, firing) is None and context_detection(None, silent) is None
+
+
 def test_conjunction_split_counts_occurrences_with_and_without_the_condition():
     from sage.hypotheses.scoring import conjunction_split
 
