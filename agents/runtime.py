@@ -66,19 +66,21 @@ class AgentConfig:
     #: noise, and a token moved to the weak tier moves r by about this much while the probes measure it
     heldout_r_tie: float = 0.01
     #: a refinement may not lower the predicate's held-out detection (balanced accuracy of "it holds
-    #: somewhere in the context" against "the feature fires there") by more than this: about one
-    #: context's worth at the default held-out sizes (~26 firing, 24 silent). Held-out r, pooled over
-    #: tokens, is carried by the peaks, and alone it let drops through that cost the weak contexts
-    #: detection measures (a dash feature's '(' and em dash; balanced accuracy 0.80 -> 0.65).
-    heldout_detection_tie: float = 0.025
+    #: somewhere in the context" against "the feature fires there") by more than this, and within it
+    #: detection is the gate's second key. Held-out r, pooled over tokens, is carried by the peaks,
+    #: and alone it let drops through that cost the weak contexts detection measures (a dash
+    #: feature's '(' and em dash; balanced accuracy 0.80 -> 0.65). Off (1.0: never a veto, never a
+    #: key) by default, like the larger gate set it was measured with (0.025, about one context of
+    #: ~50): it also kept common words that never fired where they occur ('for' on feature 6209).
+    heldout_detection_tie: float = 1.0
     #: extra quantile contexts per bin and extra random negatives drawn for the held-out gate alone
-    #: (the explainer never sees them), on top of every `heldout_every`-th seed context. Without them the
-    #: gate saw ~6 firing contexts, and a drop that one of them happened to favour passed (measured:
-    #: '(' and the em dash dropped from a dash feature, whose evaluation balanced accuracy fell from
-    #: 0.80 to 0.65). The draws extend the seed's own (same bins, same random order), so the seed
-    #: contexts do not change.
-    gate_per_quantile: int = 4
-    gate_negatives: int = 12
+    #: (the explainer never sees them), on top of every `heldout_every`-th seed context. The draws
+    #: extend the seed's own (same bins, same random order), so the seed contexts do not change. Off
+    #: (0) by default: at 4 and 12 (~26 firing and 24 silent held-out contexts instead of ~6 and 12)
+    #: the planted animal latent lost its concept name (7/8 -> 6/8 named) and two fresh 50-feature
+    #: compares still missed their targets (docs/methods.md, "the gate's larger held-out set").
+    gate_per_quantile: int = 0
+    gate_negatives: int = 0
     #: (unseen member, near miss) probe pairs per concept hypothesis and round
     concept_pairs: int = 2
     #: tokens per output hypothesis (top MI words, top / bottom logit-lens tokens; sage.intervention.output)
