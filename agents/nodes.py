@@ -17,15 +17,16 @@ from collections.abc import Callable
 import prompts
 from agents import summaries
 from agents.routing import DECIDED, budget_exhausted, review_decision
-from agents.runtime import Runtime
+from agents.runtime import AgentConfig, Runtime
 from agents.seed_draw import draw_seed
 from agents.state import AgentState, Hypothesis, Observation, Probe, SeedContext, Usage, empty_usage
 from sage.errors import ExplainerError
 from sage.hypotheses import scoring as ev
-from sage.hypotheses.conclusion import conclude_from_evidence, failed_conclusion
+from sage.hypotheses.conclusion import conclude_from_evidence, failed_conclusion, quote_tokens
 from sage.hypotheses.experiments import concept_probes, concept_test_summary
 from sage.hypotheses.predicates import norm_token
 from sage.hypotheses.records import REFINEMENT_REJECTED, new_hypothesis
+from sage.hypotheses.tiers import demote_below, strong_level
 from sage.intervention.effects import EFFECTS
 from sage.intervention.output import judge, output_hypotheses, own_prompts, run_experiments
 from sage.llm.base import LLMRequest
@@ -707,6 +708,8 @@ def conclude(rt: Runtime, state: AgentState) -> tuple[AgentState, str]:
     )
     msg_out = outputs.pop("_msg", None)
     state = {**state, **outputs}
+    if rt.settings.strong_tier_at_conclusion and state.get("hypotheses"):
+        state["hypotheses"] = _held_to_strong_level(state, rt.settings)
     judged = judged_outputs(state)
     state["output_hypotheses"] = judged
     fields, context = summaries.for_conclude(state)
@@ -724,8 +727,34 @@ def conclude(rt: Runtime, state: AgentState) -> tuple[AgentState, str]:
         data = conclude_from_evidence(context, dead=stop.startswith("dead feature"))
         concluded_by = "offline (rule-based, from the evidence so far)"
     update = {"conclusion": {**data, "concluded_by": concluded_by}, "usage": usage, "stop_reason": stop}
+    if state.get("hypotheses"):
+        update["hypotheses"] = state["hypotheses"]
     if judged:
         update["output_hypotheses"] = judged
     update.update(outputs)
     msg = f"conclusion: {' | '.join(data['labels'])}"
     return update, msg if msg_out is None else f"{msg_out}\n{msg}"
+
+
+def _held_to_strong_level(state: AgentState, s: AgentConfig) -> list[Hypothesis]:
+    """The hypotheses with each token set's strong tier held to SAGE's strong level
+    (`sage.hypotheses.tiers`): a strong token whose occurrence tests average below half the top-10
+    contexts' mean max moves to the weak tier, and its history says so. The mask does not change, so
+    no verdict does; what changes is what the conclusion calls the peaks, which a reader asked for
+    text that makes the feature fire takes at their word."""
+    skip = skip_positions()
+    level = strong_level([max(o["acts"][skip:], default=0.0) for o in state["seed"]["top"]])
+    occurrences = ev.occurrence_stats(state.get("evidence", []), s.active_threshold)
+    out = []
+    for h in state["hypotheses"]:
+        pred, moved = demote_below(h.get("predicate") or {}, occurrences, level, s.min_occurrences)
+        if moved:
+            note = (
+                f"strong tier for the conclusion: moved to the weak tier {quote_tokens(moved)}, whose "
+                f"mean activation where they occur is below {level:.2f} of max (half the top-10 "
+                "contexts' mean max)"
+            )
+            entry = {"round": state.get("round", 0), "status": h["status"], "note": note}
+            h = {**h, "predicate": pred, "history": [*h.get("history", []), entry]}
+        out.append(h)
+    return out

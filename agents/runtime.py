@@ -73,6 +73,13 @@ class AgentConfig:
     #: key) by default, like the larger gate set it was measured with (0.025, about one context of
     #: ~50): it also kept common words that never fired where they occur ('for' on feature 6209).
     heldout_detection_tie: float = 1.0
+    #: at the conclusion, a token set's strong tokens whose occurrence tests average below SAGE's
+    #: strong level (half the top-10 contexts' mean max; sage.hypotheses.tiers) move to its weak tier.
+    #: The loop tiers tokens against each other (what token-level r needs), so a strong tier could
+    #: hold tokens that fire at a third of max where they occur, and a reader asked for text on which
+    #: the feature fires would pick them (retrieval accuracy 0.3 -> 0.6 for a 'well' feature whose
+    #: list had gained 'work', 'high'; docs/methods.md)
+    strong_tier_at_conclusion: bool = True
     #: extra quantile contexts per bin and extra random negatives drawn for the held-out gate alone
     #: (the explainer never sees them), on top of every `heldout_every`-th seed context. The draws
     #: extend the seed's own (same bins, same random order), so the seed contexts do not change. Off

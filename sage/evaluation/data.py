@@ -29,6 +29,7 @@ import torch
 from agents.runtime import AgentConfig
 from agents.seed_draw import draw_seed
 from sage.errors import require_ints, require_range
+from sage.hypotheses.tiers import STRONG_TOP_N
 from sage.model.engine_config import ENGINE
 from sage.store.math import quantile_bins
 
@@ -44,7 +45,7 @@ class HeldOutConfig:
     #: SAGE's rule: the strongest contexts are never scored (the explainer saw them).
     exclude_top: int = 10
     #: generative accuracy's reference: the mean max activation of this many top contexts
-    reference_top: int = 10
+    reference_top: int = STRONG_TOP_N
     #: Differs from the seed 0 the explainers sample with.
     seed: int = 1
     #: delphi's fuzzing: tokens above this fraction of their context's maximum are the highlighted ones.

@@ -29,6 +29,7 @@ from sage.evaluation.metrics import (
     pick_accuracy,
 )
 from sage.evaluation.scorers import NotComputable, Scorer, Unsupported
+from sage.hypotheses.tiers import STRONG_FRACTION
 from sage.io import done_keys, read_jsonl
 
 #: Metric groups (what `--metrics` names) and the numbers each can report. `intervention` is the
@@ -48,8 +49,9 @@ METRIC_GROUPS: dict[str, tuple[str, ...]] = {
 #: SAGE's generative accuracy: a text counts when its max activation reaches this x the mean max
 #: activation of the top-10 contexts (jiujiubuhejiu/SAGE scripts/evaluate.py, lines 2159-2164:
 #: "avg of top 10 max activations / 2"). It is the paper's rule, so it is kept apart from the
-#: loop's own activity threshold (agents.runtime.AgentConfig.active_threshold).
-GENERATIVE_FRACTION = 0.5
+#: loop's own activity threshold (agents.runtime.AgentConfig.active_threshold). The loop's conclusion
+#: holds its strong tier to the same rule (sage.hypotheses.tiers), so both read it from there.
+GENERATIVE_FRACTION = STRONG_FRACTION
 
 
 class NoData(Exception):

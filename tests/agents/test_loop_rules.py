@@ -133,3 +133,27 @@ def test_held_out_split_keeps_the_strongest_context_in_the_loop():
 
     kept, held = split_heldout(list(range(10)), 3)
     assert held == [2, 5, 8] and kept == [0, 1, 3, 4, 6, 7, 9]
+
+
+# -- the conclusion's strong tier --------------------------------------------------------------------
+def _occurrence(token, act):
+    return {"token": token, "tokens": ["<s>", " a", f" {token}"], "acts": [0.0, 0.0, act]}
+
+
+def test_the_conclusion_moves_strong_tokens_that_fire_weakly_where_they_occur():
+    from agents.nodes import _held_to_strong_level
+
+    h = new_hypothesis(
+        "H1", "fires on 'well'", "lexical", "primary", {"type": "token_set", "tokens": ["well", "work"]}
+    )
+    # top-10 maxima average 0.8 (body positions): the strong level is 0.4
+    top = [{"acts": [5.0, 0.8, 0.0]} for _ in range(10)]
+    evidence = [_occurrence("well", 0.7) for _ in range(3)] + [_occurrence("work", 0.2) for _ in range(3)]
+    state = {"seed": {"top": top}, "evidence": evidence, "hypotheses": [h], "round": 3}
+    (out,) = _held_to_strong_level(state, S)
+    assert out["predicate"] == {"type": "token_set", "tokens": ["well"], "weak": ["work"]}
+    assert "'work'" in out["history"][-1]["note"] and "0.40" in out["history"][-1]["note"]
+    assert out["status"] == h["status"]
+    # fewer occurrence tests than a verdict needs: nothing moves
+    state["evidence"] = evidence[:2] + evidence[3:5]
+    assert _held_to_strong_level(state, S) == [h]
