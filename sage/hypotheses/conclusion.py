@@ -59,8 +59,12 @@ def label(h: Hypothesis) -> str:
 def _subsumed(h: Hypothesis, by: Hypothesis) -> bool:
     """Whether most of `h`'s tokens are in `by`'s token set (the words of a named category are no
     second meaning of the category)."""
-    mine = {t.strip().lower() for t in (h.get("predicate") or {}).get("tokens", [])}
-    theirs = {t.strip().lower() for t in (by.get("predicate") or {}).get("tokens", [])}
+
+    def words(x: Hypothesis) -> set[str]:  # both tiers: a weak token is still one of its words
+        pred = x.get("predicate") or {}
+        return {t.strip().lower() for t in [*pred.get("tokens", []), *pred.get("weak", [])]}
+
+    mine, theirs = words(h), words(by)
     return bool(mine) and len(mine & theirs) >= 0.5 * len(mine)
 
 

@@ -90,3 +90,18 @@ def test_a_confirmed_concept_is_named_ahead_of_the_word_list_it_covers():
     hyps[1] = {**hyps[1], "status": "open"}
     c = conclude_from_evidence({"hypotheses": hyps, "top": [], "strongest_probe": None, "n_probes": 0})
     assert c["best_hypothesis_ids"][0] == "H2"
+
+
+def test_a_confirmed_concept_leads_the_word_list_it_covers_in_either_tier():
+    def scored(hid, kind, pred, heldout_r, concept=None):
+        h = {**new_hypothesis(hid, hid, kind, "primary", pred), "status": "confirmed"}
+        h.update(precision=0.9, recall=0.8, f1=0.85, heldout_r=heldout_r, heldout_f1=0.8)
+        return {**h, "concept": concept} if concept else h
+
+    concept = {"name": "colour", "members": ["teal"], "non_members": ["table"]}
+    # the conclusion moved 'green' and 'pink' to the concept's weak tier: still the concept's words
+    colours = {"type": "token_set", "tokens": ["blue"], "weak": ["green", "pink"]}
+    words = {"type": "token_set", "tokens": ["blue", "green", "pink"]}
+    hyps = [scored("H1", "semantic", colours, 0.70, concept), scored("H2", "lexical", words, 0.72)]
+    c = conclude_from_evidence({"hypotheses": hyps, "top": [], "strongest_probe": None, "n_probes": 0})
+    assert c["best_hypothesis_ids"] == ["H1"] and c["labels"] == ["semantic: colour"]
