@@ -754,7 +754,15 @@ def _held_to_strong_level(state: AgentState, s: AgentConfig) -> list[Hypothesis]
                 f"mean activation where they occur is below {level:.2f} of max (half the top-10 "
                 "contexts' mean max)"
             )
-            entry = {"round": state.get("round", 0), "status": h["status"], "note": note}
+            entry = {
+                "round": state.get("round", 0),
+                "status": h["status"],
+                "note": note,
+                # the record's history shape: the scores the entry was written on (the mask, so
+                # the token-level scores, did not change)
+                "precision": h.get("precision"),
+                "recall": h.get("recall"),
+            }
             h = {**h, "predicate": pred, "history": [*h.get("history", []), entry]}
         out.append(h)
     return out
