@@ -526,13 +526,15 @@ def analyze(rt: Runtime, state: AgentState) -> tuple[AgentState, str]:
 
     def generalisation(pred: dict | None) -> tuple:
         r, f1 = _heldout(pred, state, s.active_threshold)
-        detect = ev.context_detection(pred, state["seed"].get("heldout", []))
+        # with the key off (a tie of 1.0 can never decide) detection is neither computed nor shown
+        key_on = s.heldout_detection_tie < 1.0
+        detect = ev.context_detection(pred, state["seed"].get("heldout", [])) if key_on else None
         evidence = state.get("evidence", [])
         probed = ev.predicate_scores(pred, evidence, s.active_threshold)["f1"]
         probed_r = ev.predicate_r(pred, evidence)
         return (
             -1.0 if r is None else r,
-            -1.0 if detect is None else detect,
+            None if not key_on else -1.0 if detect is None else detect,
             -1.0 if f1 is None else f1,
             probed or 0.0,
             probed_r or 0.0,
@@ -665,13 +667,14 @@ def generalises_better(after: tuple, before: tuple, r_tie: float, detection_tie:
     hold: held-out detection (balanced accuracy over contexts, the second key) may not fall by more
     than `detection_tie`, and held-out r (the first) decides when it moved by more than `r_tie`;
     otherwise the keys after r decide, in order, with detection within `detection_tie` counting as
-    equal."""
+    equal. Detection None (the key off) never decides."""
     (r_a, d_a, *rest_a), (r_b, d_b, *rest_b) = after, before
-    if d_a < d_b - detection_tie:
+    keyed = d_a is not None and d_b is not None
+    if keyed and d_a < d_b - detection_tie:
         return False
     if abs(r_a - r_b) > r_tie:
         return r_a > r_b
-    if abs(d_a - d_b) > detection_tie:
+    if keyed and abs(d_a - d_b) > detection_tie:
         return d_a > d_b
     return tuple(rest_a) > tuple(rest_b)
 

@@ -122,6 +122,10 @@ def test_a_refinement_is_kept_only_when_it_generalises_better():
     assert generalises_better((0.95, 0.68, 0.5, 0.5, 0.9), (0.91, 0.7, 0.5, 0.5, 0.8), 0.01, d)
     assert generalises_better((0.91, 0.75, 0.4, 0.4, 0.7), (0.91, 0.7, 0.5, 0.5, 0.8), 0.01, d)
     assert not generalises_better((0.91, 0.69, 0.5, 0.5, 0.7), (0.91, 0.7, 0.5, 0.5, 0.8), 0.01, d)
+    # the key off: no detection value, and r then the rest decide as without it
+    assert generalises_better((0.95, None, 0.4, 0.4, 0.7), (0.91, None, 0.5, 0.5, 0.8), 0.01, 1.0)
+    assert generalises_better((0.91, None, 0.6, 0.4, 0.7), (0.91, None, 0.5, 0.5, 0.8), 0.01, 1.0)
+    assert not generalises_better((0.89, None, 0.6, 0.6, 0.9), (0.91, None, 0.5, 0.5, 0.8), 0.01, 1.0)
     # a reworded text over the same predicate is no new claim: kept without a check
     reworded = {**_refine_to(["ly"]), "new_text": "fires on the adverb suffix 'ly'"}
     kept = apply_update(_h(), reworded, 1, [], S, generalisation)
