@@ -517,34 +517,9 @@ def _tiered(pred: dict, occurrences: dict | None, rule: dict | None, drop: bool 
 
     tiers = [(t, tier(t, "strong")) for t in pred["tokens"]] + [(t, tier(t, "weak")) for t in weak_in]
     tokens = [t for t, k in tiers if k == "strong"] or pred["tokens"][:1]
-    if not pred.get("case_sensitive"):
-        tokens += _proven_outsiders(occurrences, rule, set(map(norm_token, own)), top)
     weak = [t for t, k in tiers if k == "weak" and t not in tokens]
     out = {k: v for k, v in pred.items() if k != "weak"}
     return {**out, "tokens": tokens, **({"weak": weak} if weak else {})}
-
-
-#: at most this many tokens tested for other hypotheses join a token set in one refinement
-OUTSIDERS_MAX = 4
-
-
-def _proven_outsiders(occurrences: dict, rule: dict, own: set[str], top: float) -> list[str]:
-    """Tokens outside the set that its own rules would keep strong: tested (for any hypothesis, at
-    least `rule["min"]` occurrences), active at at least `WEAK_ACTIVE_SHARE` of them, and with a mean
-    of at least half the set's strongest tested token's (`reliable_tokens`), strongest first.
-    Additions from the contexts seen (`_refine`) skip tested tokens, and a set confirmed early is
-    never refined, so without this a token the experiments showed firing ('promises', 10 of 10
-    occurrences, beside 'promise' and 'promised') stayed out of the explanation."""
-    found = [
-        (o["mean"], t)
-        for t, o in occurrences.items()
-        if t
-        and t not in own
-        and o["n"] >= rule["min"]
-        and o["active"] >= WEAK_ACTIVE_SHARE * o["n"]
-        and o["mean"] >= 0.5 * top
-    ]
-    return [t for _, t in sorted(found, reverse=True)[:OUTSIDERS_MAX]]
 
 
 def _refine(

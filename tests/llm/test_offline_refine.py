@@ -156,19 +156,3 @@ def test_a_rejected_drop_is_retried_once_as_a_move_to_the_weak_tier():
     ctx["hypotheses"] = [{**h, "history": [rejected]}]
     (u,) = _analyze(ctx)["updates"]
     assert u["status"] != "refined"
-
-
-def test_a_token_tested_for_another_hypothesis_joins_when_it_fires_as_the_set_does():
-    pred = {"type": "token_set", "tokens": [" promise", " promised"]}
-    occ = {
-        "promise": {"n": 6, "active": 6, "mean": 0.6},
-        "promised": {"n": 6, "active": 5, "mean": 0.5},
-        "promises": {"n": 10, "active": 10, "mean": 0.54},  # tested for a concept hypothesis
-        "vow": {"n": 4, "active": 1, "mean": 0.4},  # mostly silent where it occurs
-        "oath": {"n": 4, "active": 4, "mean": 0.2},  # active, but under half the set's strongest
-        "pledge": {"n": 2, "active": 2, "mean": 0.7},  # too few occurrences to judge
-    }
-    got = _refine(pred, {}, [], occ, {"min": 3})
-    assert got["tokens"] == [" promise", " promised", "promises"]
-    # a case-sensitive set is left to its own tokens (the occurrence keys are lower-cased)
-    assert _refine({**pred, "case_sensitive": True}, {}, [], occ, {"min": 3})["tokens"] == pred["tokens"]
