@@ -711,7 +711,8 @@ def conclude(rt: Runtime, state: AgentState) -> tuple[AgentState, str]:
     )
     msg_out = outputs.pop("_msg", None)
     state = {**state, **outputs}
-    if rt.settings.strong_tier_at_conclusion and state.get("hypotheses"):
+    retiered = rt.settings.strong_tier_at_conclusion and bool(state.get("hypotheses"))
+    if retiered:
         state["hypotheses"] = _held_to_strong_level(state, rt.settings)
     judged = judged_outputs(state)
     state["output_hypotheses"] = judged
@@ -730,7 +731,7 @@ def conclude(rt: Runtime, state: AgentState) -> tuple[AgentState, str]:
         data = conclude_from_evidence(context, dead=stop.startswith("dead feature"))
         concluded_by = "offline (rule-based, from the evidence so far)"
     update = {"conclusion": {**data, "concluded_by": concluded_by}, "usage": usage, "stop_reason": stop}
-    if state.get("hypotheses"):
+    if retiered:
         update["hypotheses"] = state["hypotheses"]
     if judged:
         update["output_hypotheses"] = judged

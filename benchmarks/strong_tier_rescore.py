@@ -40,7 +40,6 @@ def main(argv: list[str] | None = None) -> int:
     from sage.hypotheses.scoring import normalise, occurrence_stats
     from sage.hypotheses.tiers import demote_below, strong_level
     from sage.io import read_jsonl
-    from sage.model.positions import skip_positions
     from sage.runs import Session
 
     expl: dict[str, dict[int, dict]] = {}
@@ -56,7 +55,6 @@ def main(argv: list[str] | None = None) -> int:
     store, scorer, s = session.store, OfflineScorer(session.store), AgentConfig()
     groups = args.metrics.split(",")
     keys = metric_keys(groups, scorer)
-    skip = skip_positions()
     after = {}
     for f, e in sorted(expl["sage"].items()):
         pred = e.get("predicate")
@@ -64,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
             continue
         top = store.top(f, s.n_top)
         mx = e["feature"]["max_activation"]
-        level = strong_level([max(c.acts[skip:]) / mx for c in top])
+        level = strong_level([c.max_act / mx for c in top])
         evidence = [{**x, "acts": normalise(x["activations"] or [], mx)} for x in e["evidence"]]
         occurrences = occurrence_stats(evidence, s.active_threshold)
         new, moved = demote_below(pred, occurrences, level, s.min_occurrences)

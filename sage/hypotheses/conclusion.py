@@ -6,7 +6,7 @@ stopped the run; the offline explainer and the one-shot baseline conclude with i
 
 from __future__ import annotations
 
-from sage.hypotheses.predicates import describe
+from sage.hypotheses.predicates import describe, token_set_words
 from sage.hypotheses.records import Conclusion, Hypothesis
 from sage.model.positions import peak_position, skip_positions
 
@@ -59,12 +59,9 @@ def label(h: Hypothesis) -> str:
 def _subsumed(h: Hypothesis, by: Hypothesis) -> bool:
     """Whether most of `h`'s tokens are in `by`'s token set (the words of a named category are no
     second meaning of the category)."""
-
-    def words(x: Hypothesis) -> set[str]:  # both tiers: a weak token is still one of its words
-        pred = x.get("predicate") or {}
-        return {t.strip().lower() for t in [*pred.get("tokens", []), *pred.get("weak", [])]}
-
-    mine, theirs = words(h), words(by)
+    # both tiers: a token the conclusion moved to the weak tier is still one of the set's words
+    mine = token_set_words(h.get("predicate") or {})
+    theirs = token_set_words(by.get("predicate") or {})
     return bool(mine) and len(mine & theirs) >= 0.5 * len(mine)
 
 

@@ -89,6 +89,11 @@ def strong_part(pred: dict) -> dict:
     return pred
 
 
+def token_set_words(pred: dict, case_sensitive: bool = False) -> set[str]:
+    """Every token a token set names, strong and weak tiers alike, normalised (`norm_token`)."""
+    return {norm_token(t, case_sensitive) for t in [*pred.get("tokens", []), *pred.get("weak", [])]}
+
+
 def _clear_sink(mask: list[bool]) -> None:
     """Set the sink positions (the first `skip_positions()`) of `mask` to False, in place."""
     skip = min(skip_positions(), len(mask))
@@ -100,7 +105,7 @@ def _eval(pred: dict, toks: list[str]) -> list[bool]:
     n = len(toks)
     if kind == "token_set":
         cs = bool(pred.get("case_sensitive", False))
-        allowed = {norm_token(t, cs) for t in [*pred.get("tokens", []), *pred.get("weak", [])]}
+        allowed = token_set_words(pred, cs)
         return [norm_token(t, cs) in allowed and norm_token(t, cs) != "" for t in toks]
     if kind == "regex":
         rx = re.compile(pred["pattern"])
