@@ -152,6 +152,22 @@ def never_fires_scores(actual: Sequence[bool]) -> dict:
     return classification_scores([False] * len(actual), actual)
 
 
+def always_fires_scores(actual: Sequence[bool]) -> dict:
+    """The classification scores of an answer of "fires" to every item: the reference that shows what
+    a metric gives for saying yes alone (on a set with as many firing items as silent ones, F1 = 2/3
+    and balanced accuracy = 0.5)."""
+    return classification_scores([True] * len(actual), actual)
+
+
+def truth_from_counts(counts: Mapping[str, int]) -> list[bool] | None:
+    """The items' truth, up to order, from a classification's counts (tp, fp, tn, fn): what a score
+    record keeps of it. None when a count is missing."""
+    if not all(k in counts for k in ("tp", "fp", "tn", "fn")):
+        return None
+    pos, neg = counts["tp"] + counts["fn"], counts["fp"] + counts["tn"]
+    return [True] * pos + [False] * neg
+
+
 def bootstrap_ci(
     values: Sequence[float | None], confidence: float = 0.95, n_resamples: int = 2000, seed: int = 0
 ) -> tuple[float, float] | None:

@@ -7,7 +7,14 @@ from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
-from sage.evaluation.metrics import bootstrap_ci, defined, mean_defined, paired_win_rate
+from sage.evaluation.metrics import (
+    always_fires_scores,
+    bootstrap_ci,
+    defined,
+    mean_defined,
+    paired_win_rate,
+    truth_from_counts,
+)
 from sage.evaluation.run import METRIC_GROUPS
 
 #: metric -> its group (a group's "not computed" reason explains each of its metrics)
@@ -76,8 +83,29 @@ def summarize(records: Sequence[dict], methods: Sequence[str], keys: Sequence[st
             }
         for a, b in pairs(methods):
             entry["win_rates"][f"{a} vs {b}"] = paired_win_rate(column[a], column[b])
+        always = _always_fires(by, methods, features, key)
+        if always is not None:
+            entry["always_fires"] = always
         out["metrics"][key] = entry
     return out
+
+
+def _always_fires(by: dict[str, dict[int, dict]], methods: Sequence[str], features: Sequence[int], key: str):
+    """Mean over `features` of what answering "fires" to every item scores on the classification
+    metric `key` (detection, fuzzing), from the items' truth a score record keeps; None for other
+    metrics. Every method is scored on the same items, so any record with the counts will do."""
+    group = GROUP_OF.get(key, "")
+    stat = key[len(group) + 1 :]
+    if group not in ("detection", "fuzzing"):
+        return None
+    values = []
+    for f in features:
+        truths = (
+            truth_from_counts(by.get(m, {}).get(f, {}).get("details", {}).get(group) or {}) for m in methods
+        )
+        truth = next((t for t in truths if t), None)
+        values.append(always_fires_scores(truth)[stat] if truth else None)
+    return mean_defined(values)
 
 
 def _errors(recs: dict[int, dict], features: Sequence[int]) -> int:
@@ -137,6 +165,7 @@ def markdown_table(summary: dict, title: str = "") -> str:
         "negatives' share for accuracy. Mean with its 95% percentile-bootstrap CI; win rate = (wins + "
         "ties/2) / features where both methods have a number, shown with wins/ties/losses.",
         "",
+        *_always_fires_line(summary),
         "Failures per method (features with at least one floored metric; explanation errors): "
         + ", ".join(
             f"{m} {f['features']} ({f['explanation_errors']} errors)" for m, f in summary["failures"].items()
@@ -149,6 +178,20 @@ def markdown_table(summary: dict, title: str = "") -> str:
     if notes:
         lines += ["", "Left out (the data cannot support the metric, for every method):", *sorted(set(notes))]
     return "\n".join(lines) + "\n"
+
+
+def _always_fires_line(summary: dict) -> list[str]:
+    """The report's line on what saying "fires" to every item scores, with a blank line after it;
+    nothing when no classification metric was scored."""
+    refs = {k: e["always_fires"] for k, e in summary["metrics"].items() if e.get("always_fires") is not None}
+    if not refs:
+        return []
+    scores = ", ".join(f"{k} {v:.3f}" for k, v in refs.items())
+    return [
+        f'For scale, answering "fires" to every item, with no explanation, scores: {scores}. '
+        "F1 ignores the silent items a method gets right, so it rewards saying yes more often.",
+        "",
+    ]
 
 
 def plot_distributions(

@@ -5,7 +5,7 @@ from types import SimpleNamespace
 import pytest
 
 from sage.evaluation.baselines import render_pairs, token_activation_pairs
-from sage.evaluation.metrics import never_fires_scores
+from sage.evaluation.metrics import always_fires_scores, never_fires_scores, truth_from_counts
 from sage.evaluation.report import markdown_table, summarize
 from sage.llm.offline import _one_shot
 
@@ -42,6 +42,35 @@ def test_offline_one_shot_names_the_peak_tokens():
 def test_never_fires_is_the_floor():
     s = never_fires_scores([True, True, False, False, False])
     assert (s["accuracy"], s["f1"], s["balanced_accuracy"]) == (0.6, 0.0, 0.5)
+
+
+def test_always_fires_is_the_yes_reference():
+    s = always_fires_scores([True, True, False, False, False])
+    assert (s["accuracy"], s["f1"], s["balanced_accuracy"]) == (0.4, pytest.approx(4 / 7), 0.5)
+    assert truth_from_counts({"tp": 1, "fp": 2, "tn": 3, "fn": 1}) == [True] * 2 + [False] * 5
+    assert truth_from_counts({"tp": 1}) is None
+
+
+def test_report_shows_what_saying_yes_scores():
+    # feature 1: 2 firing, 2 silent items; feature 2: 1 firing, 3 silent. Method a's counts differ
+    # from b's, the truth does not; b has no counts for feature 2 and a's are used
+    det = {
+        ("a", 1): {"tp": 1, "fp": 0, "tn": 2, "fn": 1},
+        ("b", 1): {"tp": 2, "fp": 2, "tn": 0, "fn": 0},
+        ("a", 2): {"tp": 0, "fp": 0, "tn": 3, "fn": 1},
+    }
+    records = []
+    for m in ("a", "b"):
+        for f in (1, 2):
+            r = _rec(m, f, {"detection_f1": 0.5, "predictive_r_pooled": 0.1})
+            if (m, f) in det:
+                r["details"] = {"detection": det[(m, f)]}
+            records.append(r)
+    s = summarize(records, ["a", "b"], ["detection_f1", "predictive_r_pooled"])
+    # always yes: F1 = 2P / (2P + N): 4/6 on feature 1, 2/5 on feature 2
+    assert s["metrics"]["detection_f1"]["always_fires"] == pytest.approx((4 / 6 + 2 / 5) / 2)
+    assert "always_fires" not in s["metrics"]["predictive_r_pooled"]
+    assert 'answering "fires" to every item' in markdown_table(s)
 
 
 def _rec(method, feature, metrics, failures=None, not_computed=None, error=None):
