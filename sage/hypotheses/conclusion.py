@@ -6,7 +6,7 @@ stopped the run; the offline explainer and the one-shot baseline conclude with i
 
 from __future__ import annotations
 
-from sage.hypotheses.predicates import describe, token_set_words
+from sage.hypotheses.predicates import describe, token_set_words, trigger_words
 from sage.hypotheses.records import Conclusion, Hypothesis
 from sage.model.positions import peak_position, skip_positions
 
@@ -65,6 +65,12 @@ def _subsumed(h: Hypothesis, by: Hypothesis) -> bool:
     return bool(mine) and len(mine & theirs) >= 0.5 * len(mine)
 
 
+def _shares_triggers(h: Hypothesis, other: Hypothesis) -> bool:
+    """Whether the two hypotheses can hold on a common token ('od' alone and 'od' after 'mel', a word
+    list and a category holding one of its words): then they are one meaning described twice, not two."""
+    return bool(trigger_words(h.get("predicate") or {}) & trigger_words(other.get("predicate") or {}))
+
+
 def _concept_first(ranked: list[Hypothesis]) -> list[Hypothesis]:
     """`ranked` with a confirmed concept moved ahead of the word list it covers: the category passed
     the stronger test (its unseen members fired, its near misses did not), and on held-out contexts a
@@ -99,9 +105,9 @@ def conclude_from_evidence(ctx: dict, dead: bool = False) -> Conclusion:
 
     ctx: `hypotheses` (scored), `top` (seed contexts with normalised `acts`, strongest first),
     `strongest_probe` (an evidence item or None), `n_probes`. The best hypothesis is the
-    highest-F1 confirmed non-control one; a second confirmed one of another kind makes the
-    feature polysemantic (two labels). `dead` (the store says the feature never fired) gives the
-    `DEAD` conclusion; a live feature without hypotheses gives `UNEXPLAINED`.
+    highest-F1 confirmed non-control one; a second confirmed one of another kind that holds on
+    none of its tokens makes the feature polysemantic (two labels). `dead` (the store says the
+    feature never fired) gives the `DEAD` conclusion; a live feature without hypotheses gives `UNEXPLAINED`.
     """
     if dead or not ctx.get("hypotheses"):
         base = DEAD if dead else UNEXPLAINED
@@ -122,7 +128,7 @@ def conclude_from_evidence(ctx: dict, dead: bool = False) -> Conclusion:
     ranked = _concept_first(ranked)
     best = [ranked[0]]
     for h in ranked[1:]:  # a second, confirmed, different hypothesis makes the feature polysemantic
-        distinct = h["kind"] != best[0]["kind"] and not _subsumed(h, best[0])
+        distinct = h["kind"] != best[0]["kind"] and not _shares_triggers(h, best[0])
         if h["status"] == "confirmed" and h.get("f1", 0) >= 0.4 and distinct:
             best.append(h)
             break

@@ -94,6 +94,16 @@ def token_set_words(pred: dict, case_sensitive: bool = False) -> set[str]:
     return {norm_token(t, case_sensitive) for t in [*pred.get("tokens", []), *pred.get("weak", [])]}
 
 
+def trigger_words(pred: dict) -> set[str]:
+    """The words of every token set inside `pred` (through `and` and `or`, both tiers; not through a
+    `not`, whose words are where it does not hold), normalised lower-case: the tokens it can hold on."""
+    kind = pred.get("type")
+    if kind == "token_set":
+        return token_set_words(pred)
+    parts = pred.get("all", []) if kind == "and" else pred.get("any", []) if kind == "or" else []
+    return set().union(*(trigger_words(p) for p in parts))
+
+
 def _clear_sink(mask: list[bool]) -> None:
     """Set the sink positions (the first `skip_positions()`) of `mask` to False, in place."""
     skip = min(skip_positions(), len(mask))

@@ -5,7 +5,7 @@ import dataclasses
 import pytest
 
 from sage.hypotheses.conclusion import conclude_from_evidence, quote_tokens
-from sage.hypotheses.predicates import body_mask, predicate_mask
+from sage.hypotheses.predicates import body_mask, predicate_mask, trigger_words
 from sage.hypotheses.records import UNSCORED, new_hypothesis
 from sage.model import engine_config
 from sage.model.positions import peak_position
@@ -62,6 +62,24 @@ def test_rule_based_conclusion_names_the_best_confirmed_hypothesis():
     assert conclude_from_evidence({"hypotheses": []})["labels"] == ["unexplained feature"]
     assert conclude_from_evidence({"hypotheses": []}, dead=True)["labels"] == ["dead feature"]
     assert quote_tokens(list("abcdefghi")).endswith("'h' ...")
+
+
+def test_a_second_meaning_must_hold_on_other_tokens():
+    def confirmed(hid, kind, pred, f1):
+        h = new_hypothesis(hid, hid, kind, "primary", pred)
+        return {**h, "status": "confirmed", "precision": f1, "recall": f1, "f1": f1}
+
+    od = {"type": "token_set", "tokens": ["od"]}
+    after_mel = {"type": "and", "all": [od, {"type": "preceded_by", "tokens": ["mel"], "window": 2}]}
+    cat = {"type": "token_set", "tokens": ["cat"], "weak": ["kitten"]}
+    first = confirmed("H1", "contextual", after_mel, 0.9)
+    # 'od' alone is the same meaning as 'od' after 'mel' (the old rule named it a second meaning)
+    same = conclude_from_evidence({"hypotheses": [first, confirmed("H2", "lexical", od, 0.6)]})
+    assert same["best_hypothesis_ids"] == ["H1"]
+    other = conclude_from_evidence({"hypotheses": [first, confirmed("H2", "lexical", cat, 0.6)]})
+    assert other["best_hypothesis_ids"] == ["H1", "H2"] and len(other["labels"]) == 2
+    assert trigger_words({"type": "or", "any": [after_mel, cat]}) == {"od", "cat", "kitten"}
+    assert trigger_words({"type": "not", "arg": od}) == set()
 
 
 @pytest.mark.parametrize("dead", [True, False])
