@@ -15,6 +15,9 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+# one definition, shared with the loop's held-out detection (context_detection)
+from sage.hypotheses.scoring import classification_scores
+
 #: The simulator's scale (OpenAI's explain-simulate-score): integer activations 0..10.
 SIMULATION_MAX = 10
 
@@ -81,32 +84,6 @@ def generative_accuracy(max_acts: Sequence[float], reference: float, fraction: f
         return None
     threshold = fraction * reference
     return sum(a >= threshold for a in max_acts) / len(max_acts)
-
-
-def classification_scores(predicted: Sequence[bool], actual: Sequence[bool]) -> dict:
-    """Accuracy, F1 (positive class = activating / correctly marked) and balanced accuracy.
-
-    Each is None when undefined: accuracy with no items, F1 when there is neither a real
-    nor a predicted positive, balanced accuracy unless both classes occur in `actual`.
-    """
-    if len(predicted) != len(actual):
-        raise ValueError(f"{len(predicted)} predictions for {len(actual)} items")
-    tp = sum(bool(p) and bool(a) for p, a in zip(predicted, actual))
-    fp = sum(bool(p) and not a for p, a in zip(predicted, actual))
-    fn = sum((not p) and bool(a) for p, a in zip(predicted, actual))
-    tn = len(actual) - tp - fp - fn
-    n = len(actual)
-    pos, neg = tp + fn, tn + fp
-    return {
-        "accuracy": (tp + tn) / n if n else None,
-        "f1": 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else None,
-        "balanced_accuracy": (tp / pos + tn / neg) / 2 if pos and neg else None,
-        "tp": tp,
-        "fp": fp,
-        "tn": tn,
-        "fn": fn,
-        "n": n,
-    }
 
 
 def digit_expected_value(logprobs: Mapping[str, float], max_value: int = SIMULATION_MAX) -> float | None:

@@ -10,7 +10,7 @@ threshold relative to each feature's own scale, never an absolute number.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from sage.hypotheses.predicates import STRUCTURAL, norm_token, predicate_mask, predicate_values
 from sage.model.positions import skip_positions
@@ -107,17 +107,36 @@ def context_detection(pred: dict | None, observations: list[dict]) -> float | No
     activating and non-activating contexts. None without a predicate or unless both kinds occur."""
     if pred is None:
         return None
-    hits = [0, 0]  # per class (silent, firing): contexts the predicate called right
-    sizes = [0, 0]
-    for obs in observations:
-        mask = predicate_mask(pred, obs["tokens"])
-        fires = any(obs["acts"][i] > 0 for i in body(obs))
-        said = any(mask[i] for i in body(obs))
-        sizes[fires] += 1
-        hits[fires] += said == fires
-    if not all(sizes):
-        return None
-    return round((hits[0] / sizes[0] + hits[1] / sizes[1]) / 2, 4)
+    said = [any(predicate_mask(pred, obs["tokens"])[i] for i in body(obs)) for obs in observations]
+    fires = [any(obs["acts"][i] > 0 for i in body(obs)) for obs in observations]
+    balanced = classification_scores(said, fires)["balanced_accuracy"]
+    return None if balanced is None else round(balanced, 4)
+
+
+def classification_scores(predicted: Sequence[bool], actual: Sequence[bool]) -> dict:
+    """Accuracy, F1 (positive class = activating / correctly marked) and balanced accuracy.
+
+    Each is None when undefined: accuracy with no items, F1 when there is neither a real
+    nor a predicted positive, balanced accuracy unless both classes occur in `actual`.
+    """
+    if len(predicted) != len(actual):
+        raise ValueError(f"{len(predicted)} predictions for {len(actual)} items")
+    tp = sum(bool(p) and bool(a) for p, a in zip(predicted, actual))
+    fp = sum(bool(p) and not a for p, a in zip(predicted, actual))
+    fn = sum((not p) and bool(a) for p, a in zip(predicted, actual))
+    tn = len(actual) - tp - fp - fn
+    n = len(actual)
+    pos, neg = tp + fn, tn + fp
+    return {
+        "accuracy": (tp + tn) / n if n else None,
+        "f1": 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else None,
+        "balanced_accuracy": (tp / pos + tn / neg) / 2 if pos and neg else None,
+        "tp": tp,
+        "fp": fp,
+        "tn": tn,
+        "fn": fn,
+        "n": n,
+    }
 
 
 def token_stats(observations: list[dict], threshold: float) -> dict[str, dict]:
