@@ -90,7 +90,9 @@ def summarize(records: Sequence[dict], methods: Sequence[str], keys: Sequence[st
     return out
 
 
-def _always_fires(by: dict[str, dict[int, dict]], methods: Sequence[str], features: Sequence[int], key: str):
+def _always_fires(
+    by: dict[str, dict[int, dict]], methods: Sequence[str], features: Sequence[int], key: str
+) -> float | None:
     """Mean over `features` of what answering "fires" to every item scores on the classification
     metric `key` (detection, fuzzing), from the items' truth a score record keeps; None for other
     metrics. Every method is scored on the same items, so any record with the counts will do."""
