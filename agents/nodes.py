@@ -524,10 +524,11 @@ def analyze(rt: Runtime, state: AgentState) -> tuple[AgentState, str]:
     data, usage, stop = ask(rt, state, "analyze", "analyze", fields, context, "analysis")
     by_id = {h["id"]: dict(h) for h in hyps}
 
+    # with the key off (a tie of 1.0 can never decide) detection is neither computed nor shown
+    key_on = s.heldout_detection_tie < 1.0
+
     def generalisation(pred: dict | None) -> tuple:
         r, f1 = _heldout(pred, state, s.active_threshold)
-        # with the key off (a tie of 1.0 can never decide) detection is neither computed nor shown
-        key_on = s.heldout_detection_tie < 1.0
         detect = ev.context_detection(pred, state["seed"].get("heldout", [])) if key_on else None
         evidence = state.get("evidence", [])
         probed = ev.predicate_scores(pred, evidence, s.active_threshold)["f1"]

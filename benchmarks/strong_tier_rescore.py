@@ -18,15 +18,6 @@ import glob
 from pathlib import Path
 
 
-def win_rate(a: list[float | None], b: list[float | None]) -> str:
-    """(wins + ties / 2) / pairs with both numbers, with wins/ties/losses."""
-    pairs = [(x, y) for x, y in zip(a, b) if x is not None and y is not None]
-    w = sum(x > y for x, y in pairs)
-    t = sum(x == y for x, y in pairs)
-    rate = (w + t / 2) / len(pairs) if pairs else float("nan")
-    return f"{rate:.2f} ({w}/{t}/{len(pairs) - w - t})"
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("out_dir", type=Path)
@@ -35,6 +26,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from agents.runtime import AgentConfig
     from sage.evaluation.data import evidence_texts, held_out
+    from sage.evaluation.metrics import paired_win_rate
+    from sage.evaluation.report import win_rate_cell
     from sage.evaluation.run import metric_keys, score_explanation
     from sage.evaluation.scorers import OfflineScorer
     from sage.hypotheses.scoring import normalise, occurrence_stats
@@ -80,7 +73,8 @@ def main(argv: list[str] | None = None) -> int:
         now = [after.get(f, scores[(f, "sage")]).get(k) for f in feats]
         for other in [m for m in expl if m != "sage"]:
             theirs = [scores[(f, other)].get(k) for f in feats]
-            print(f"{k} vs {other}: {win_rate(before, theirs)} -> {win_rate(now, theirs)}")
+            was, now_ = (win_rate_cell(paired_win_rate(x, theirs)) for x in (before, now))
+            print(f"{k} vs {other}: {was} -> {now_}")
     return 0
 
 

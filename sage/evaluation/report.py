@@ -129,6 +129,11 @@ def _fmt(v: float | None) -> str:
     return "—" if v is None else f"{v:.3f}"
 
 
+def win_rate_cell(w: dict | None) -> str:
+    """A `paired_win_rate` result as the report shows it: `rate (wins/ties/losses)`, "—" for None."""
+    return "—" if w is None else f"{w['win_rate']:.2f} ({w['wins']}/{w['ties']}/{w['losses']})"
+
+
 def markdown_table(summary: dict, title: str = "") -> str:
     """The summary as markdown: one row per metric; per method `mean [95% CI] (n, failures)`; per pair
     `win rate (wins/ties/losses)`; the scorer behind each row; then failures and left-out values."""
@@ -155,7 +160,7 @@ def markdown_table(summary: dict, title: str = "") -> str:
                 fails.append(f"- {key}, {m}: floor scored for {count} feature(s): {reason}")
         for c in comps:
             w = entry["win_rates"][c]
-            cells.append("—" if w is None else f"{w['win_rate']:.2f} ({w['wins']}/{w['ties']}/{w['losses']})")
+            cells.append(win_rate_cell(w))
         lines.append("| " + " | ".join(cells) + " |")
         for k in entry.get("scorer", []):
             scorers.setdefault(k, []).append(key)
