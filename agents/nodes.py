@@ -24,9 +24,9 @@ from sage.errors import ExplainerError
 from sage.hypotheses import scoring as ev
 from sage.hypotheses.conclusion import conclude_from_evidence, failed_conclusion, quote_tokens
 from sage.hypotheses.experiments import concept_probes, concept_test_summary
-from sage.hypotheses.predicates import norm_token
+from sage.hypotheses.predicates import norm_token, trigger_words
 from sage.hypotheses.records import REFINEMENT_REJECTED, new_hypothesis
-from sage.hypotheses.tiers import demote_below, strong_level
+from sage.hypotheses.tiers import demote_below, name_firing, strong_level
 from sage.intervention.effects import EFFECTS
 from sage.intervention.output import judge, output_hypotheses, own_prompts, run_experiments
 from sage.llm.base import LLMRequest
@@ -731,14 +731,71 @@ def conclude(rt: Runtime, state: AgentState) -> tuple[AgentState, str]:
     elif data is None:
         data = conclude_from_evidence(context, dead=stop.startswith("dead feature"))
         concluded_by = "offline (rule-based, from the evidence so far)"
+    named = []
+    if not stop.startswith("explainer_error"):
+        state["hypotheses"], named = _named_where_it_fires(state, data, rt.settings)
+        if named:
+            sentence = _fires_sentence(named, rt.settings.fire_share_at_conclusion)
+            data = {**data, "description": _with_sentence(data["description"], sentence)}
     update = {"conclusion": {**data, "concluded_by": concluded_by}, "usage": usage, "stop_reason": stop}
-    if retiered:
+    if retiered or named:
         update["hypotheses"] = state["hypotheses"]
     if judged:
         update["output_hypotheses"] = judged
     update.update(outputs)
     msg = f"conclusion: {' | '.join(data['labels'])}"
     return update, msg if msg_out is None else f"{msg_out}\n{msg}"
+
+
+def _named_where_it_fires(
+    state: AgentState, conclusion: dict, s: AgentConfig
+) -> tuple[list[Hypothesis], list[str]]:
+    """(hypotheses, tokens named): the conclusion's best hypothesis, when a token set, with the tested
+    tokens it does not hold that the feature fires on at at least `fire_share_at_conclusion` of their
+    occurrence tests added to its weak tier (`sage.hypotheses.tiers.name_firing`), its history saying
+    so. The tokens of the conclusion's other labelled hypothesis stay out of it, so that two meanings
+    stay two. Its scores are the loop's, taken before the addition; the verdicts stand."""
+    hyps = state.get("hypotheses") or []
+    ids = conclusion.get("best_hypothesis_ids") or []
+    if not ids or not s.fire_share_at_conclusion:
+        return hyps, []
+    others = {i: trigger_words(h.get("predicate") or {}) for i in ids[1:] for h in hyps if h["id"] == i}
+    occurrences = ev.occurrence_stats(state.get("evidence", []), s.active_threshold)
+    out, named = [], []
+    for h in hyps:
+        if h["id"] == ids[0]:
+            pred, named = name_firing(
+                h.get("predicate") or {},
+                occurrences,
+                s.fire_share_at_conclusion,
+                s.min_occurrences,
+                exclude=set().union(*others.values()),
+            )
+            if named:
+                said = _fires_sentence(named, s.fire_share_at_conclusion)
+                entry = {
+                    "round": state.get("round", 0),
+                    "status": h["status"],
+                    "note": f"weak tier for the conclusion: {said}",
+                    "precision": h.get("precision"),
+                    "recall": h.get("recall"),
+                }
+                h = {**h, "predicate": pred, "history": [*h.get("history", []), entry]}
+        out.append(h)
+    return out, named
+
+
+def _fires_sentence(tokens: list[str], share: float) -> str:
+    return (
+        f"It also fires, more weakly and not wherever they occur, on {quote_tokens(tokens)} (above 0 "
+        f"at {share:.0%} or more of their tested occurrences)."
+    )
+
+
+def _with_sentence(description: str, sentence: str, limit: int = 1200) -> str:
+    """`sentence` after the description's first sentence, so that the length limit cuts elsewhere."""
+    cut = description.find(". ") + 1 or len(description)
+    return f"{description[:cut]} {sentence} {description[cut:].lstrip()}".strip()[:limit]
 
 
 def _held_to_strong_level(state: AgentState, s: AgentConfig) -> list[Hypothesis]:

@@ -157,18 +157,19 @@ def token_stats(observations: list[dict], threshold: float) -> dict[str, dict]:
 def occurrence_stats(observations: list[dict], threshold: float) -> dict[str, dict]:
     """Per tested token: how the feature responded where that token occurs in corpus contexts sampled
     for it (observations carrying a `token`, the occurrence tests), not in contexts chosen because the
-    feature fired there. {token: {"n": occurrences, "active": at or above `threshold`, "mean":
-    mean normalised activation}}."""
+    feature fired there. {token: {"n": occurrences, "active": at or above `threshold`, "fires": above
+    0 (what detection calls firing), "mean": mean normalised activation}}."""
     stats: dict[str, dict] = {}
     for obs in observations:
         want = obs.get("token")
         if not want:
             continue
-        s = stats.setdefault(want, {"n": 0, "active": 0, "mean": 0.0})
+        s = stats.setdefault(want, {"n": 0, "active": 0, "fires": 0, "mean": 0.0})
         for i in body(obs):
             if norm_token(obs["tokens"][i]) == want:
                 s["n"] += 1
                 s["active"] += obs["acts"][i] >= threshold
+                s["fires"] += obs["acts"][i] > 0
                 s["mean"] += obs["acts"][i]
     for s in stats.values():
         s["mean"] = round(s["mean"] / s["n"], 4) if s["n"] else 0.0

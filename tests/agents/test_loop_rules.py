@@ -161,3 +161,34 @@ def test_the_conclusion_moves_strong_tokens_that_fire_weakly_where_they_occur():
     # fewer occurrence tests than a verdict needs: nothing moves
     state["evidence"] = evidence[:2] + evidence[3:5]
     assert _held_to_strong_level(state, S) == [h]
+
+
+def test_the_conclusion_names_tested_tokens_the_feature_fires_on_in_the_best_hypothesis():
+    from agents.nodes import _named_where_it_fires, _with_sentence
+
+    h1 = new_hypothesis(
+        "H1", "fires on 'well'", "lexical", "primary", {"type": "token_set", "tokens": ["well"]}
+    )
+    h2 = new_hypothesis(
+        "H2", "fires on 'heart'", "semantic", "alt", {"type": "token_set", "tokens": ["heart"]}
+    )
+    evidence = (
+        [_occurrence("well", 0.7) for _ in range(3)]
+        + [_occurrence("work", 0.1)]
+        + [_occurrence("work", 0.0) for _ in range(2)]  # fires at 1 of 3
+        + [_occurrence("the", 0.0) for _ in range(5)]  # never fires
+        + [_occurrence("pupil", 0.3) for _ in range(3)]  # fires: named
+        + [_occurrence("heart", 0.9) for _ in range(3)]  # the second label's token
+    )
+    state = {"evidence": evidence, "hypotheses": [h1, h2], "round": 3}
+    hyps, named = _named_where_it_fires(state, {"best_hypothesis_ids": ["H1", "H2"]}, S)
+    assert named == ["pupil", "work"]
+    assert hyps[0]["predicate"] == {"type": "token_set", "tokens": ["well"], "weak": ["pupil", "work"]}
+    assert "'work'" in hyps[0]["history"][-1]["note"] and hyps[0]["status"] == h1["status"]
+    assert hyps[1] == h2  # only the best hypothesis changes
+    # the second label's tokens stay out of the first; off, nothing changes
+    assert "heart" not in hyps[0]["predicate"]["weak"]
+    off = AgentConfig(fire_share_at_conclusion=0.0)
+    assert _named_where_it_fires(state, {"best_hypothesis_ids": ["H1"]}, off)[1] == []
+    assert _named_where_it_fires(state, {"best_hypothesis_ids": []}, S) == ([h1, h2], [])
+    assert _with_sentence("First. Second.", "Added.") == "First. Added. Second."

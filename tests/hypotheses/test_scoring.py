@@ -14,11 +14,15 @@ def test_tied_preceding_tokens_come_in_text_order_not_hash_order():
 def test_occurrence_stats_read_only_the_tested_token_in_contexts_sampled_for_it():
     from sage.hypotheses.scoring import occurrence_stats
 
-    sampled = {"token": "tax", "tokens": ["<s>", " tax", " the", " Tax"], "acts": [0, 0.6, 0.9, 0.0]}
+    sampled = {
+        "token": "tax",
+        "tokens": ["<s>", " tax", " the", " Tax", " tax"],
+        "acts": [0, 0.6, 0.9, 0.0, 0.1],
+    }
     chosen = {"tokens": ["<s>", " tax"], "acts": [0, 1.0]}  # a seed context: not an occurrence test
     got = occurrence_stats([sampled, chosen], threshold=0.25)
-    # both case forms count, the strong " the" beside them does not
-    assert got == {"tax": {"n": 2, "active": 1, "mean": 0.3}}
+    # both case forms count, the strong " the" beside them does not; 0.1 fires but is not active
+    assert got == {"tax": {"n": 3, "active": 1, "fires": 2, "mean": round(0.7 / 3, 4)}}
 
 
 def test_predicate_r_is_pearson_r_of_the_mask_with_the_activations():

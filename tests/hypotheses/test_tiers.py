@@ -3,7 +3,7 @@
 import pytest
 
 from sage.hypotheses.predicates import predicate_mask, predicate_values
-from sage.hypotheses.tiers import STRONG_FRACTION, STRONG_TOP_N, demote_below, strong_level
+from sage.hypotheses.tiers import STRONG_FRACTION, STRONG_TOP_N, demote_below, name_firing, strong_level
 
 TOKENS = ["<s>", " well", " work", " good", " high", " the"]
 
@@ -43,3 +43,23 @@ def test_nothing_moves_unless_a_tested_token_reaches_the_level():
 def test_other_predicates_are_left_alone():
     pred = {"type": "preceded_by", "tokens": ["well"], "window": 2}
     assert demote_below(pred, _occ(well=0.1), level=0.45, min_n=3) == (pred, [])
+
+
+def test_tested_tokens_the_feature_fires_on_join_the_weak_tier():
+    pred = {"type": "token_set", "tokens": ["well"], "weak": ["fine"]}
+    occ = {
+        "well": {"n": 3, "fires": 3},  # already held
+        "work": {"n": 5, "fires": 1},  # fires at a fifth of its occurrences: named
+        "the": {"n": 6, "fires": 1},  # below a fifth: left out
+        "high": {"n": 2, "fires": 2},  # too few occurrence tests to judge
+        "good": {"n": 3, "fires": 3},  # another hypothesis's token
+    }
+    new, added = name_firing(pred, occ, share=0.2, min_n=3, exclude={"good"})
+    assert added == ["work"]
+    assert new == {"type": "token_set", "tokens": ["well"], "weak": ["fine", "work"]}
+    # the strong tier, and the prediction on it, are unchanged; 'work' is predicted at the weak value
+    tokens = ["<s>", " well", " work", " the"]
+    assert predicate_values(new, tokens) == [0.0, 1.0, 0.5, 0.0]
+    assert name_firing(pred, {}, share=0.2, min_n=3) == (pred, [])
+    other = {"type": "preceded_by", "tokens": ["well"], "window": 2}
+    assert name_firing(other, occ, share=0.2, min_n=3) == (other, [])
