@@ -14,8 +14,10 @@ changed features and SAGE's paired win rates against each baseline, before and a
 from __future__ import annotations
 
 import argparse
-import glob
+import sys
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -24,30 +26,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--metrics", default="generative,predictive")
     args = ap.parse_args(argv)
 
-    from agents.runtime import AgentConfig
-    from sage.evaluation.data import evidence_texts, held_out
-    from sage.evaluation.metrics import paired_win_rate
-    from sage.evaluation.report import win_rate_cell
-    from sage.evaluation.run import metric_keys, score_explanation
-    from sage.evaluation.scorers import OfflineScorer
+    from benchmarks.rescore import open_run, print_win_rates, rescore
     from sage.hypotheses.scoring import normalise, occurrence_stats
     from sage.hypotheses.tiers import demote_below, strong_level
-    from sage.io import read_jsonl
-    from sage.runs import Session
 
-    expl: dict[str, dict[int, dict]] = {}
-    for path in glob.glob(str(args.out_dir / "explanations_*.jsonl")):
-        method = Path(path).stem.removeprefix("explanations_")
-        for rec in read_jsonl(Path(path)):
-            expl.setdefault(method, {})[rec["feature"]["index"]] = rec
-    scores = {}
-    for rec in read_jsonl(args.out_dir / "scores.jsonl"):
-        scores[(rec["feature"], rec["method"])] = rec["metrics"]
-
-    session = Session.open(mine=False)
-    store, scorer, s = session.store, OfflineScorer(session.store), AgentConfig()
-    groups = args.metrics.split(",")
-    keys = metric_keys(groups, scorer)
+    expl, scores, store, scorer, s, groups, keys = open_run(args.out_dir, args.metrics)
     after = {}
     for f, e in sorted(expl["sage"].items()):
         pred = e.get("predicate")
@@ -61,20 +44,10 @@ def main(argv: list[str] | None = None) -> int:
         new, moved = demote_below(pred, occurrences, level, s.min_occurrences)
         if not moved:
             continue
-        held = held_out(store, f, exclude_texts=evidence_texts(expl[m].get(f) for m in expl))
-        rec = score_explanation({**e, "predicate": new}, held, scorer, store.engine, groups, method="sage")
-        after[f] = rec["metrics"]
-        changes = {k: (scores[(f, "sage")].get(k), rec["metrics"].get(k)) for k in keys}
+        after[f] = rescore(store, expl, f, {**e, "predicate": new}, scorer, groups)
+        changes = {k: (scores[(f, "sage")].get(k), after[f].get(k)) for k in keys}
         print(f"{f}: moved {moved} (level {level:.2f}): {changes}", flush=True)
-    feats = sorted({f for f, _ in scores})
-    print(f"{len(after)} of {len(feats)} features changed")
-    for k in keys:
-        before = [scores[(f, "sage")].get(k) for f in feats]
-        now = [after.get(f, scores[(f, "sage")]).get(k) for f in feats]
-        for other in [m for m in expl if m != "sage"]:
-            theirs = [scores[(f, other)].get(k) for f in feats]
-            was, now_ = (win_rate_cell(paired_win_rate(x, theirs)) for x in (before, now))
-            print(f"{k} vs {other}: {was} -> {now_}")
+    print_win_rates(keys, expl, scores, after)
     return 0
 
 
