@@ -85,8 +85,8 @@ class AgentConfig:
     #: left out that the feature fires on (above 0) at at least this share of their occurrence tests
     #: (sage.hypotheses.tiers.name_firing; 0: off). The loop drops tokens that are mostly silent where
     #: they occur, which serves the token-level scores, while detection asks whether a text makes the
-    #: feature fire at all (re-scored on two compares: detection F1 +0.011 and +0.025, balanced
-    #: accuracy level or up, pooled r level; docs/methods.md)
+    #: feature fire at all (re-scored on two compares: detection F1 +0.008 and +0.020, balanced
+    #: accuracy level, per-context r -0.015 and -0.024; docs/methods.md)
     fire_share_at_conclusion: float = FIRE_SHARE
     #: extra quantile contexts per bin and extra random negatives drawn for the held-out gate alone
     #: (the explainer never sees them), on top of every `heldout_every`-th seed context. The draws

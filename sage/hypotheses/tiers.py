@@ -29,8 +29,8 @@ STRONG_FRACTION = 0.5
 STRONG_TOP_N = 10
 #: a tested token the feature fires on (above 0) at at least this share of its occurrences is named
 #: in the conclusion's weak tier (`name_firing`). 1/5: one in 3-5 occurrence tests, the fewest a token
-#: gets; re-scored on two compares it raised detection F1 and balanced accuracy and left the
-#: generative and predictive scores level (docs/methods.md)
+#: gets; re-scored on two compares it raised detection F1 most of the shares tried, left balanced
+#: accuracy and pooled r level and cost some per-context r (docs/methods.md)
 FIRE_SHARE = 0.2
 
 
