@@ -712,9 +712,11 @@ def conclude(rt: Runtime, state: AgentState) -> tuple[AgentState, str]:
     )
     msg_out = outputs.pop("_msg", None)
     state = {**state, **outputs}
+    # the occurrence tests, read once by both conclusion rules below (neither changes the evidence)
+    occurrences = ev.occurrence_stats(state.get("evidence", []), rt.settings.active_threshold)
     retiered = rt.settings.strong_tier_at_conclusion and bool(state.get("hypotheses"))
     if retiered:
-        state["hypotheses"] = _held_to_strong_level(state, rt.settings)
+        state["hypotheses"] = _held_to_strong_level(state, rt.settings, occurrences)
     judged = judged_outputs(state)
     state["output_hypotheses"] = judged
     fields, context = summaries.for_conclude(state)
@@ -733,7 +735,7 @@ def conclude(rt: Runtime, state: AgentState) -> tuple[AgentState, str]:
         concluded_by = "offline (rule-based, from the evidence so far)"
     named = []
     if not stop.startswith("explainer_error"):
-        state["hypotheses"], named = _named_where_it_fires(state, data, rt.settings)
+        state["hypotheses"], named = _named_where_it_fires(state, data, rt.settings, occurrences)
         if named:
             sentence = _fires_sentence(named, rt.settings.fire_share_at_conclusion)
             data = {**data, "description": _with_sentence(data["description"], sentence)}
@@ -748,39 +750,28 @@ def conclude(rt: Runtime, state: AgentState) -> tuple[AgentState, str]:
 
 
 def _named_where_it_fires(
-    state: AgentState, conclusion: dict, s: AgentConfig
+    state: AgentState, conclusion: dict, s: AgentConfig, occurrences: dict
 ) -> tuple[list[Hypothesis], list[str]]:
     """(hypotheses, tokens named): the conclusion's best hypothesis, when a token set, with the tested
     tokens it does not hold that the feature fires on at at least `fire_share_at_conclusion` of their
     occurrence tests added to its weak tier (`sage.hypotheses.tiers.name_firing`), its history saying
     so. The tokens of the conclusion's other labelled hypothesis stay out of it, so that two meanings
-    stay two. Its scores are the loop's, taken before the addition; the verdicts stand."""
+    stay two. Its scores are the loop's, taken before the addition; the verdicts stand.
+    occurrences: `scoring.occurrence_stats` of the state's evidence."""
     hyps = state.get("hypotheses") or []
     ids = conclusion.get("best_hypothesis_ids") or []
     if not ids or not s.fire_share_at_conclusion:
         return hyps, []
-    others = {i: trigger_words(h.get("predicate") or {}) for i in ids[1:] for h in hyps if h["id"] == i}
-    occurrences = ev.occurrence_stats(state.get("evidence", []), s.active_threshold)
+    others = set().union(*(trigger_words(h.get("predicate") or {}) for h in hyps if h["id"] in ids[1:]))
     out, named = [], []
     for h in hyps:
         if h["id"] == ids[0]:
             pred, named = name_firing(
-                h.get("predicate") or {},
-                occurrences,
-                s.fire_share_at_conclusion,
-                s.min_occurrences,
-                exclude=set().union(*others.values()),
+                h.get("predicate") or {}, occurrences, s.fire_share_at_conclusion, s.min_occurrences, others
             )
             if named:
                 said = _fires_sentence(named, s.fire_share_at_conclusion)
-                entry = {
-                    "round": state.get("round", 0),
-                    "status": h["status"],
-                    "note": f"weak tier for the conclusion: {said}",
-                    "precision": h.get("precision"),
-                    "recall": h.get("recall"),
-                }
-                h = {**h, "predicate": pred, "history": [*h.get("history", []), entry]}
+                h = _changed_at_conclusion(h, pred, f"weak tier for the conclusion: {said}", state)
         out.append(h)
     return out, named
 
@@ -798,15 +789,29 @@ def _with_sentence(description: str, sentence: str, limit: int = 1200) -> str:
     return f"{description[:cut]} {sentence} {description[cut:].lstrip()}".strip()[:limit]
 
 
-def _held_to_strong_level(state: AgentState, s: AgentConfig) -> list[Hypothesis]:
+def _changed_at_conclusion(h: Hypothesis, pred: dict, note: str, state: AgentState) -> Hypothesis:
+    """`h` with the predicate a conclusion rule gave it and a history entry saying why. The entry has
+    the record's history shape: the status and scores it was written on, which the rule leaves as
+    the loop measured them."""
+    entry = {
+        "round": state.get("round", 0),
+        "status": h["status"],
+        "note": note,
+        "precision": h.get("precision"),
+        "recall": h.get("recall"),
+    }
+    return {**h, "predicate": pred, "history": [*h.get("history", []), entry]}
+
+
+def _held_to_strong_level(state: AgentState, s: AgentConfig, occurrences: dict) -> list[Hypothesis]:
     """The hypotheses with each token set's strong tier held to SAGE's strong level
     (`sage.hypotheses.tiers`): a strong token whose occurrence tests average below half the top-10
     contexts' mean max moves to the weak tier, and its history says so. The mask does not change, so
     no verdict does; what changes is what the conclusion calls the peaks, which a reader asked for
-    text that makes the feature fire takes at their word."""
+    text that makes the feature fire takes at their word (the mask, so the token-level scores the
+    history entry keeps, did not change). occurrences: `scoring.occurrence_stats` of the evidence."""
     skip = skip_positions()
     level = strong_level([max(o["acts"][skip:], default=0.0) for o in state["seed"]["top"]])
-    occurrences = ev.occurrence_stats(state.get("evidence", []), s.active_threshold)
     out = []
     for h in state["hypotheses"]:
         pred, moved = demote_below(h.get("predicate") or {}, occurrences, level, s.min_occurrences)
@@ -816,15 +821,6 @@ def _held_to_strong_level(state: AgentState, s: AgentConfig) -> list[Hypothesis]
                 f"mean activation where they occur is below {level:.2f} of max (half the top-10 "
                 "contexts' mean max)"
             )
-            entry = {
-                "round": state.get("round", 0),
-                "status": h["status"],
-                "note": note,
-                # the record's history shape: the scores the entry was written on (the mask, so
-                # the token-level scores, did not change)
-                "precision": h.get("precision"),
-                "recall": h.get("recall"),
-            }
-            h = {**h, "predicate": pred, "history": [*h.get("history", []), entry]}
+            h = _changed_at_conclusion(h, pred, note, state)
         out.append(h)
     return out

@@ -29,8 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--metrics", default="generative,predictive,detection,fuzzing")
     args = ap.parse_args(argv)
 
-    from benchmarks.rescore import open_run, print_win_rates, rescore
-    from sage.hypotheses.scoring import normalise, occurrence_stats
+    from benchmarks.rescore import open_run, print_win_rates, recorded_occurrences, rescore
     from sage.hypotheses.tiers import name_firing
 
     expl, scores, store, scorer, s, groups, keys = open_run(args.out_dir, args.metrics)
@@ -41,11 +40,8 @@ def main(argv: list[str] | None = None) -> int:
             pred = e.get("predicate")
             if not pred or "error" in e:
                 continue
-            mx = e["feature"]["max_activation"]
-            evidence = [{**x, "acts": normalise(x["activations"] or [], mx)} for x in e["evidence"]]
-            new, named = name_firing(
-                pred, occurrence_stats(evidence, s.active_threshold), share, s.min_occurrences
-            )
+            occurrences = recorded_occurrences(e, s.active_threshold)
+            new, named = name_firing(pred, occurrences, share, s.min_occurrences)
             if not named:
                 continue
             after[f] = rescore(store, expl, f, {**e, "predicate": new}, scorer, groups)

@@ -36,6 +36,16 @@ def open_run(out_dir: Path, metrics: str):
     return expl, scores, store, scorer, AgentConfig(), groups, metric_keys(groups, scorer)
 
 
+def recorded_occurrences(record: dict, threshold: float) -> dict:
+    """`sage.hypotheses.scoring.occurrence_stats` of an explanation record's evidence (its raw
+    activations normalised by the feature's max, as the loop read them)."""
+    from sage.hypotheses.scoring import normalise, occurrence_stats
+
+    mx = record["feature"]["max_activation"]
+    evidence = [{**x, "acts": normalise(x["activations"] or [], mx)} for x in record["evidence"]]
+    return occurrence_stats(evidence, threshold)
+
+
 def rescore(store, expl: dict, feature: int, record: dict, scorer, groups: list[str]) -> dict:
     """The metrics of SAGE's explanation `record` of `feature` on the held-out data the compare used."""
     from sage.evaluation.data import evidence_texts, held_out

@@ -26,8 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--metrics", default="generative,predictive")
     args = ap.parse_args(argv)
 
-    from benchmarks.rescore import open_run, print_win_rates, rescore
-    from sage.hypotheses.scoring import normalise, occurrence_stats
+    from benchmarks.rescore import open_run, print_win_rates, recorded_occurrences, rescore
     from sage.hypotheses.tiers import demote_below, strong_level
 
     expl, scores, store, scorer, s, groups, keys = open_run(args.out_dir, args.metrics)
@@ -37,10 +36,8 @@ def main(argv: list[str] | None = None) -> int:
         if not pred or "error" in e:
             continue
         top = store.top(f, s.n_top)
-        mx = e["feature"]["max_activation"]
-        level = strong_level([c.max_act / mx for c in top])
-        evidence = [{**x, "acts": normalise(x["activations"] or [], mx)} for x in e["evidence"]]
-        occurrences = occurrence_stats(evidence, s.active_threshold)
+        level = strong_level([c.max_act / e["feature"]["max_activation"] for c in top])
+        occurrences = recorded_occurrences(e, s.active_threshold)
         new, moved = demote_below(pred, occurrences, level, s.min_occurrences)
         if not moved:
             continue

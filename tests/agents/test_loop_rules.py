@@ -140,6 +140,12 @@ def test_held_out_split_keeps_the_strongest_context_in_the_loop():
 
 
 # -- the conclusion's strong tier --------------------------------------------------------------------
+def _occurrences(state):
+    from sage.hypotheses.scoring import occurrence_stats
+
+    return occurrence_stats(state["evidence"], S.active_threshold)
+
+
 def _occurrence(token, act):
     return {"token": token, "tokens": ["<s>", " a", f" {token}"], "acts": [0.0, 0.0, act]}
 
@@ -154,13 +160,13 @@ def test_the_conclusion_moves_strong_tokens_that_fire_weakly_where_they_occur():
     top = [{"acts": [5.0, 0.8, 0.0]} for _ in range(10)]
     evidence = [_occurrence("well", 0.7) for _ in range(3)] + [_occurrence("work", 0.2) for _ in range(3)]
     state = {"seed": {"top": top}, "evidence": evidence, "hypotheses": [h], "round": 3}
-    (out,) = _held_to_strong_level(state, S)
+    (out,) = _held_to_strong_level(state, S, _occurrences(state))
     assert out["predicate"] == {"type": "token_set", "tokens": ["well"], "weak": ["work"]}
     assert "'work'" in out["history"][-1]["note"] and "0.40" in out["history"][-1]["note"]
     assert out["status"] == h["status"] and {"precision", "recall"} <= set(out["history"][-1])
     # fewer occurrence tests than a verdict needs: nothing moves
     state["evidence"] = evidence[:2] + evidence[3:5]
-    assert _held_to_strong_level(state, S) == [h]
+    assert _held_to_strong_level(state, S, _occurrences(state)) == [h]
 
 
 def test_the_conclusion_names_tested_tokens_the_feature_fires_on_in_the_best_hypothesis():
@@ -181,7 +187,8 @@ def test_the_conclusion_names_tested_tokens_the_feature_fires_on_in_the_best_hyp
         + [_occurrence("heart", 0.9) for _ in range(3)]  # the second label's token
     )
     state = {"evidence": evidence, "hypotheses": [h1, h2], "round": 3}
-    hyps, named = _named_where_it_fires(state, {"best_hypothesis_ids": ["H1", "H2"]}, S)
+    occ = _occurrences(state)
+    hyps, named = _named_where_it_fires(state, {"best_hypothesis_ids": ["H1", "H2"]}, S, occ)
     assert named == ["pupil", "work"]
     assert hyps[0]["predicate"] == {"type": "token_set", "tokens": ["well"], "weak": ["pupil", "work"]}
     assert "'work'" in hyps[0]["history"][-1]["note"] and hyps[0]["status"] == h1["status"]
@@ -189,6 +196,6 @@ def test_the_conclusion_names_tested_tokens_the_feature_fires_on_in_the_best_hyp
     # the second label's tokens stay out of the first; off, nothing changes
     assert "heart" not in hyps[0]["predicate"]["weak"]
     off = AgentConfig(fire_share_at_conclusion=0.0)
-    assert _named_where_it_fires(state, {"best_hypothesis_ids": ["H1"]}, off)[1] == []
-    assert _named_where_it_fires(state, {"best_hypothesis_ids": []}, S) == ([h1, h2], [])
+    assert _named_where_it_fires(state, {"best_hypothesis_ids": ["H1"]}, off, occ)[1] == []
+    assert _named_where_it_fires(state, {"best_hypothesis_ids": []}, S, occ) == ([h1, h2], [])
     assert _with_sentence("First. Second.", "Added.") == "First. Added. Second."
