@@ -24,6 +24,7 @@ from sage.model.capture import HookCapture
 from sage.model.engine_config import ENGINE
 from sage.model.sparse import SparseActs, sparsify
 from sage.model.subject import Subject
+from sage.model.topk_encode import EncoderWeights, encoder_weights, standard_topk, topk_encode
 
 
 @dataclass
@@ -62,40 +63,24 @@ class TokenActivations:
         }
 
 
-def _standard_topk(sae) -> int | None:
-    """k when `sae` is a sae-lens TopK SAE whose `encode` is sae-lens's own (not overridden), else None."""
-    from sae_lens.saes.topk_sae import TopK, TopKSAE
-
-    fn = getattr(sae, "activation_fn", None)
-    return (
-        fn.k
-        if isinstance(sae, TopKSAE) and isinstance(fn, TopK) and type(sae).encode is TopKSAE.encode
-        else None
-    )
-
-
-def _topk_encode(sae, hidden: torch.Tensor, k: int) -> SparseActs:
-    """`TopKSAE.encode` step by step (the same input processing, hooks, pre-activations and decoder-norm
-    rescaling), keeping `topk`'s (indices, values) instead of scattering them into a dense or COO
-    [..., d_sae] tensor that would only be taken apart again. hidden: [..., d_in] -> SparseActs [..., k]."""
-    sae_in = sae.process_sae_in(hidden)
-    flat = sae_in.reshape(-1, sae_in.shape[-1])
-    pre = sae.hook_sae_acts_pre(torch.addmm(sae.b_enc, flat, sae.W_enc))
-    if sae.cfg.rescale_acts_by_decoder_norm:
-        pre = pre * sae.W_dec.norm(dim=-1)
-    values, indices = pre.topk(k, dim=-1, sorted=False)
-    lead = sae_in.shape[:-1]
-    return SparseActs(indices.reshape(*lead, k), values.relu().reshape(*lead, k), pre.shape[-1])
-
-
 class ActivationEngine:
     """Runs texts (or token batches) through a Subject's model up to its hook and encodes with its SAE."""
 
-    def __init__(self, subject: Subject, batch_size: int | None = None, max_length: int = 512):
+    def __init__(
+        self,
+        subject: Subject,
+        batch_size: int | None = None,
+        max_length: int = 512,
+        bf16_encoder: bool | None = None,
+    ):
+        """bf16_encoder: run a TopK SAE's encoder product in bf16 when the model runs in bf16
+        (default `EngineConfig.bf16_encoder`)."""
         self.subject = subject
         self.batch_size = batch_size or ENGINE.batch_size_for(subject.device)
         self.max_length = max_length
+        self.bf16_encoder = ENGINE.bf16_encoder if bf16_encoder is None else bf16_encoder
         self.capture = HookCapture(subject.model, subject.site)
+        self._encoder: EncoderWeights | None = None
 
     def hidden(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
         """Hook-point activations [B, T, d_in] (model dtype), computing only the layers up to the hook."""
@@ -110,15 +95,18 @@ class ActivationEngine:
     def encode_sparse(self, hidden: torch.Tensor) -> SparseActs:
         """The active features [..., k] of hook activations [..., d_in], on their device.
 
-        A sae-lens TopK SAE yields its k winners straight from `topk` (`_topk_encode`), so no dense
-        [..., d_sae] tensor is built; any other SAE is encoded densely by sae-lens and cut to the most
-        active features any position has, which loses nothing.
+        A sae-lens TopK SAE yields its k winners straight from `topk` (`topk_encode`), so no dense
+        [..., d_sae] tensor is built, with its product in bf16 when the model and `bf16_encoder` say
+        so; any other SAE is encoded densely (float32) by sae-lens and cut to the most active features
+        any position has, which loses nothing.
         """
         sae = self.subject.sae
-        k = _standard_topk(sae)
-        if k is not None:
-            return _topk_encode(sae, hidden.float(), k)
-        return sparsify(sae.encode(hidden.float()))
+        k = standard_topk(sae)
+        if k is None:
+            return sparsify(sae.encode(hidden.float()))
+        bf16 = self.bf16_encoder and hidden.dtype == torch.bfloat16
+        self._encoder = encoder_weights(sae, torch.bfloat16 if bf16 else sae.dtype, self._encoder)
+        return topk_encode(sae, hidden, k, self._encoder)
 
     @torch.no_grad()
     def feature_acts(

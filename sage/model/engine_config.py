@@ -33,6 +33,10 @@ class EngineConfig:
     #: model's typical norm is treated like the sink (features reported as 0, never counted) and
     #: left out of SAE training. SmolLM2 has them on ~0.1% of tokens, mostly position 1.
     max_norm_ratio: float = 10.0
+    #: a TopK SAE's encoder product runs in bf16 when the model does: its input carries bf16 precision
+    #: already, and it moves results about as far from float32 as the bf16 forward does
+    #: (docs/performance.md); False keeps the float32 product
+    bf16_encoder: bool = True
 
     def __post_init__(self) -> None:
         require_ints(self, "batch_size", "accelerator_batch_size", "context_len", "top_k", "n_quantiles")

@@ -1,12 +1,14 @@
-"""How far bf16 forwards (eager, and with compiled blocks) are from a float32 forward, on corpus contexts.
+"""How far bf16 activations (eager forward, compiled blocks, a bf16 SAE encoder) are from float32 ones,
+on corpus contexts.
 
-The question behind `sage mine --compile`: is a compiled forward "within bf16 tolerance"? The
-reference is the embedded model in float32, eager. Against it, each bf16 variant is scored on the same
+The questions behind `sage mine --compile` and `EngineConfig.bf16_encoder`: are a compiled forward and a
+bf16 encoder product "within bf16 tolerance"? The reference is the embedded model in float32, eager,
+with the float32 encoder. Against it, each bf16 variant is scored on the same
 contexts: the share of firing (token, feature) pairs that differ (one fires, the other does not), of
 (context, feature) pairs, the largest difference of a per-context maximum, the relative error of the
 activations, and sink decisions that differ (massive-activation tokens). No timing.
 
-    PYTHONPATH=. python benchmarks/compiled_tolerance.py [--contexts 64]
+    PYTHONPATH=. python benchmarks/precision_tolerance.py [--contexts 64]
 """
 
 from __future__ import annotations
@@ -21,11 +23,13 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
-def all_acts(subject, ids: torch.Tensor, batch: int = 32) -> tuple[torch.Tensor, torch.Tensor]:
+def all_acts(
+    subject, ids: torch.Tensor, bf16_encoder: bool = False, batch: int = 32
+) -> tuple[torch.Tensor, torch.Tensor]:
     """(dense activations [N, T, d_sae], sink mask [N, T]) from the engine's sparse path."""
     from sage.model.engine import ActivationEngine
 
-    engine = ActivationEngine(subject)
+    engine = ActivationEngine(subject, bf16_encoder=bf16_encoder)
     parts = [engine.sparse_acts(ids[i : i + batch]) for i in range(0, len(ids), batch)]
     return torch.cat([a.to_dense() for a, _ in parts]), torch.cat([s for _, s in parts])
 
@@ -63,12 +67,23 @@ def main(argv=None) -> int:
     ref = all_acts(fp32, ids)
     del fp32
     bf16 = load_subject(dtype="bfloat16")
-    rows = {"bf16 eager (sdpa attention)": differences(*ref, *all_acts(bf16, ids))}
+    eager32, eager16 = all_acts(bf16, ids), all_acts(bf16, ids, True)
+    rows = {
+        "bf16 eager (sdpa attention), float32 encoder": differences(*ref, *eager32),
+        "bf16 eager, bf16 encoder (the engine's default)": differences(*ref, *eager16),
+    }
     with compiled_forward(bf16.model, bf16.site, warmup=0):
-        rows["bf16, compiled blocks"] = differences(*ref, *all_acts(bf16, ids))
+        rows["bf16 compiled blocks, float32 encoder"] = differences(*ref, *all_acts(bf16, ids))
+        rows["bf16 compiled blocks, bf16 encoder"] = differences(*ref, *all_acts(bf16, ids, True))
     print(f"{len(ids)} contexts x {ids.shape[1]} tokens, each against float32 eager:")
     for name, d in rows.items():
         print(f"  {name}: " + ", ".join(f"{k} {v}" for k, v in d.items()))
+    # the encoder's own share: the same bf16 hook activations, encoded both ways
+    d = differences(*eager32, *eager16)
+    print(
+        "bf16 encoder against float32 encoder, same bf16 forward: "
+        + ", ".join(f"{k} {v}" for k, v in d.items())
+    )
     return 0
 
 
