@@ -10,12 +10,14 @@ the float32 SAE the engine loads, the model and a copy of the SAE both in the en
 does, `EngineConfig.bf16_encoder`), and all in float32 (`from_pretrained`'s default). "Same dtype"
 ratios are against the faster of the first two.
 SAGE: `ActivationEngine(subject).run(texts)` (early exit at the hook, bf16 by default, right padding
-with an attention mask, batches formed by length, all features kept sparse, tokens decoded to strings).
+with an attention mask, batches formed by length, all features kept sparse, tokens decoded to strings),
+and the same with `bf16_encoder=False` (the SAE's encoder product in float32, as before it ran in bf16).
 
 Both get the same texts: `--n-texts` windows of `--max-length` tokens from the corpus, in batches
-of `--batch-size`; each pipeline gets one warm-up batch first. tokens/s counts the texts' own
-tokens (the engine's extra sink token at position 0 is its own cost). CUDA is synchronised before
-every clock read.
+of `--batch-size`; each pipeline gets one warm-up batch first. The pipelines take turns for
+`--rounds` rounds and each one's best round counts (noise on a shared machine only adds time).
+tokens/s counts the texts' own tokens (the engine's extra sink token at position 0 is its own cost).
+CUDA is synchronised before every clock read.
 
 `--random-init smollm2-135m|gemma-2-2b|llama-3.2-1b` measures a random-init model + TopK SAE in that
 model's real shape (`benchmarks/shapes/`; no download). `--device cuda` runs on a GPU.
@@ -164,6 +166,7 @@ def main(argv=None) -> int:
     ap.add_argument("--n-texts", type=int, default=128)
     ap.add_argument("--batch-size", type=int, default=None, help="default: the engine's for the device")
     ap.add_argument("--max-length", type=int, default=128, help="tokens per text")
+    ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds; each pipeline's best counts")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
 
@@ -182,19 +185,36 @@ def main(argv=None) -> int:
     cpu = device == "cpu"
     peak = bf16_peak_flops() if cpu else float("nan")
     flops = engine_flops(subject, engine, lengths)
-    t_engine, c_engine = time_engine(engine, texts, bs)
-    # the baseline wraps the same model object; its hooks are added only after the engine's timing
+    # the baselines wrap the same model object (one forward hook, an identity unless caching); the
+    # all-float32 one converts it for its turn and back (bf16 -> float32 -> bf16 is exact)
     hook = baseline_hook(subject.site)
     hooked = HookedProxyLM(subject.model, subject.tokenizer, hook_names=[hook]).eval()
     stop = subject.site.layer + 1
-    (t_mixed, c_mixed), base_stopped = time_baseline(hooked, subject.sae, hook, stop, texts, bs, device)
     sae_same = copy.deepcopy(subject.sae).to(subject.dtype)
-    (t_both, c_both), _ = time_baseline(hooked, sae_same, hook, stop, texts, bs, device)
+    engine_dtype = subject.dtype
+    engine_f32 = ActivationEngine(subject, batch_size=bs, max_length=args.max_length + 1, bf16_encoder=False)
+    runs: dict[str, list[tuple[float, float]]] = {
+        "engine": [],
+        "engine_float32_encoder": [],
+        "mixed": [],
+        "both": [],
+        "fp32": [],
+    }
+    for _ in range(args.rounds):  # interleaved, so that a slow spell of a shared machine hits all
+        runs["engine"].append(time_engine(engine, texts, bs))
+        runs["engine_float32_encoder"].append(time_engine(engine_f32, texts, bs))
+        t, base_stopped = time_baseline(hooked, subject.sae, hook, stop, texts, bs, device)
+        runs["mixed"].append(t)
+        runs["both"].append(time_baseline(hooked, sae_same, hook, stop, texts, bs, device)[0])
+        subject.model.float()
+        runs["fp32"].append(time_baseline(hooked, subject.sae, hook, stop, texts, bs, device)[0])
+        subject.model.to(engine_dtype)
+    # each pipeline's best round (least wall time), as timeit does: noise only ever adds time
+    (t_engine, c_engine), (t_mixed, c_mixed), (t_both, c_both), (t_fp32, c_fp32) = (
+        min(runs[name]) for name in ("engine", "mixed", "both", "fp32")
+    )
     t_same, c_same = min((t_mixed, c_mixed), (t_both, c_both))
-    del sae_same
-    engine_dtype = str(subject.dtype).replace("torch.", "")
-    subject.model.float()
-    (t_fp32, c_fp32), _ = time_baseline(hooked, subject.sae, hook, stop, texts, bs, device)
+    engine_dtype = str(engine_dtype).replace("torch.", "")
     if cpu:
         peak = max(peak, bf16_peak_flops())  # again after the runs: the better of the two
 
@@ -212,7 +232,10 @@ def main(argv=None) -> int:
         "threads": torch.get_num_threads(),
         "engine_dtype": engine_dtype,
         "baseline_stops_at_hook": base_stopped,
+        "rounds": args.rounds,
+        "tokens_per_s_each_round": {k: [round(n_tokens / w, 1) for w, _ in v] for k, v in runs.items()},
         "engine_tokens_per_s": round(n_tokens / t_engine, 1),
+        "engine_float32_encoder_tokens_per_s": round(n_tokens / min(runs["engine_float32_encoder"])[0], 1),
         "baseline_same_dtype_float32_sae_tokens_per_s": round(n_tokens / t_mixed, 1),
         "baseline_same_dtype_same_dtype_sae_tokens_per_s": round(n_tokens / t_both, 1),
         "baseline_same_dtype_tokens_per_s": round(n_tokens / t_same, 1),
@@ -239,6 +262,8 @@ def main(argv=None) -> int:
     )
     stops = "stops" if base_stopped else "does not stop"
     print(f"  SAGE engine ({engine_dtype}):              {res['engine_tokens_per_s']:>10.1f} tokens/s")
+    f32 = res["engine_float32_encoder_tokens_per_s"]
+    print(f"  SAGE engine, float32 encoder product:    {f32:>10.1f} tokens/s")
     mixed = res["baseline_same_dtype_float32_sae_tokens_per_s"]
     both = res["baseline_same_dtype_same_dtype_sae_tokens_per_s"]
     print(
