@@ -24,7 +24,13 @@ from sage.model.capture import HookCapture
 from sage.model.engine_config import ENGINE
 from sage.model.sparse import SparseActs, sparsify
 from sage.model.subject import Subject
-from sage.model.topk_encode import EncoderWeights, encoder_weights, standard_topk, topk_encode
+from sage.model.topk_encode import (
+    EncoderWeights,
+    encoder_weights,
+    product_dtype,
+    standard_topk,
+    topk_encode,
+)
 
 
 @dataclass
@@ -104,8 +110,8 @@ class ActivationEngine:
         k = standard_topk(sae)
         if k is None:
             return sparsify(sae.encode(hidden.float()))
-        bf16 = self.bf16_encoder and hidden.dtype == torch.bfloat16
-        self._encoder = encoder_weights(sae, torch.bfloat16 if bf16 else sae.dtype, self._encoder)
+        dtype = product_dtype(sae, hidden.dtype, self.bf16_encoder)
+        self._encoder = encoder_weights(sae, dtype, self._encoder)
         return topk_encode(sae, hidden, k, self._encoder)
 
     @torch.no_grad()

@@ -18,6 +18,7 @@ from sage.model.device import resolve_device
 from sage.model.engine_config import ENGINE
 from sage.model.hooks import HookSite, resolve_hook
 from sage.model.token_strings import TokenStrings
+from sage.model.topk_encode import product_dtype
 
 log = logging.getLogger(__name__)
 
@@ -214,6 +215,10 @@ class Subject:
             "model": self.model_id,
             "model_type": self.model.config.model_type,
             "dtype": str(self.dtype).replace("torch.", ""),
+            # what the engine's encoder product runs in (EngineConfig.bf16_encoder)
+            "encoder_dtype": str(product_dtype(self.sae, self.dtype, ENGINE.bf16_encoder)).replace(
+                "torch.", ""
+            ),
             "sae": self.sae_label,
             "architecture": cfg.architecture(),
             "hook_name": self.site.hook_name,

@@ -33,6 +33,14 @@ def standard_topk(sae) -> int | None:
     )
 
 
+def product_dtype(sae, hidden_dtype: torch.dtype, bf16_encoder: bool) -> torch.dtype:
+    """The dtype the engine's encoder product runs in for `sae` on hook activations of `hidden_dtype`:
+    bf16 for a standard TopK SAE on a bf16 model when `bf16_encoder`, else the SAE's own dtype."""
+    if bf16_encoder and hidden_dtype == torch.bfloat16 and standard_topk(sae) is not None:
+        return torch.bfloat16
+    return sae.dtype
+
+
 @dataclass(frozen=True)
 class EncoderWeights:
     """The encoder's tensors in the dtype its product runs in.

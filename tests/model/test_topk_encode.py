@@ -29,6 +29,7 @@ def test_bf16_model_encodes_in_bf16_within_tolerance_of_float32(bf16_subject):
     assert h.dtype == torch.bfloat16
     fast = eng.encode_sparse(h).to_dense()
     assert eng._encoder.W_enc.dtype == torch.bfloat16  # the product really ran in bf16
+    assert bf16_subject.info()["encoder_dtype"] == "bfloat16"  # and results say so
     ref = bf16_subject.sae.encode(h.float())  # sae-lens, float32
     both = (fast > 0) & (ref > 0)
     assert ((fast > 0) ^ (ref > 0)).sum() <= 0.05 * (ref > 0).sum()  # near-ties at the k-th place
@@ -40,6 +41,13 @@ def test_float32_encoder_when_asked_equals_sae_lens(bf16_subject):
     h = _hidden(eng)
     torch.testing.assert_close(eng.encode_sparse(h).to_dense(), bf16_subject.sae.encode(h.float()))
     assert eng._encoder.W_enc.dtype == torch.float32
+
+
+def test_float32_model_keeps_the_float32_encoder(tiny_subject):
+    eng = ActivationEngine(tiny_subject)
+    eng.encode_sparse(_hidden(eng))
+    assert eng._encoder.W_enc.dtype == torch.float32
+    assert tiny_subject.info()["encoder_dtype"] == "float32"
 
 
 def test_cast_weights_are_reused_until_the_sae_changes(tiny_subject):
