@@ -11,7 +11,9 @@ does, `EngineConfig.bf16_encoder`), and all in float32 (`from_pretrained`'s defa
 ratios are against the faster of the first two.
 SAGE: `ActivationEngine(subject).run(texts)` (early exit at the hook, bf16 by default, right padding
 with an attention mask, batches formed by length, all features kept sparse, tokens decoded to strings),
-and the same with `bf16_encoder=False` (the SAE's encoder product in float32, as before it ran in bf16).
+and the same with `bf16_encoder=False` (the SAE's encoder product in float32, as before it ran in bf16);
+with `--compiled`, also with the decoder blocks compiled (`sage.model.compiled`, what `sage mine
+--compile` runs; compiled once, in the first round's warm-up batch, for the first batch shape).
 
 Both get the same texts: `--n-texts` windows of `--max-length` tokens from the corpus, in batches
 of `--batch-size`; each pipeline gets one warm-up batch first. The pipelines take turns for
@@ -29,7 +31,7 @@ the engine's time, over this CPU's bf16 matmul peak measured in this same run (b
 2048 x 2048 x 2048 bf16 matmuls with torch's current thread count).
 
     PYTHONPATH=. python benchmarks/activations.py                       # embedded SmolLM2 + default SAE
-    PYTHONPATH=. python benchmarks/activations.py --random-init gemma-2-2b --device cuda
+    PYTHONPATH=. python benchmarks/activations.py --random-init gemma-2-2b --device cuda --compiled
     PYTHONPATH=. python benchmarks/activations.py --model DIR --sae DIR --corpus FILE
 """
 
@@ -167,11 +169,17 @@ def main(argv=None) -> int:
     ap.add_argument("--batch-size", type=int, default=None, help="default: the engine's for the device")
     ap.add_argument("--max-length", type=int, default=128, help="tokens per text")
     ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds; each pipeline's best counts")
+    ap.add_argument(
+        "--compiled",
+        action="store_true",
+        help="also time the engine with compiled blocks (sage.model.compiled)",
+    )
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
 
     from sae_lens.load_model import HookedProxyLM
 
+    from sage.model.compiled import compiled_forward
     from sage.model.engine import ActivationEngine
 
     subject = subject_from(args)
@@ -196,6 +204,7 @@ def main(argv=None) -> int:
     runs: dict[str, list[tuple[float, float]]] = {
         "engine": [],
         "engine_float32_encoder": [],
+        "engine_compiled": [],
         "mixed": [],
         "both": [],
         "fp32": [],
@@ -203,6 +212,9 @@ def main(argv=None) -> int:
     for _ in range(args.rounds):  # interleaved, so that a slow spell of a shared machine hits all
         runs["engine"].append(time_engine(engine, texts, bs))
         runs["engine_float32_encoder"].append(time_engine(engine_f32, texts, bs))
+        if args.compiled:  # the first round's warm-up batch compiles; later rounds reuse it
+            with compiled_forward(subject.model, subject.site, warmup=0):
+                runs["engine_compiled"].append(time_engine(engine, texts, bs))
         t, base_stopped = time_baseline(hooked, subject.sae, hook, stop, texts, bs, device)
         runs["mixed"].append(t)
         runs["both"].append(time_baseline(hooked, sae_same, hook, stop, texts, bs, device)[0])
@@ -236,6 +248,9 @@ def main(argv=None) -> int:
         "tokens_per_s_each_round": {k: [round(n_tokens / w, 1) for w, _ in v] for k, v in runs.items()},
         "engine_tokens_per_s": round(n_tokens / t_engine, 1),
         "engine_float32_encoder_tokens_per_s": round(n_tokens / min(runs["engine_float32_encoder"])[0], 1),
+        "engine_compiled_tokens_per_s": round(n_tokens / min(runs["engine_compiled"])[0], 1)
+        if args.compiled
+        else None,
         "baseline_same_dtype_float32_sae_tokens_per_s": round(n_tokens / t_mixed, 1),
         "baseline_same_dtype_same_dtype_sae_tokens_per_s": round(n_tokens / t_both, 1),
         "baseline_same_dtype_tokens_per_s": round(n_tokens / t_same, 1),
@@ -261,18 +276,22 @@ def main(argv=None) -> int:
         f"{res['threads']} threads"
     )
     stops = "stops" if base_stopped else "does not stop"
-    print(f"  SAGE engine ({engine_dtype}):              {res['engine_tokens_per_s']:>10.1f} tokens/s")
-    f32 = res["engine_float32_encoder_tokens_per_s"]
-    print(f"  SAGE engine, float32 encoder product:    {f32:>10.1f} tokens/s")
-    mixed = res["baseline_same_dtype_float32_sae_tokens_per_s"]
-    both = res["baseline_same_dtype_same_dtype_sae_tokens_per_s"]
-    print(
-        f"  sae-lens baseline ({engine_dtype} model, float32 SAE, {stops} at the hook): {mixed:.1f} tokens/s"
-    )
-    print(f"  sae-lens baseline ({engine_dtype} model and SAE):  {both:>10.1f} tokens/s")
-    print(f"  sae-lens baseline (float32):             {res['baseline_fp32_tokens_per_s']:>10.1f} tokens/s")
+    rows = [
+        (f"SAGE engine ({engine_dtype})", res["engine_tokens_per_s"]),
+        ("SAGE engine, float32 encoder product", res["engine_float32_encoder_tokens_per_s"]),
+        *([("SAGE engine, compiled blocks", res["engine_compiled_tokens_per_s"])] if args.compiled else []),
+        (
+            f"sae-lens ({engine_dtype} model, float32 SAE)",
+            res["baseline_same_dtype_float32_sae_tokens_per_s"],
+        ),
+        (f"sae-lens ({engine_dtype} model and SAE)", res["baseline_same_dtype_same_dtype_sae_tokens_per_s"]),
+        ("sae-lens (float32)", res["baseline_fp32_tokens_per_s"]),
+    ]
+    for label, tok_s in rows:
+        print(f"  {label + ':':<42}{tok_s:>10.1f} tokens/s")
+    print(f"  (the sae-lens forward {stops} at the hook)")
     print(f"  ratio vs the faster same-dtype baseline: {res['ratio_same_dtype']:.2f}x")
-    print(f"  ratio vs float32 baseline:    {res['ratio_fp32']:.2f}x")
+    print(f"  ratio vs the float32 baseline:           {res['ratio_fp32']:.2f}x")
     if cpu:
         r = res["cpu_time_ratios"]
         print(
