@@ -91,10 +91,11 @@ run() {
 transformers.__version__, 'sae-lens', sae_lens.__version__, 'cuda', torch.cuda.is_available())"
   } > "$out/device.txt" 2>> "$log"
   # the most telling first: a call cut short at its limit still brings back what finished
-  step activations_smollm2-135m.json 120 \
-    $py benchmarks/activations.py --device $dev --random-init smollm2-135m --json
+  step activations_smollm2-135m.json 150 \
+    $py benchmarks/activations.py --device $dev --random-init smollm2-135m --compiled --json
   if [ -n "$big" ]; then
-    step "activations_$big.json" 180 $py benchmarks/activations.py --device $dev --random-init "$big" --json
+    step "activations_$big.json" 240 \
+      $py benchmarks/activations.py --device $dev --random-init "$big" --compiled --json
   fi
   step "pytest_$dev.txt" 180 env SAGE_TEST_DEVICE=$dev \
     $py -m pytest -q --maxfail=20 -m "not integration" -p no:cacheprovider $tests
