@@ -61,7 +61,8 @@ def main(argv=None) -> int:
     corpus = load_corpus(args.corpus)
     cfg = StoreConfig(max_tokens=args.tokens)
     body = cfg.context_len - ENGINE.skip_positions  # mined tokens per context
-    n_limit = -(-min(args.tokens, args.limit_tokens) // body)  # contexts the limit runs on
+    # contexts the limit runs on: whole batches, at least one
+    n_limit = max(-(-min(args.tokens, args.limit_tokens) // body), ENGINE.batch_size_for(subject.device))
     contexts = list(
         itertools.islice(corpus.contexts(subject.tokenizer, subject.sink_id, cfg.context_len), n_limit)
     )
