@@ -24,13 +24,7 @@ from sage.model.capture import HookCapture
 from sage.model.engine_config import ENGINE
 from sage.model.sparse import SparseActs, sparsify
 from sage.model.subject import Subject
-from sage.model.topk_encode import (
-    EncoderWeights,
-    encoder_weights,
-    product_dtype,
-    standard_topk,
-    topk_encode,
-)
+from sage.model.topk_encode import product_dtype, shared_encoder_weights, standard_topk, topk_encode
 
 
 @dataclass
@@ -86,7 +80,6 @@ class ActivationEngine:
         self.max_length = max_length
         self.bf16_encoder = ENGINE.bf16_encoder if bf16_encoder is None else bf16_encoder
         self.capture = HookCapture(subject.model, subject.site)
-        self._encoder: EncoderWeights | None = None
 
     def hidden(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
         """Hook-point activations [B, T, d_in] (model dtype), computing only the layers up to the hook."""
@@ -110,9 +103,8 @@ class ActivationEngine:
         k = standard_topk(sae)
         if k is None:
             return sparsify(sae.encode(hidden.float()))
-        dtype = product_dtype(sae, hidden.dtype, self.bf16_encoder)
-        self._encoder = encoder_weights(sae, dtype, self._encoder)
-        return topk_encode(sae, hidden, k, self._encoder)
+        weights = shared_encoder_weights(sae, product_dtype(sae, hidden.dtype, self.bf16_encoder))
+        return topk_encode(sae, hidden, k, weights)
 
     @torch.no_grad()
     def feature_acts(

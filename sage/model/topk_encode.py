@@ -9,11 +9,12 @@ bf16, its hook activations carry bf16 precision already, and the float32 product
 after the forward on a CPU (0.82 s of 4.3 s per 128 x 129 tokens, against 0.26 s in bf16). It moves
 results about as far from a float32 reference as the bf16 forward itself does
 (`benchmarks/precision_tolerance.py`, docs/performance.md). The bf16 weights are cast once and kept
-until the SAE's weights change.
+until the SAE's weights change, one copy per SAE however many engines use it.
 """
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 
 import torch
@@ -68,6 +69,18 @@ def encoder_weights(sae, dtype: torch.dtype, cached: EncoderWeights | None = Non
     with torch.no_grad():
         norm = sae.W_dec.norm(dim=-1).to(dtype) if sae.cfg.rescale_acts_by_decoder_norm else None
         return EncoderWeights(sae.W_enc.to(dtype), sae.b_enc.to(dtype), norm, key)
+
+
+#: per SAE module, its cast weights by dtype; entries go with the SAE (weak keys)
+_SHARED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def shared_encoder_weights(sae, dtype: torch.dtype) -> EncoderWeights:
+    """`encoder_weights`, cast once per SAE and dtype and shared by every engine of that SAE (a
+    Gemma-2-2B 16k SAE's bf16 copy is 75 MB), recast when the SAE's weights change."""
+    per_dtype = _SHARED.setdefault(sae, {})
+    per_dtype[dtype] = encoder_weights(sae, dtype, per_dtype.get(dtype))
+    return per_dtype[dtype]
 
 
 @torch.no_grad()
