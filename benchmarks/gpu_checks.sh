@@ -37,6 +37,7 @@ NOT_CARRIED=" ruff import-linter grimp playwright wandb greenlet sage-sae pip se
 
 prepare() {
   local wheels=$gpu/wheels home=$gpu/home
+  [ -x .venv/bin/python ] || { echo "no .venv here: run README command 1 first (it builds .venv)" >&2; exit 1; }
   rm -rf "$gpu" && mkdir -p "$wheels" "$home/models" "$home/corpus"
   grep -qx "/$gpu/" .git/info/exclude 2>/dev/null || echo "/$gpu/" >> .git/info/exclude
   .venv/bin/python -m pip freeze --exclude-editable | grep '==' | while IFS= read -r spec; do
