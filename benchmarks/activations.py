@@ -198,8 +198,9 @@ def main(argv=None) -> int:
     hook = baseline_hook(subject.site)
     hooked = HookedProxyLM(subject.model, subject.tokenizer, hook_names=[hook]).eval()
     stop = subject.site.layer + 1
-    sae_same = copy.deepcopy(subject.sae).to(subject.dtype)
-    engine_dtype = subject.dtype
+    model_dtype = subject.dtype  # the fp32 baseline converts the model and back to this
+    engine_dtype = str(model_dtype).replace("torch.", "")
+    sae_same = copy.deepcopy(subject.sae).to(model_dtype)
     engine_f32 = ActivationEngine(subject, batch_size=bs, max_length=args.max_length + 1, bf16_encoder=False)
     runs: dict[str, list[tuple[float, float]]] = {
         "engine": [],
@@ -220,13 +221,12 @@ def main(argv=None) -> int:
         runs["both"].append(time_baseline(hooked, sae_same, hook, stop, texts, bs, device)[0])
         subject.model.float()
         runs["fp32"].append(time_baseline(hooked, subject.sae, hook, stop, texts, bs, device)[0])
-        subject.model.to(engine_dtype)
+        subject.model.to(model_dtype)
     # each pipeline's best round (least wall time), as timeit does: noise only ever adds time
     (t_engine, c_engine), (t_mixed, c_mixed), (t_both, c_both), (t_fp32, c_fp32) = (
         min(runs[name]) for name in ("engine", "mixed", "both", "fp32")
     )
     t_same, c_same = min((t_mixed, c_mixed), (t_both, c_both))
-    engine_dtype = str(engine_dtype).replace("torch.", "")
     if cpu:
         peak = max(peak, bf16_peak_flops())  # again after the runs: the better of the two
 

@@ -61,14 +61,14 @@ def main(argv=None) -> int:
     corpus = load_corpus(args.corpus)
     cfg = StoreConfig(max_tokens=args.tokens)
     body = cfg.context_len - ENGINE.skip_positions  # mined tokens per context
-    # contexts the limit runs on: whole batches, at least one
-    n_limit = max(-(-min(args.tokens, args.limit_tokens) // body), ENGINE.batch_size_for(subject.device))
-    contexts = list(
-        itertools.islice(corpus.contexts(subject.tokenizer, subject.sink_id, cfg.context_len), n_limit)
-    )
     with tempfile.TemporaryDirectory() as tmp:
         store = ActivationStore(subject, corpus, cfg, root=Path(tmp))
         bs = store.engine.batch_size
+        # contexts the limit runs on: whole batches of the store's engine, at least one
+        n_limit = max(-(-min(args.tokens, args.limit_tokens) // body), bs)
+        contexts = list(
+            itertools.islice(corpus.contexts(subject.tokenizer, subject.sink_id, cfg.context_len), n_limit)
+        )
         t_limit, c_limit = time_limit(store.engine, contexts, bs)
         t_mine, c_mine = timed(lambda: store.mine(args.tokens, progress=False), subject.device)
         mined = store.meta()["tokens"]
