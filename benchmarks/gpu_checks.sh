@@ -60,12 +60,18 @@ prepare() {
 }
 
 # step NAME SECONDS COMMAND...: one check with its own time limit; its stdout goes to $out/NAME, its
-# stderr and a non-zero exit status to the log.
+# stderr and a non-zero exit status to the log. The other steps still run after a failed one; `run`
+# exits 1 at the end if any failed, naming them.
+failed=""
 step() {
-  local name=$1 secs=$2
+  local name=$1 secs=$2 rc=0
   shift 2
   echo "== $name (limit ${secs} s) $(date +%T)" >> "$log"
-  timeout "$secs" "$@" > "$out/$name" 2>> "$log" || echo "$name: exit $?" >> "$log"
+  timeout "$secs" "$@" > "$out/$name" 2>> "$log" || rc=$?
+  if [ "$rc" != 0 ]; then
+    echo "$name: exit $rc$([ "$rc" = 124 ] && echo ' (its time limit)')" >> "$log"
+    failed="$failed $name"
+  fi
 }
 
 run() {
@@ -107,6 +113,10 @@ transformers.__version__, 'sae-lens', sae_lens.__version__, 'cuda', torch.cuda.i
       --tokens $((tokens / 2)) --limit-tokens $((tokens / 4)) --json
   fi
   ls -la "$out" >> "$log"
+  if [ -n "$failed" ]; then
+    echo "failed:$failed (see $log)" | tee -a "$log" >&2
+    return 1
+  fi
 }
 
 case "${1:-}" in
