@@ -45,7 +45,8 @@ def random_init_subject(shape: str, device: str, dtype: str = "bfloat16", seed: 
     m, s = dict(spec["model"]), spec["sae"]
     torch.manual_seed(seed)
     model_cfg = AutoConfig.for_model(m.pop("model_type"), **m)
-    with torch.device(device):  # initialise on the device: Gemma-2-2B's random init takes ~25 s on 2 CPU cores
+    # initialised on the device: Gemma-2-2B's random init takes ~25 s on 2 CPU cores
+    with torch.device(device):
         model = AutoModelForCausalLM.from_config(model_cfg, dtype=DTYPES[dtype])
     layer, d_in = s["layer"], m["hidden_size"]
     meta = SAEMetadata(
