@@ -15,7 +15,12 @@ and the same with `bf16_encoder=False` (the SAE's encoder product in float32, as
 with `--compiled`, also with the decoder blocks compiled (`sage.model.compiled`, what `sage mine
 --compile` runs; compiled once, in the first round's warm-up batch, for the first batch shape).
 
-Both get the same texts: `--n-texts` windows of `--max-length` tokens from the corpus, in batches
+Limit: what the device computes for the engine's batches (the same token ids and padding), the early-exit
+forward and the sparse encode and nothing else (`benchmarks.timing.forward_encode`); the engine's
+tokens/s over it is `engine_fraction_of_limit`, the share of the device's work the engine turns into
+results.
+
+All get the same texts: `--n-texts` windows of `--max-length` tokens from the corpus, in batches
 of `--batch-size`; each pipeline gets one warm-up batch first. The pipelines take turns for
 `--rounds` rounds and each one's best round counts (noise on a shared machine only adds time).
 tokens/s counts the texts' own tokens (the engine's extra sink token at position 0 is its own cost).
@@ -50,7 +55,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.subjects import add_subject_args, subject_from  # noqa: E402
-from benchmarks.timing import timed  # noqa: E402
+from benchmarks.timing import forward_encode, timed  # noqa: E402
 
 
 def bf16_peak_flops(n: int = 2048, reps: int = 8) -> float:
@@ -135,6 +140,15 @@ def time_engine(engine, texts: list[str], batch_size: int) -> tuple[float, float
     return timed(lambda: [engine.run(batch) for batch in chunks(texts, batch_size)], engine.subject.device)
 
 
+def time_limit(engine, texts: list[str], batch_size: int) -> tuple[float, float]:
+    """(wall, CPU) seconds of the early-exit forward + encode of the batches `time_engine` runs."""
+    seqs = engine.tokenize(texts)
+    parts = chunks(seqs, batch_size)  # as `time_engine` hands the texts to `run`
+    batches = [(ids, mask) for part in parts for _, ids, mask in engine.length_batches(part)]
+    forward_encode(engine, batches[:1])  # warm-up
+    return timed(lambda: forward_encode(engine, batches), engine.subject.device)
+
+
 def time_baseline(
     hooked, sae, hook: str, stop_layer: int, texts: list[str], batch_size: int, device: str
 ) -> tuple[tuple[float, float], bool]:
@@ -203,6 +217,7 @@ def main(argv=None) -> int:
     sae_same = copy.deepcopy(subject.sae).to(model_dtype)
     engine_f32 = ActivationEngine(subject, batch_size=bs, max_length=args.max_length + 1, bf16_encoder=False)
     runs: dict[str, list[tuple[float, float]]] = {
+        "limit": [],
         "engine": [],
         "engine_float32_encoder": [],
         "engine_compiled": [],
@@ -211,6 +226,7 @@ def main(argv=None) -> int:
         "fp32": [],
     }
     for _ in range(args.rounds):  # interleaved, so that a slow spell of a shared machine hits all
+        runs["limit"].append(time_limit(engine, texts, bs))
         runs["engine"].append(time_engine(engine, texts, bs))
         runs["engine_float32_encoder"].append(time_engine(engine_f32, texts, bs))
         if args.compiled:  # the first round's warm-up batch compiles; later rounds reuse it
@@ -223,8 +239,8 @@ def main(argv=None) -> int:
         runs["fp32"].append(time_baseline(hooked, subject.sae, hook, stop, texts, bs, device)[0])
         subject.model.to(model_dtype)
     # each pipeline's best round (least wall time), as timeit does: noise only ever adds time
-    (t_engine, c_engine), (t_mixed, c_mixed), (t_both, c_both), (t_fp32, c_fp32) = (
-        min(runs[name]) for name in ("engine", "mixed", "both", "fp32")
+    (t_limit, _), (t_engine, c_engine), (t_mixed, c_mixed), (t_both, c_both), (t_fp32, c_fp32) = (
+        min(runs[name]) for name in ("limit", "engine", "mixed", "both", "fp32")
     )
     t_same, c_same = min((t_mixed, c_mixed), (t_both, c_both))
     if cpu:
@@ -246,7 +262,9 @@ def main(argv=None) -> int:
         "baseline_stops_at_hook": base_stopped,
         "rounds": args.rounds,
         "tokens_per_s_each_round": {k: [round(n_tokens / w, 1) for w, _ in v] for k, v in runs.items()},
+        "limit_tokens_per_s": round(n_tokens / t_limit, 1),
         "engine_tokens_per_s": round(n_tokens / t_engine, 1),
+        "engine_fraction_of_limit": round(t_limit / t_engine, 3),
         "engine_float32_encoder_tokens_per_s": round(n_tokens / min(runs["engine_float32_encoder"])[0], 1),
         "engine_compiled_tokens_per_s": round(n_tokens / min(runs["engine_compiled"])[0], 1)
         if args.compiled
@@ -256,6 +274,8 @@ def main(argv=None) -> int:
         "baseline_same_dtype_tokens_per_s": round(n_tokens / t_same, 1),
         "baseline_fp32_tokens_per_s": round(n_tokens / t_fp32, 1),
         "ratio_same_dtype": round(t_same / t_engine, 2),
+        "ratio_same_dtype_float32_sae": round(t_mixed / t_engine, 2),
+        "ratio_same_dtype_same_dtype_sae": round(t_both / t_engine, 2),
         "ratio_fp32": round(t_fp32 / t_engine, 2),
         "cpu_time_ratios": {  # the same ratios in CPU seconds of this process (a shared CPU)
             "same_dtype": round(c_same / c_engine, 2),
@@ -277,6 +297,7 @@ def main(argv=None) -> int:
     )
     stops = "stops" if base_stopped else "does not stop"
     rows = [
+        ("limit: early-exit forward + encode", res["limit_tokens_per_s"]),
         (f"SAGE engine ({engine_dtype})", res["engine_tokens_per_s"]),
         ("SAGE engine, float32 encoder product", res["engine_float32_encoder_tokens_per_s"]),
         *([("SAGE engine, compiled blocks", res["engine_compiled_tokens_per_s"])] if args.compiled else []),
@@ -290,7 +311,12 @@ def main(argv=None) -> int:
     for label, tok_s in rows:
         print(f"  {label + ':':<42}{tok_s:>10.1f} tokens/s")
     print(f"  (the sae-lens forward {stops} at the hook)")
-    print(f"  ratio vs the faster same-dtype baseline: {res['ratio_same_dtype']:.2f}x")
+    print(f"  engine / limit:                          {res['engine_fraction_of_limit']:.1%}")
+    print(
+        f"  ratio vs the faster same-dtype baseline: {res['ratio_same_dtype']:.2f}x "
+        f"({res['ratio_same_dtype_float32_sae']:.2f}x vs float32 SAE, "
+        f"{res['ratio_same_dtype_same_dtype_sae']:.2f}x vs {engine_dtype} SAE)"
+    )
     print(f"  ratio vs the float32 baseline:           {res['ratio_fp32']:.2f}x")
     if cpu:
         r = res["cpu_time_ratios"]

@@ -38,6 +38,13 @@ def test_activations_benchmark_json(tiny_model_dir, tiny_sae_dir, corpus_file, c
     assert res["ratio_fp32"] == pytest.approx(
         res["engine_tokens_per_s"] / res["baseline_fp32_tokens_per_s"], abs=0.01
     )
+    for key, baseline in (("float32_sae", "float32_sae"), ("same_dtype_sae", "same_dtype_sae")):
+        assert res[f"ratio_same_dtype_{key}"] == pytest.approx(
+            res["engine_tokens_per_s"] / res[f"baseline_same_dtype_{baseline}_tokens_per_s"], abs=0.01
+        )
+    assert res["engine_fraction_of_limit"] == pytest.approx(
+        res["engine_tokens_per_s"] / res["limit_tokens_per_s"], abs=0.002
+    )
     assert res["baseline_stops_at_hook"] is True
     assert 0 < res["fraction_of_bf16_peak"] < 1.5
 

@@ -15,7 +15,7 @@ everywhere ignore it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -161,20 +161,27 @@ class ActivationEngine:
             mask[i, : len(s)] = 1
         return ids, mask
 
+    def length_batches(
+        self, seqs: Sequence[Sequence[int]]
+    ) -> Iterator[tuple[list[int], torch.Tensor, torch.Tensor]]:
+        """(positions in `seqs`, input_ids [B, T], attention_mask [B, T]) for batches of up to
+        `batch_size` sequences of similar length (sorted by length, so padding stays small)."""
+        order = sorted(range(len(seqs)), key=lambda i: len(seqs[i]))
+        for start in range(0, len(order), self.batch_size):
+            idx = order[start : start + self.batch_size]
+            yield (idx, *self.pad([seqs[i] for i in idx]))
+
     def run(self, texts: Sequence[str], features: Sequence[int] | None = None) -> list[TokenActivations]:
-        """Per-token activations for each text. Batches are formed by length to limit padding.
+        """Per-token activations for each text, in batches of similar length (`length_batches`).
 
         With `features`, each result holds their dense columns; without, all features, kept sparse.
         Only these results leave the device.
         """
         seqs = self.tokenize(texts)
         feats = None if features is None else [self.subject.check_feature(int(f)) for f in features]
-        order = sorted(range(len(seqs)), key=lambda i: len(seqs[i]))
         results: list[TokenActivations | None] = [None] * len(seqs)
         strings = self.subject.token_strings
-        for start in range(0, len(order), self.batch_size):
-            idx = order[start : start + self.batch_size]
-            ids, mask = self.pad([seqs[i] for i in idx])
+        for idx, ids, mask in self.length_batches(seqs):
             acts, sinks = self.sparse_acts(ids, mask)
             sinks = sinks.cpu()
             # only what the caller asked for leaves the device: all features sparse, or a few dense
