@@ -16,7 +16,7 @@ with `--compiled`, also with the decoder blocks compiled (`sage.model.compiled`,
 --compile` runs; compiled once, in the first round's warm-up batch, for the first batch shape).
 
 Limit: what the device computes for the engine's batches (the same token ids and padding), the early-exit
-forward and the sparse encode and nothing else (`benchmarks.timing.forward_encode`); the engine's
+forward and the sparse encode and nothing else (`benchmarks.timing.time_forward_encode`); the engine's
 tokens/s over it is `engine_fraction_of_limit`, the share of the device's work the engine turns into
 results.
 
@@ -55,7 +55,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.subjects import add_subject_args, subject_from  # noqa: E402
-from benchmarks.timing import forward_encode, timed  # noqa: E402
+from benchmarks.timing import time_forward_encode, timed  # noqa: E402
 
 
 def bf16_peak_flops(n: int = 2048, reps: int = 8) -> float:
@@ -144,9 +144,9 @@ def time_limit(engine, texts: list[str], batch_size: int) -> tuple[float, float]
     """(wall, CPU) seconds of the early-exit forward + encode of the batches `time_engine` runs."""
     seqs = engine.tokenize(texts)
     parts = chunks(seqs, batch_size)  # as `time_engine` hands the texts to `run`
-    batches = [(ids, mask) for part in parts for _, ids, mask in engine.length_batches(part)]
-    forward_encode(engine, batches[:1])  # warm-up
-    return timed(lambda: forward_encode(engine, batches), engine.subject.device)
+    return time_forward_encode(
+        engine, [(ids, mask) for part in parts for _, ids, mask in engine.length_batches(part)]
+    )
 
 
 def time_baseline(

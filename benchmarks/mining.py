@@ -3,7 +3,7 @@ contexts and device, measured in one run.
 
 Limit: for batches of the mined contexts (the first `--limit-tokens` of them), the eager forward up
 to the hook and the engine's sparse encode, nothing copied off the device and no bookkeeping
-(`benchmarks.timing.forward_encode`): what the device computes for mining. Mining:
+(`benchmarks.timing.time_forward_encode`): what the device computes for mining. Mining:
 `ActivationStore.mine` from an empty store in a temporary folder (so the shared store under
 $SAGE_HOME is never touched), with its saves, its progress bar off and everything it keeps, twice:
 as `sage mine` runs it (key `ratio`) and with `--compile` (its blocks compiled after the first
@@ -30,16 +30,14 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.subjects import add_subject_args, subject_from  # noqa: E402
-from benchmarks.timing import forward_encode, timed  # noqa: E402
+from benchmarks.timing import time_forward_encode, timed  # noqa: E402
 
 
 def time_limit(engine, contexts: list[list[int]], batch_size: int) -> tuple[float, float]:
     """(wall, CPU) seconds of early-exit forward + encode over `contexts` (one warm-up batch first)."""
-    device = engine.subject.device
     batches = [torch.tensor(contexts[i : i + batch_size]) for i in range(0, len(contexts), batch_size)]
-    batches = [(b, None) for b in batches if len(b) == batch_size]  # whole batches, as mining runs them
-    forward_encode(engine, batches[:1])  # warm-up
-    return timed(lambda: forward_encode(engine, batches), device)
+    # whole batches only, as mining runs them
+    return time_forward_encode(engine, [(b, None) for b in batches if len(b) == batch_size])
 
 
 def main(argv=None) -> int:

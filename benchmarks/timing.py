@@ -13,13 +13,18 @@ from collections.abc import Callable
 from sage.model.device import synchronize
 
 
-def forward_encode(engine, batches) -> None:
-    """The limit the engine and mining are measured against: for each (input_ids [B, T],
-    attention_mask [B, T] or None) batch, the early-exit forward up to the hook and the engine's sparse
-    encode of its activations (`encode_sparse`, the fastest encode it has), nothing copied off the
-    device and no bookkeeping."""
-    for ids, mask in batches:
-        engine.encode_sparse(engine.hidden(ids, mask))
+def time_forward_encode(engine, batches: list) -> tuple[float, float]:
+    """(wall, CPU) seconds of the limit the engine and mining are measured against: for each
+    (input_ids [B, T], attention_mask [B, T] or None) batch, the early-exit forward up to the hook and
+    the engine's sparse encode of its activations (`encode_sparse`, the fastest encode it has), nothing
+    copied off the device and no bookkeeping. The first batch runs once untimed (a warm-up)."""
+
+    def run(part) -> None:
+        for ids, mask in part:
+            engine.encode_sparse(engine.hidden(ids, mask))
+
+    run(batches[:1])
+    return timed(lambda: run(batches), engine.subject.device)
 
 
 def timed(run: Callable[[], object], device: str) -> tuple[float, float]:
